@@ -1,0 +1,120 @@
+"""The HTTP API under /api/v1: thin triggers over JobService."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions.http import (
+    SubmitRequest,
+    endpoint,
+    etag_matches,
+    int_param,
+    json_body,
+    json_response,
+    parse_model,
+)
+from functions.runtime import runtime
+from shared.constants import DEFAULT_PAGE_SIZE, POLL_AFTER_SECONDS
+from shared.jobs import Job
+from shared.service import Submission
+
+bp = func.Blueprint()
+
+
+def _tenant(req: func.HttpRequest) -> str:
+    """The caller's tenant (the keyless default until API keys exist)."""
+    return runtime().settings.default_tenant
+
+
+def _job_url(job_id: str) -> str:
+    return f"/api/v1/jobs/{job_id}"
+
+
+def _job_body(job: Job) -> dict[str, object]:
+    return {
+        **job.to_public(),
+        "links": {"self": _job_url(job.job_id), "result": f"{_job_url(job.job_id)}/result"},
+    }
+
+
+def _etag(job: Job) -> str:
+    return f'"{job.job_id}.{job.etag}"'
+
+
+@bp.route(route="v1/jobs", methods=["POST"])
+@endpoint
+async def submit_job(req: func.HttpRequest) -> func.HttpResponse:
+    body = parse_model(SubmitRequest, json_body(req))
+    job = await runtime().service.submit(
+        _tenant(req), Submission(body.job_type, body.payload, body.max_attempts)
+    )
+    return json_response(
+        _job_body(job),
+        202,
+        {
+            "Location": _job_url(job.job_id),
+            "Retry-After": str(POLL_AFTER_SECONDS),
+            "ETag": _etag(job),
+        },
+    )
+
+
+@bp.route(route="v1/jobs", methods=["GET"])
+@endpoint
+async def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
+    page = await runtime().service.list(
+        _tenant(req),
+        state=req.params.get("state") or None,
+        job_type=req.params.get("job_type") or None,
+        limit=int_param(req, "limit", DEFAULT_PAGE_SIZE),
+        cursor=req.params.get("cursor") or None,
+    )
+    return json_response(
+        {"items": [_job_body(j) for j in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+@bp.route(route="v1/jobs/{job_id}", methods=["GET"])
+@endpoint
+async def get_job(req: func.HttpRequest) -> func.HttpResponse:
+    job = await runtime().service.get(_tenant(req), req.route_params["job_id"])
+    etag = _etag(job)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag_matches(req, etag):
+        return func.HttpResponse(status_code=304, headers=headers)
+    if not job.terminal:
+        headers["Retry-After"] = str(POLL_AFTER_SECONDS)
+    return json_response(_job_body(job), 200, headers)
+
+
+@bp.route(route="v1/jobs/{job_id}/result", methods=["GET"])
+@endpoint
+async def get_job_result(req: func.HttpRequest) -> func.HttpResponse:
+    stored = await runtime().service.result(_tenant(req), req.route_params["job_id"])
+    return json_response(
+        {
+            "job_id": stored.job_id,
+            "result": stored.result,
+            "created_at": stored.created_at.isoformat(),
+        }
+    )
+
+
+@bp.route(route="v1/jobs/{job_id}", methods=["DELETE"])
+@endpoint
+async def cancel_job(req: func.HttpRequest) -> func.HttpResponse:
+    job = await runtime().service.cancel(_tenant(req), req.route_params["job_id"])
+    return json_response(_job_body(job))
+
+
+@bp.route(route="v1/job-types", methods=["GET"])
+@endpoint
+async def list_job_types(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response({"items": runtime().service.job_types()})
+
+
+@bp.route(route="v1/healthz", methods=["GET"])
+@endpoint
+async def health(req: func.HttpRequest) -> func.HttpResponse:
+    report = await runtime().service.health()
+    return json_response(report, 200 if report["ok"] else 503)

@@ -1,0 +1,170 @@
+"""Decoding requests and encoding responses for the HTTP triggers.
+
+All errors leave as ``application/problem+json`` (RFC 9457) with an ``errors``
+list naming each offending field.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.constants import MAX_REQUEST_BODY_BYTES, PROBLEM_JSON
+from shared.errors import (
+    BackendUnavailable,
+    Conflict,
+    DtqError,
+    FieldError,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
+
+log = logging.getLogger(__name__)
+
+HttpHandler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+
+
+class HttpProblem(DtqError):
+    """An error with an explicit HTTP status (400 malformed JSON, 413 too large)."""
+
+    def __init__(
+        self, status: int, title: str, detail: str, errors: list[FieldError] | None = None
+    ):
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.errors = status, title, detail, errors or []
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        headers=headers or {},
+        mimetype="application/json",
+    )
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> func.HttpResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:dtq:problem:{title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    return func.HttpResponse(
+        json.dumps(body), status_code=status, headers=headers or {}, mimetype=PROBLEM_JSON
+    )
+
+
+def to_problem(exc: Exception) -> func.HttpResponse:
+    """Map an error to its problem response (the one table of status codes)."""
+    match exc:
+        case HttpProblem():
+            return problem(exc.status, exc.title, exc.detail, errors=exc.errors)
+        case ValidationFailed():
+            return problem(422, "Validation failed", exc.detail, errors=exc.errors)
+        case NotFound():
+            return problem(404, "Not found", str(exc))
+        case Conflict():
+            return problem(409, "Conflict", str(exc))
+        case BackendUnavailable():
+            return problem(
+                503,
+                "Service unavailable",
+                "a backend is unavailable; try again shortly",
+                headers={"Retry-After": str(exc.retry_after)},
+            )
+        case PreconditionFailed():
+            return problem(503, "Service unavailable", str(exc), headers={"Retry-After": "1"})
+    log.exception("unhandled error in an HTTP function", exc_info=exc)
+    return problem(500, "Internal error", "an unexpected error occurred; it has been logged")
+
+
+def endpoint(handler: HttpHandler) -> HttpHandler:
+    """Turn every exception of ``handler`` into a problem response."""
+
+    @functools.wraps(handler)
+    async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        try:
+            return await handler(req)
+        except Exception as exc:
+            return to_problem(exc)
+
+    return wrapper
+
+
+def json_body(req: func.HttpRequest) -> Any:
+    body = req.get_body() or b""
+    if len(body) > MAX_REQUEST_BODY_BYTES:
+        raise HttpProblem(
+            413,
+            "Payload too large",
+            f"the request body is {len(body)} bytes; the limit is {MAX_REQUEST_BODY_BYTES}",
+        )
+    if not body.strip():
+        raise HttpProblem(400, "Bad request", "the request body is empty; send a JSON object")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HttpProblem(
+            400, "Bad request", f"the request body is not valid JSON: {exc}"
+        ) from None
+
+
+def parse_model(model: type[BaseModel], data: Any) -> Any:
+    """``data`` as ``model``, or ValidationFailed naming each bad field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            FieldError(".".join(str(p) for p in err["loc"]) or "body", err["msg"])
+            for err in exc.errors()
+        ]
+        raise ValidationFailed("the request body is not valid", errors) from None
+
+
+def int_param(req: func.HttpRequest, name: str, default: int) -> int:
+    raw = req.params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationFailed(
+            f"{name} must be an integer", [FieldError(name, "must be an integer")]
+        ) from None
+
+
+def etag_matches(req: func.HttpRequest, etag: str) -> bool:
+    header = req.headers.get("If-None-Match")
+    if not header:
+        return False
+    tags = {t.strip() for t in header.split(",")}
+    return "*" in tags or etag in tags or f"W/{etag}" in tags
+
+
+class SubmitRequest(BaseModel):
+    """Body of ``POST /api/v1/jobs``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_type: str = Field(min_length=1, max_length=100)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    max_attempts: int | None = Field(default=None, ge=1, le=100)

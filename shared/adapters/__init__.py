@@ -1,0 +1,1 @@
+"""Implementations of the ports in :mod:`shared.ports`, one sub-package per backend."""

@@ -1,0 +1,68 @@
+"""Job results on SQLite, written once per job id."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.adapters.sqlite.database import Database
+from shared.ports import StoredResult
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS job_results (
+    job_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    result TEXT NOT NULL,
+    created_at REAL NOT NULL
+) WITHOUT ROWID
+"""
+
+
+class SqliteResultStore:
+    """See :class:`shared.ports.ResultStore`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.ensure_schema("results", SCHEMA)
+
+    async def put(self, job_id: str, tenant_id: str, result: Any) -> bool:
+        return await self.db.run(self._put, job_id, tenant_id, json.dumps(result))
+
+    def _put(self, job_id: str, tenant_id: str, encoded: str) -> bool:
+        with self.db.write() as conn:
+            cur = conn.execute(
+                "INSERT INTO job_results (job_id, tenant_id, result, created_at)"
+                " VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (job_id) DO NOTHING",
+                (job_id, tenant_id, encoded, time.time()),
+            )
+            return cur.rowcount == 1
+
+    async def get(self, job_id: str) -> StoredResult | None:
+        return await self.db.run(self._get, job_id)
+
+    def _get(self, job_id: str) -> StoredResult | None:
+        row = (
+            self.db.connection()
+            .execute(
+                "SELECT job_id, tenant_id, result, created_at FROM job_results WHERE job_id = ?",
+                (job_id,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return StoredResult(
+            job_id=row["job_id"],
+            tenant_id=row["tenant_id"],
+            result=json.loads(row["result"]),
+            created_at=datetime.fromtimestamp(row["created_at"], UTC),
+        )
+
+    async def ping(self) -> None:
+        await self.db.ping()
+
+    async def close(self) -> None:
+        """The shared Database is closed by its owner."""

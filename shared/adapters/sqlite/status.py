@@ -1,0 +1,160 @@
+"""Job status rows on SQLite with optimistic concurrency (an integer version as ETag)."""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+
+from shared.adapters.sqlite.database import Database
+from shared.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from shared.jobs import Job, JobState
+from shared.ports import Page
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    job_type TEXT NOT NULL,
+    state TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant_id, job_id);
+CREATE INDEX IF NOT EXISTS jobs_by_tenant_state ON jobs (tenant_id, state, job_id);
+CREATE INDEX IF NOT EXISTS jobs_by_tenant_type ON jobs (tenant_id, job_type, job_id)
+"""
+
+
+def encode_cursor(job_id: str) -> str:
+    return base64.urlsafe_b64encode(job_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("the cursor is not one this server issued") from exc
+
+
+class SqliteStatusStore:
+    """See :class:`shared.ports.StatusStore`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.ensure_schema("status", SCHEMA)
+
+    @staticmethod
+    def _job(row: sqlite3.Row) -> Job:
+        return Job.model_validate_json(row["data"]).model_copy(update={"etag": str(row["version"])})
+
+    async def create(self, job: Job) -> Job:
+        return await self.db.run(self._create, job)
+
+    def _create(self, job: Job) -> Job:
+        with self.db.write() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO jobs (job_id, tenant_id, job_type, state, version, data)"
+                    " VALUES (?, ?, ?, ?, 1, ?)",
+                    (
+                        job.job_id,
+                        job.tenant_id,
+                        job.job_type,
+                        job.state.value,
+                        job.model_dump_json(),
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"job {job.job_id} already exists") from exc
+        return job.model_copy(update={"etag": "1"})
+
+    async def get(self, job_id: str) -> Job:
+        return await self.db.run(self._get, job_id)
+
+    def _get(self, job_id: str) -> Job:
+        row = (
+            self.db.connection()
+            .execute("SELECT version, data FROM jobs WHERE job_id = ?", (job_id,))
+            .fetchone()
+        )
+        if row is None:
+            raise NotFound(f"job {job_id} not found")
+        return self._job(row)
+
+    async def replace(self, job: Job) -> Job:
+        return await self.db.run(self._replace, job)
+
+    def _replace(self, job: Job) -> Job:
+        if job.etag is None:
+            raise PreconditionFailed("replace needs the etag of the version it read")
+        version = int(job.etag)
+        with self.db.write() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET state = ?, version = version + 1, data = ?"
+                " WHERE job_id = ? AND version = ?",
+                (job.state.value, job.model_dump_json(), job.job_id, version),
+            )
+            if cur.rowcount == 0:
+                exists = conn.execute(
+                    "SELECT 1 FROM jobs WHERE job_id = ?", (job.job_id,)
+                ).fetchone()
+                if exists is None:
+                    raise NotFound(f"job {job.job_id} not found")
+                raise PreconditionFailed(f"job {job.job_id} changed since version {version}")
+        return job.model_copy(update={"etag": str(version + 1)})
+
+    async def delete(self, job_id: str) -> None:
+        await self.db.run(self._delete, job_id)
+
+    def _delete(self, job_id: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+
+    async def list(
+        self,
+        tenant_id: str,
+        *,
+        state: JobState | None = None,
+        job_type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Job]:
+        return await self.db.run(self._list, tenant_id, state, job_type, limit, cursor)
+
+    def _list(
+        self,
+        tenant_id: str,
+        state: JobState | None,
+        job_type: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Job]:
+        where = ["tenant_id = ?"]
+        args: list[object] = [tenant_id]
+        if state is not None:
+            where.append("state = ?")
+            args.append(state.value)
+        if job_type is not None:
+            where.append("job_type = ?")
+            args.append(job_type)
+        if cursor:
+            where.append("job_id < ?")
+            args.append(decode_cursor(cursor))
+        rows = (
+            self.db.connection()
+            .execute(
+                f"SELECT version, data FROM jobs WHERE {' AND '.join(where)}"
+                " ORDER BY job_id DESC LIMIT ?",
+                (*args, limit + 1),
+            )
+            .fetchall()
+        )
+        jobs = [self._job(r) for r in rows[:limit]]
+        next_cursor = encode_cursor(jobs[-1].job_id) if len(rows) > limit and jobs else None
+        return Page(items=jobs, next_cursor=next_cursor)
+
+    async def ping(self) -> None:
+        await self.db.ping()
+
+    async def close(self) -> None:
+        """The shared Database is closed by its owner."""

@@ -1,0 +1,24 @@
+"""Fixed values of the product. Anything a deployment may change is a setting instead."""
+
+from typing import Final
+
+API_VERSION_PREFIX: Final = "v1"
+#: Largest request body the HTTP API accepts (bytes); larger bodies get 413.
+MAX_REQUEST_BODY_BYTES: Final = 256 * 1024
+#: Longest stage text a worker may report; longer text is cut.
+MAX_STAGE_CHARS: Final = 200
+#: Longest error message kept on a job; longer messages are cut.
+MAX_ERROR_CHARS: Final = 2000
+#: Page size bounds for listing endpoints.
+DEFAULT_PAGE_SIZE: Final = 50
+MAX_PAGE_SIZE: Final = 500
+#: Seconds a client is told to wait before polling a job again.
+POLL_AFTER_SECONDS: Final = 1
+#: Application property names carried on every queue message.
+PROP_JOB_ID: Final = "dtq-job-id"
+PROP_TENANT_ID: Final = "dtq-tenant-id"
+PROP_ATTEMPT: Final = "dtq-attempt"
+PROP_TRACEPARENT: Final = "traceparent"
+#: Tenant used by the keyless local host.
+LOCAL_TENANT_ID: Final = "local"
+PROBLEM_JSON: Final = "application/problem+json"

@@ -1,0 +1,102 @@
+"""Every error dtq raises on purpose, in one module.
+
+Domain and port errors carry enough for the HTTP layer to map them to a status
+code without knowing where they came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DtqError(Exception):
+    """Base class of dtq's own errors."""
+
+
+@dataclass
+class FieldError:
+    field: str
+    message: str
+
+
+class ValidationFailed(DtqError):
+    """Input broke a rule; ``errors`` names each offending field."""
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+
+class NotFound(DtqError):
+    """The thing asked for does not exist (or belongs to another tenant)."""
+
+
+class Conflict(DtqError):
+    """The request is valid but the resource's current state forbids it."""
+
+
+class IllegalTransition(Conflict):
+    """A state change the job state machine does not allow."""
+
+    def __init__(self, current: str, target: str) -> None:
+        super().__init__(f"a job cannot go from {current!r} to {target!r}")
+        self.current = current
+        self.target = target
+
+
+class PreconditionFailed(DtqError):
+    """A conditional (ETag/version) write lost a race with another writer."""
+
+
+class BackendUnavailable(DtqError):
+    """A storage or queue backend cannot be reached; callers should retry later."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# --- queue errors (named after their Service Bus equivalents) ------------------
+
+
+class MessageLockLost(DtqError):
+    """The message's lock expired or was settled by someone else."""
+
+
+# --- errors raised by job handlers ---------------------------------------------
+
+
+class JobFailure(DtqError):
+    """Raised by a handler to fail an attempt with a message meant for users."""
+
+    def __init__(
+        self, message: str, *, retryable: bool = True, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        #: Seconds the provider asked us to wait (e.g. Retry-After); None = our backoff.
+        self.retry_after = retry_after
+
+
+class TransientJobError(JobFailure):
+    """A failure worth retrying (timeouts, 5xx, 429, connection errors)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message, retryable=True, retry_after=retry_after)
+
+
+class PermanentJobError(JobFailure):
+    """A failure that retrying cannot fix (bad input, 4xx, not found)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+class JobCancelled(DtqError):
+    """Raised inside a handler when its job was cancelled while it ran."""
+
+
+class JobTimedOut(DtqError):
+    """Raised when a handler runs past its deadline."""

@@ -1,0 +1,187 @@
+"""The Job record and its state machine.
+
+A job is data: the services change it through :meth:`Job.moved_to`, the only
+place that knows which state changes are legal. Stores persist it; nothing here
+knows how.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from ulid import ULID
+
+from shared.constants import MAX_ERROR_CHARS, MAX_STAGE_CHARS
+from shared.errors import IllegalTransition
+
+
+class JobState(StrEnum):
+    #: Accepted and waiting in the queue for a worker.
+    QUEUED = "queued"
+    #: Accepted with a start time in the future; becomes runnable when due.
+    SCHEDULED = "scheduled"
+    #: A worker holds its message and runs the handler.
+    RUNNING = "running"
+    #: An attempt failed with a retryable error; the next attempt is scheduled.
+    RETRYING = "retrying"
+    #: The handler returned; its result is stored.
+    COMPLETED = "completed"
+    #: Failed permanently or ran out of attempts.
+    FAILED = "failed"
+    #: Cancelled by a user before it finished.
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+
+#: Every legal state change. ``running -> running`` is a redelivery taking over a
+#: job whose previous worker died or lost its lock.
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED}),
+    JobState.SCHEDULED: frozenset({JobState.QUEUED, JobState.RUNNING, JobState.CANCELLED}),
+    JobState.RUNNING: frozenset(
+        {
+            JobState.RUNNING,
+            JobState.COMPLETED,
+            JobState.FAILED,
+            JobState.RETRYING,
+            JobState.CANCELLED,
+        }
+    ),
+    JobState.RETRYING: frozenset({JobState.RUNNING, JobState.CANCELLED}),
+    JobState.COMPLETED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_job_id() -> str:
+    """A time-sortable id (ULID, lower case): newer jobs sort after older ones."""
+    return str(ULID()).lower()
+
+
+def new_trace_id() -> str:
+    """A W3C trace id (32 hex digits), random as the spec asks."""
+    return secrets.token_hex(16)
+
+
+class JobError(BaseModel):
+    """What went wrong in one attempt."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    message: str
+    retryable: bool
+    attempt: int
+    at: datetime
+
+
+class Job(BaseModel):
+    """One unit of work and everything a reader needs to know about it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    tenant_id: str
+    job_type: str
+    payload: dict[str, Any]
+    state: JobState = JobState.QUEUED
+    progress: int = Field(default=0, ge=0, le=100)
+    stage: str = ""
+    #: Attempts started so far (0 until a worker first picks the job up).
+    attempt: int = 0
+    max_attempts: int = Field(default=3, ge=1)
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    #: When the next attempt becomes due (scheduled and retrying jobs).
+    next_attempt_at: datetime | None = None
+    trace_id: str
+    #: The last attempt's error; ``errors`` keeps every attempt's.
+    error: JobError | None = None
+    errors: list[JobError] = Field(default_factory=list)
+    #: How many times the current attempt's message was delivered.
+    delivery_count: int = 0
+    #: Opaque concurrency token of the stored version; set by the store.
+    etag: str | None = Field(default=None, exclude=True)
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        tenant_id: str,
+        job_type: str,
+        payload: dict[str, Any],
+        max_attempts: int,
+        now: datetime | None = None,
+    ) -> Job:
+        at = now or utcnow()
+        return cls(
+            job_id=new_job_id(),
+            tenant_id=tenant_id,
+            job_type=job_type,
+            payload=payload,
+            max_attempts=max_attempts,
+            created_at=at,
+            updated_at=at,
+            trace_id=new_trace_id(),
+        )
+
+    @property
+    def terminal(self) -> bool:
+        return self.state.terminal
+
+    def moved_to(self, target: JobState, *, now: datetime | None = None, **changes: Any) -> Job:
+        """This job in state ``target``, or :class:`IllegalTransition`.
+
+        The single gate of the state machine: every state change goes through it.
+        """
+        if target not in TRANSITIONS[self.state]:
+            raise IllegalTransition(self.state.value, target.value)
+        at = now or utcnow()
+        extra: dict[str, Any] = {"state": target, "updated_at": at}
+        if target.terminal:
+            extra["finished_at"] = at
+            extra["next_attempt_at"] = None
+        if target is JobState.COMPLETED:
+            extra["progress"] = 100
+        return self.model_copy(update={**extra, **changes})
+
+    def with_progress(
+        self, progress: int, stage: str | None, *, now: datetime | None = None
+    ) -> Job:
+        """This running job with new progress; progress never goes backwards."""
+        if self.state is not JobState.RUNNING:
+            raise IllegalTransition(self.state.value, "progress")
+        value = max(self.progress, min(100, max(0, int(progress))))
+        changes: dict[str, Any] = {"progress": value, "updated_at": now or utcnow()}
+        if stage is not None:
+            changes["stage"] = stage[:MAX_STAGE_CHARS]
+        return self.model_copy(update=changes)
+
+    def failure(self, exc_type: str, message: str, *, retryable: bool, now: datetime) -> JobError:
+        return JobError(
+            type=exc_type,
+            message=message[:MAX_ERROR_CHARS],
+            retryable=retryable,
+            attempt=self.attempt,
+            at=now,
+        )
+
+    def to_public(self) -> dict[str, Any]:
+        """The JSON shape the API returns."""
+        return self.model_dump(mode="json")

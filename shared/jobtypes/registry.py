@@ -1,0 +1,104 @@
+"""The registry of job types: name -> payload model + async handler."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from shared.errors import FieldError, ValidationFailed
+from shared.jobtypes.context import JobContext
+
+Handler = Callable[[Any, JobContext], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    payload_model: type[BaseModel]
+    handler: Handler
+    description: str = ""
+
+    def parse(self, payload: Any) -> BaseModel:
+        """The payload as its model, or ValidationFailed naming each bad field."""
+        if not isinstance(payload, dict):
+            raise ValidationFailed(
+                "payload must be a JSON object", [FieldError("payload", "must be an object")]
+            )
+        try:
+            return self.payload_model.model_validate(payload)
+        except ValidationError as exc:
+            errors = [
+                FieldError(
+                    ".".join(["payload", *(str(p) for p in err["loc"])]),
+                    err["msg"],
+                )
+                for err in exc.errors()
+            ]
+            raise ValidationFailed(
+                f"payload is not valid for job type {self.name!r}", errors
+            ) from None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "job_type": self.name,
+            "description": self.description,
+            "payload_schema": self.payload_model.model_json_schema(),
+        }
+
+
+class JobTypeRegistry:
+    def __init__(self) -> None:
+        self._types: dict[str, JobType] = {}
+
+    def register(
+        self, name: str, payload_model: type[BaseModel], handler: Handler, description: str = ""
+    ) -> JobType:
+        if name in self._types:
+            raise ValueError(f"job type {name!r} is already registered")
+        job_type = JobType(
+            name, payload_model, handler, description or (handler.__doc__ or "").strip()
+        )
+        self._types[name] = job_type
+        return job_type
+
+    def job_type(
+        self, name: str, payload_model: type[BaseModel], description: str = ""
+    ) -> Callable[[Handler], Handler]:
+        """Decorator form of :meth:`register`."""
+
+        def decorate(handler: Handler) -> Handler:
+            self.register(name, payload_model, handler, description)
+            return handler
+
+        return decorate
+
+    def get(self, name: str) -> JobType:
+        try:
+            return self._types[name]
+        except KeyError:
+            valid = ", ".join(sorted(self._types))
+            raise ValidationFailed(
+                f"unknown job type {name!r}; valid types are: {valid}",
+                [FieldError("job_type", f"must be one of: {valid}")],
+            ) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._types)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._types[n] for n in self.names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+
+def default_registry() -> JobTypeRegistry:
+    """A registry holding every built-in job type."""
+    from shared.jobtypes import builtin
+
+    registry = JobTypeRegistry()
+    builtin.register(registry)
+    return registry

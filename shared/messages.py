@@ -1,0 +1,79 @@
+"""The queue message that carries a job to a worker, and its decoding."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.constants import PROP_ATTEMPT, PROP_JOB_ID, PROP_TENANT_ID, PROP_TRACEPARENT
+from shared.errors import ValidationFailed
+from shared.ports import OutgoingMessage
+
+
+@dataclass(frozen=True)
+class JobMessage:
+    """'Run attempt ``attempt`` of job ``job_id``.' The job itself lives in the status store."""
+
+    job_id: str
+    tenant_id: str
+    attempt: int
+    trace_id: str = ""
+
+    @property
+    def message_id(self) -> str:
+        # One message id per attempt: duplicate detection drops a resend of the same
+        # attempt, while a retry (attempt + 1) is a new message.
+        return f"{self.job_id}.{self.attempt}"
+
+    def outgoing(self, scheduled_at: datetime | None = None) -> OutgoingMessage:
+        props: dict[str, str | int] = {
+            PROP_JOB_ID: self.job_id,
+            PROP_TENANT_ID: self.tenant_id,
+            PROP_ATTEMPT: self.attempt,
+        }
+        if self.trace_id:
+            props[PROP_TRACEPARENT] = f"00-{self.trace_id}-{secrets.token_hex(8)}-01"
+        body = json.dumps(
+            {"job_id": self.job_id, "tenant_id": self.tenant_id, "attempt": self.attempt}
+        ).encode()
+        return OutgoingMessage(
+            message_id=self.message_id,
+            body=body,
+            application_properties=props,
+            scheduled_enqueue_time=scheduled_at,
+        )
+
+    @classmethod
+    def decode(cls, body: bytes, properties: dict[str, Any] | None = None) -> JobMessage:
+        """Parse a message body, or ValidationFailed saying what is wrong with it."""
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValidationFailed(f"message body is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValidationFailed("message body is not a JSON object")
+        job_id, tenant_id, attempt = data.get("job_id"), data.get("tenant_id"), data.get("attempt")
+        if not isinstance(job_id, str) or not job_id:
+            raise ValidationFailed("message has no job_id")
+        if not isinstance(tenant_id, str) or not tenant_id:
+            raise ValidationFailed("message has no tenant_id")
+        if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
+            raise ValidationFailed("message has no valid attempt number")
+        traceparent = (properties or {}).get(PROP_TRACEPARENT, "")
+        if isinstance(traceparent, bytes):
+            traceparent = traceparent.decode(errors="replace")
+        parts = str(traceparent).split("-")
+        trace_id = parts[1] if len(parts) == 4 and len(parts[1]) == 32 else ""
+        return cls(job_id=job_id, tenant_id=tenant_id, attempt=attempt, trace_id=trace_id)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A job message as a trigger received it."""
+
+    message: JobMessage
+    message_id: str
+    delivery_count: int

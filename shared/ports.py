@@ -1,0 +1,171 @@
+"""The ports: what the services need from the outside world.
+
+Each port has several implementations (embedded SQLite; Azure Service Bus,
+Table storage, Cosmos DB) and one contract test suite in ``tests/contract``.
+Implementations raise the errors of :mod:`shared.errors`, never their SDK's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+
+from shared.jobs import Job, JobState
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    #: Opaque; pass it back to get the next page. None on the last page.
+    next_cursor: str | None = None
+
+
+# --- JobQueue -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message to send. ``message_id`` drives duplicate detection."""
+
+    message_id: str
+    body: bytes
+    application_properties: dict[str, str | int] = field(default_factory=dict)
+    #: Deliver no earlier than this (a Service Bus scheduled message).
+    scheduled_enqueue_time: datetime | None = None
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """A message held under a peek-lock (or peeked from the dead-letter queue)."""
+
+    message_id: str
+    body: bytes
+    application_properties: dict[str, str | int]
+    delivery_count: int
+    enqueued_time: datetime
+    sequence_number: int
+    lock_token: str
+    locked_until: datetime
+    content_type: str = "application/json"
+    dead_letter_reason: str | None = None
+    dead_letter_description: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    active: int
+    scheduled: int
+    dead_lettered: int
+
+
+@runtime_checkable
+class JobQueue(Protocol):
+    """A queue with Service Bus peek-lock semantics.
+
+    - ``send`` drops a message whose ``message_id`` was seen within the duplicate
+      detection window (silently, as Service Bus does).
+    - ``receive`` locks messages for the queue's lock duration and increments their
+      delivery count. A message whose lock expires becomes receivable again.
+    - A message delivered ``max_delivery_count`` times and then abandoned (or whose
+      lock expires) moves to the dead-letter queue with reason
+      ``MaxDeliveryCountExceeded``.
+    - Settling with a stale lock raises :class:`shared.errors.MessageLockLost`.
+    """
+
+    queue_name: str
+    lock_duration: float
+    max_delivery_count: int
+
+    async def send(self, messages: Sequence[OutgoingMessage]) -> None: ...
+
+    async def receive(self, max_messages: int = 1, max_wait: float = 5.0) -> list[ReceivedMessage]:
+        """Wait up to ``max_wait`` seconds for at least one message; [] if none came."""
+        ...
+
+    async def renew_lock(self, message: ReceivedMessage) -> datetime: ...
+
+    async def complete(self, message: ReceivedMessage) -> None: ...
+
+    async def abandon(self, message: ReceivedMessage) -> None: ...
+
+    async def dead_letter(
+        self, message: ReceivedMessage, reason: str, description: str = ""
+    ) -> None: ...
+
+    async def peek_dead_letters(self, max_messages: int = 50) -> list[ReceivedMessage]: ...
+
+    async def depth(self) -> QueueDepth: ...
+
+    async def close(self) -> None: ...
+
+
+# --- StatusStore ----------------------------------------------------------------
+
+
+@runtime_checkable
+class StatusStore(Protocol):
+    """Hot job status with conditional writes.
+
+    ``replace`` succeeds only if the stored version still carries ``job.etag``;
+    otherwise it raises :class:`shared.errors.PreconditionFailed`. Every returned
+    job carries its current etag.
+    """
+
+    async def create(self, job: Job) -> Job: ...
+
+    async def get(self, job_id: str) -> Job:
+        """The job, or :class:`shared.errors.NotFound`."""
+        ...
+
+    async def replace(self, job: Job) -> Job: ...
+
+    async def delete(self, job_id: str) -> None: ...
+
+    async def list(
+        self,
+        tenant_id: str,
+        *,
+        state: JobState | None = None,
+        job_type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Job]:
+        """A tenant's jobs, newest first."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise :class:`shared.errors.BackendUnavailable` if the store cannot be reached."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# --- ResultStore ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    job_id: str
+    tenant_id: str
+    result: Any
+    created_at: datetime
+
+
+@runtime_checkable
+class ResultStore(Protocol):
+    """Job results, written once per job id."""
+
+    async def put(self, job_id: str, tenant_id: str, result: Any) -> bool:
+        """Store ``result``; False (and no change) if the job already has one."""
+        ...
+
+    async def get(self, job_id: str) -> StoredResult | None: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...

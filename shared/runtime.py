@@ -1,0 +1,89 @@
+"""The composition root: builds the ports chosen by the settings and the services on them.
+
+Nothing connects anywhere until :meth:`Runtime.from_settings` is called; the
+function triggers call it once per process, on their first invocation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, SqliteStatusStore
+from shared.jobtypes import JobTypeRegistry, default_registry
+from shared.ports import JobQueue, ResultStore, StatusStore
+from shared.retries import RetryPolicy
+from shared.service import JobService
+from shared.settings import Settings
+from shared.worker import Worker
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    status: StatusStore
+    results: ResultStore
+    queues: dict[str, JobQueue]
+    registry: JobTypeRegistry
+    service: JobService
+    worker: Worker
+    _databases: list[Database] = field(default_factory=list)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, registry: JobTypeRegistry | None = None) -> Runtime:
+        registry = registry or default_registry()
+        databases: list[Database] = []
+
+        def sqlite() -> Database:
+            if not databases:
+                databases.append(Database(settings.sqlite_path))
+            return databases[0]
+
+        status: StatusStore = SqliteStatusStore(sqlite())
+        results: ResultStore = SqliteResultStore(sqlite())
+        queue: JobQueue = SqliteJobQueue(
+            sqlite(),
+            settings.jobs_queue,
+            lock_duration=settings.queue_lock_seconds,
+            max_delivery_count=settings.queue_max_delivery_count,
+            duplicate_detection_window=settings.queue_duplicate_window_seconds,
+        )
+        service = JobService(
+            status=status,
+            results=results,
+            queue=queue,
+            registry=registry,
+            default_max_attempts=settings.default_max_attempts,
+        )
+        worker = Worker(
+            status=status,
+            results=results,
+            queue=queue,
+            registry=registry,
+            retry_policy=RetryPolicy(
+                settings.retry_backoff_base_seconds, settings.retry_backoff_max_seconds
+            ),
+        )
+        return cls(
+            settings=settings,
+            status=status,
+            results=results,
+            queues={settings.jobs_queue: queue},
+            registry=registry,
+            service=service,
+            worker=worker,
+            _databases=databases,
+        )
+
+    def queue(self, name: str) -> JobQueue:
+        try:
+            return self.queues[name]
+        except KeyError:
+            raise KeyError(f"no queue named {name!r} is configured") from None
+
+    async def close(self) -> None:
+        for queue in self.queues.values():
+            await queue.close()
+        await self.status.close()
+        await self.results.close()
+        for db in self._databases:
+            db.close()

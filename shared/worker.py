@@ -1,0 +1,243 @@
+"""Worker: runs the job behind one delivered message, idempotently.
+
+A message can arrive more than once (lock expiry, a crash, a duplicate send).
+The worker decides from the stored job what a delivery means:
+
+=========================================  ===========================================
+stored job                                 this delivery (attempt n, delivery count d)
+=========================================  ===========================================
+missing or terminal                        no-op (the message is completed)
+queued / scheduled / retrying, next is n   start attempt n
+running attempt n, d == 1                  a duplicate while another worker runs: no-op
+running attempt n, d > 1                   the previous holder died: take over attempt n
+running attempt n-1                        its worker scheduled n and died: start n
+any other attempt number                   stale: no-op
+=========================================  ===========================================
+
+Every state change is a conditional write, so two workers racing on one job
+cannot both win; the result store keeps the first result written for a job.
+Retries are scheduled messages sent *before* the job is marked ``retrying``,
+so a crash in between leaves a redelivery, never a job nobody will run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.errors import (
+    JobCancelled,
+    JobFailure,
+    JobTimedOut,
+    NotFound,
+    PreconditionFailed,
+)
+from shared.guarded import guarded_update
+from shared.jobs import Job, JobState, utcnow
+from shared.jobtypes import JobContext, JobTypeRegistry
+from shared.messages import Delivery, JobMessage
+from shared.ports import JobQueue, ResultStore, StatusStore
+from shared.retries import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        status: StatusStore,
+        results: ResultStore,
+        queue: JobQueue,
+        registry: JobTypeRegistry,
+        retry_policy: RetryPolicy | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.status = status
+        self.results = results
+        self.queue = queue
+        self.registry = registry
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.clock = clock
+
+    async def handle(self, delivery: Delivery) -> None:
+        """Run the delivered attempt; returns normally when the message may be completed.
+
+        Raises only for infrastructure failures (a backend is down), so that the host
+        abandons the message and it is delivered again.
+        """
+        msg = delivery.message
+        job = await self._start(delivery)
+        if job is None:
+            return
+        log.info("job %s attempt %d started", job.job_id, job.attempt, extra={"job_id": job.job_id})
+        runner = _Run(self, job)
+        try:
+            result = await runner.execute()
+        except JobCancelled:
+            await self._finish(runner.job, JobState.CANCELLED, stage="cancelled")
+        except Exception as exc:  # the handler failed: record it, maybe retry
+            await self._failed(runner.job, msg, exc)
+        else:
+            await self._completed(runner.job, result)
+
+    # -- starting -----------------------------------------------------------------
+
+    async def _start(self, delivery: Delivery) -> Job | None:
+        msg = delivery.message
+        now = self.clock()
+
+        def change(job: Job) -> Job | None:
+            if job.terminal or job.tenant_id != msg.tenant_id:
+                return None
+            if job.state is JobState.RUNNING and job.attempt == msg.attempt:
+                if delivery.delivery_count <= 1:
+                    return None  # a duplicate; the first copy is being handled
+                return job.moved_to(
+                    JobState.RUNNING,
+                    now=now,
+                    delivery_count=delivery.delivery_count,
+                    stage="redelivered",
+                )
+            if msg.attempt != job.attempt + 1:
+                return None  # stale: a newer attempt exists
+            return job.moved_to(
+                JobState.RUNNING,
+                now=now,
+                attempt=msg.attempt,
+                delivery_count=delivery.delivery_count,
+                started_at=job.started_at or now,
+                next_attempt_at=None,
+                progress=0,
+                stage="started",
+            )
+
+        try:
+            job, changed = await guarded_update(self.status, msg.job_id, change)
+        except NotFound:
+            log.warning("message for unknown job %s completed as a no-op", msg.job_id)
+            return None
+        if not changed:
+            log.info(
+                "delivery %s of job %s (%s, attempt %d) is a no-op",
+                delivery.message_id,
+                job.job_id,
+                job.state.value,
+                job.attempt,
+            )
+            return None
+        return job
+
+    # -- finishing ----------------------------------------------------------------
+
+    def _still_ours(self, attempt: int) -> Callable[[Job], bool]:
+        return lambda job: job.state is JobState.RUNNING and job.attempt == attempt
+
+    async def _finish(self, job: Job, state: JobState, **changes: Any) -> Job:
+        attempt = job.attempt
+        ours = self._still_ours(attempt)
+        now = self.clock()
+
+        def change(current: Job) -> Job | None:
+            if not ours(current):
+                return None  # someone else settled this attempt (e.g. took it over)
+            return current.moved_to(state, now=now, **changes)
+
+        stored, changed = await guarded_update(self.status, job.job_id, change, known=job)
+        if not changed:
+            log.info("job %s attempt %d was settled elsewhere", job.job_id, attempt)
+        return stored
+
+    async def _completed(self, job: Job, result: Any) -> None:
+        written = await self.results.put(job.job_id, job.tenant_id, result)
+        if not written:
+            log.info("job %s already had a result; the first one is kept", job.job_id)
+        await self._finish(job, JobState.COMPLETED, stage="completed", error=None)
+        log.info("job %s completed", job.job_id, extra={"job_id": job.job_id})
+
+    async def _failed(self, job: Job, msg: JobMessage, exc: BaseException) -> None:
+        now = self.clock()
+        if isinstance(exc, JobFailure):
+            retryable, message, retry_after = exc.retryable, exc.message, exc.retry_after
+        elif isinstance(exc, JobTimedOut | TimeoutError):
+            retryable, message, retry_after = True, str(exc) or "the attempt timed out", None
+        else:  # an unexpected exception: assume the next attempt may succeed
+            retryable, message, retry_after = True, f"{type(exc).__name__}: {exc}", None
+        error = job.failure(type(exc).__name__, message, retryable=retryable, now=now)
+        errors = [*job.errors, error]
+        if retryable and job.attempt < job.max_attempts:
+            delay = self.retry_policy.delay(job.attempt, retry_after)
+            due = now + timedelta(seconds=delay)
+            retry = JobMessage(
+                job.job_id, job.tenant_id, job.attempt + 1, msg.trace_id or job.trace_id
+            )
+            await self.queue.send([retry.outgoing(scheduled_at=due)])
+            await self._finish(
+                job,
+                JobState.RETRYING,
+                error=error,
+                errors=errors,
+                next_attempt_at=due,
+                stage=f"retrying in {delay:.1f}s",
+            )
+            log.warning(
+                "job %s attempt %d failed, retry at %s: %s", job.job_id, job.attempt, due, message
+            )
+        else:
+            await self._finish(job, JobState.FAILED, error=error, errors=errors, stage="failed")
+            log.warning("job %s failed: %s", job.job_id, message)
+
+
+class _Run:
+    """One attempt of one job: the handler call and its progress reports."""
+
+    def __init__(self, worker: Worker, job: Job) -> None:
+        self.worker = worker
+        self.job = job
+
+    async def execute(self) -> Any:
+        job_type = self.worker.registry.get(self.job.job_type)
+        payload = job_type.parse(self.job.payload)
+        ctx = JobContext(
+            job_id=self.job.job_id,
+            tenant_id=self.job.tenant_id,
+            job_type=self.job.job_type,
+            attempt=self.job.attempt,
+            max_attempts=self.job.max_attempts,
+            trace_id=self.job.trace_id,
+            deadline=None,
+            _sink=self.report,
+        )
+        left = ctx.time_left()
+        if left is None:
+            return await job_type.handler(payload, ctx)
+        try:
+            async with asyncio.timeout(left):
+                return await job_type.handler(payload, ctx)
+        except TimeoutError:
+            raise JobTimedOut(f"attempt {self.job.attempt} ran past its deadline") from None
+
+    async def report(self, progress: int, stage: str | None) -> bool:
+        """Store progress; True when this attempt should stop (the job was settled or
+        moved on elsewhere, e.g. cancelled or taken over after a lost lock)."""
+        attempt = self.job.attempt
+        now = self.worker.clock()
+
+        def change(current: Job) -> Job | None:
+            if current.state is not JobState.RUNNING or current.attempt != attempt:
+                return None
+            return current.with_progress(progress, stage, now=now)
+
+        try:
+            stored, _ = await guarded_update(
+                self.worker.status, self.job.job_id, change, known=self.job
+            )
+        except PreconditionFailed:
+            return False  # heavy contention on one job: skip this report, keep running
+        if stored.state is not JobState.RUNNING or stored.attempt != attempt:
+            return True
+        self.job = stored
+        return False
