@@ -138,7 +138,7 @@ class JobService:
             tenant_id, state=parsed_state, job_type=job_type or None, limit=limit, cursor=cursor
         )
 
-    def job_types(self) -> list[dict[str, Any]]:
+    def job_types(self) -> builtins.list[dict[str, Any]]:
         return [jt.describe() for jt in self.registry]
 
     async def health(self) -> dict[str, Any]:
