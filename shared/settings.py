@@ -51,8 +51,6 @@ class Settings(BaseSettings):
     default_tenant: str = "local"
 
     # -- local host ----------------------------------------------------------------
-    #: Lock renewal stops after this many seconds (host.json maxAutoLockRenewalDuration).
-    max_auto_lock_renewal_seconds: float = Field(default=300.0, ge=0)
     #: Seconds in-flight jobs get to finish on shutdown before their messages are abandoned.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     #: Logging level of the local host and workers.

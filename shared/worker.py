@@ -100,6 +100,7 @@ class Worker:
                     JobState.RUNNING,
                     now=now,
                     delivery_count=delivery.delivery_count,
+                    progress=0,
                     stage="redelivered",
                 )
             if msg.attempt != job.attempt + 1:

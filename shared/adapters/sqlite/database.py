@@ -36,7 +36,7 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dtq-sqlite")
         self._schemas: set[str] = set()
         self._closed = False

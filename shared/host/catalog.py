@@ -1,0 +1,155 @@
+"""What the local host learns from the app object: its functions, by trigger kind."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+
+from shared.settings import Settings
+
+_PARAM = re.compile(r"^\{(\*)?([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]*)?(\?)?\}$")
+
+
+@dataclass(frozen=True)
+class HttpFunction:
+    name: str
+    template: str
+    methods: frozenset[str]
+    arg_name: str
+    fn: Callable[..., Any]
+    pattern: re.Pattern[str]
+    #: Sort key: literal segments before parameters, as the Functions host routes.
+    precedence: tuple[int, ...]
+
+    def match(self, path: str) -> dict[str, str] | None:
+        m = self.pattern.fullmatch(path)
+        return None if m is None else {k: v for k, v in m.groupdict().items() if v is not None}
+
+
+@dataclass(frozen=True)
+class QueueFunction:
+    name: str
+    queue_name: str
+    connection: str
+    arg_name: str
+    fn: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    http: list[HttpFunction]
+    queues: list[QueueFunction]
+
+    def route(self, method: str, path: str) -> tuple[HttpFunction | None, dict[str, str], bool]:
+        """The function for ``method path``, its route params, and whether the path
+        matched any route at all (for 405 versus 404)."""
+        path_matched = False
+        for fn in self.http:
+            params = fn.match(path)
+            if params is None:
+                continue
+            path_matched = True
+            if method in fn.methods:
+                return fn, params, True
+        return None, {}, path_matched
+
+
+def compile_route(template: str) -> tuple[re.Pattern[str], tuple[int, ...]]:
+    """A Functions route template (``v1/jobs/{job_id}``, ``{*rest}``, ``{id?}``) as a regex."""
+    parts: list[str] = []
+    precedence: list[int] = []
+    for segment in template.strip("/").split("/"):
+        m = _PARAM.match(segment)
+        if m is None:
+            parts.append("/" + re.escape(segment))
+            precedence.append(0)
+        elif m.group(1):  # catch-all
+            parts.append(f"(?:/(?P<{m.group(2)}>.*))?")
+            precedence.append(3)
+        elif m.group(3):  # optional
+            parts.append(f"(?:/(?P<{m.group(2)}>[^/]+))?")
+            precedence.append(2)
+        else:
+            parts.append(f"/(?P<{m.group(2)}>[^/]+)")
+            precedence.append(1)
+    return re.compile("".join(parts)), tuple(precedence)
+
+
+def _resolve(value: str, settings: Settings) -> str:
+    """``%Name%`` binding expressions resolved from app settings."""
+    return re.sub(r"%([^%]+)%", lambda m: settings.app_setting(m.group(1)), value)
+
+
+def load_app(app_dir: Path, module: str = "function_app") -> func.FunctionApp:
+    if str(app_dir) not in sys.path:
+        sys.path.insert(0, str(app_dir))
+    app = importlib.import_module(module).app
+    if not isinstance(app, func.FunctionApp):
+        raise TypeError(f"{module}.app is not an azure.functions.FunctionApp")
+    return app
+
+
+def build_catalog(app: func.FunctionApp, settings: Settings) -> Catalog:
+    """Index the app's functions. ``get_functions()`` may run once per app object."""
+    http: list[HttpFunction] = []
+    queues: list[QueueFunction] = []
+    for function in app.get_functions():
+        trigger: Any = function.get_trigger()
+        user_fn = function.get_user_function()
+        name = str(function.get_function_name())
+        if trigger.type == "httpTrigger":
+            template = str(trigger.route or name).strip("/")
+            pattern, precedence = compile_route(template)
+            methods = trigger.methods or [
+                "GET",
+                "POST",
+                "PUT",
+                "PATCH",
+                "DELETE",
+                "HEAD",
+                "OPTIONS",
+            ]
+            http.append(
+                HttpFunction(
+                    name=name,
+                    template=template,
+                    methods=frozenset(str(getattr(m, "value", m)).upper() for m in methods),
+                    arg_name=trigger.name,
+                    fn=user_fn,
+                    pattern=pattern,
+                    precedence=precedence,
+                )
+            )
+        elif trigger.type == "serviceBusTrigger":
+            queues.append(
+                QueueFunction(
+                    name=name,
+                    queue_name=_resolve(trigger.queue_name, settings),
+                    connection=trigger.connection,
+                    arg_name=trigger.name,
+                    fn=user_fn,
+                )
+            )
+        else:
+            raise NotImplementedError(
+                f"the local host cannot run {function.get_function_name()!r}: "
+                f"trigger type {trigger.type!r} is not supported yet"
+            )
+    http.sort(key=lambda f: f.precedence)
+    return Catalog(http=http, queues=queues)
+
+
+async def invoke(fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call a function as the Python worker does: coroutines awaited, others on a thread."""
+    if inspect.iscoroutinefunction(fn):
+        return await fn(**kwargs)
+    return await asyncio.to_thread(fn, **kwargs)

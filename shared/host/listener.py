@@ -1,0 +1,141 @@
+"""Queue triggers for the local host: receive, invoke, settle, with the Functions
+host's rules (``autoCompleteMessages: true``):
+
+- the function returns -> the message is completed;
+- the function raises (or runs past ``functionTimeout``) -> the message is abandoned,
+  so it is delivered again, and dead-lettered by the queue after ``maxDeliveryCount``;
+- while the function runs, the lock is renewed up to ``maxAutoLockRenewalDuration``;
+- at most ``maxConcurrentCalls`` invocations run at once per process;
+- on shutdown, receiving stops; in-flight invocations get a grace period, then are
+  cancelled and their messages abandoned (never lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from azure.functions.servicebus import ServiceBusMessage
+
+from shared.errors import BackendUnavailable, MessageLockLost
+from shared.host.catalog import QueueFunction, invoke
+from shared.host.config import HostConfig
+from shared.ports import JobQueue, ReceivedMessage
+
+log = logging.getLogger(__name__)
+
+
+def to_binding(message: ReceivedMessage) -> ServiceBusMessage:
+    """The message as the Functions Python worker hands it to a trigger."""
+    return ServiceBusMessage(
+        body=message.body,
+        message_id=message.message_id,
+        content_type=message.content_type,
+        delivery_count=message.delivery_count,
+        enqueued_time_utc=message.enqueued_time,
+        locked_until=message.locked_until,
+        lock_token=message.lock_token,
+        sequence_number=message.sequence_number,
+        application_properties=dict(message.application_properties),
+        user_properties=dict(message.application_properties),
+    )
+
+
+class QueueListener:
+    def __init__(self, function: QueueFunction, queue: JobQueue, config: HostConfig) -> None:
+        self.function = function
+        self.queue = queue
+        self.config = config
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.invocations = 0
+
+    async def run(self, stop: asyncio.Event, grace: float) -> None:
+        """Receive and invoke until ``stop`` is set, then drain within ``grace`` seconds."""
+        limit = max(1, self.config.max_concurrent_calls)
+        while not stop.is_set():
+            free = limit - len(self.in_flight)
+            if free <= 0:
+                await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            try:
+                messages = await self.queue.receive(max_messages=free, max_wait=0.5)
+            except BackendUnavailable as exc:
+                log.warning("queue %s unavailable: %s; retrying", self.function.queue_name, exc)
+                await asyncio.sleep(1.0)
+                continue
+            for message in messages:
+                if stop.is_set():
+                    await self._settle(self.queue.abandon, message)
+                    continue
+                task = asyncio.create_task(self._process(message))
+                self.in_flight.add(task)
+                task.add_done_callback(self.in_flight.discard)
+        await self.drain(grace)
+
+    async def drain(self, grace: float) -> None:
+        if not self.in_flight:
+            return
+        log.info("waiting up to %.0fs for %d in-flight invocations", grace, len(self.in_flight))
+        _, pending = await asyncio.wait(self.in_flight, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+    async def _process(self, message: ReceivedMessage) -> None:
+        renewer = asyncio.create_task(self._renew(message))
+        started = time.monotonic()
+        self.invocations += 1
+        try:
+            await asyncio.wait_for(
+                invoke(self.function.fn, **{self.function.arg_name: to_binding(message)}),
+                timeout=self.config.function_timeout,
+            )
+        except asyncio.CancelledError:
+            # Shutting down: hand the message back so another worker runs it now.
+            await asyncio.shield(self._settle(self.queue.abandon, message))
+            raise
+        except Exception as exc:
+            log.warning(
+                "%s failed on message %s (delivery %d): %r; abandoning",
+                self.function.name,
+                message.message_id,
+                message.delivery_count,
+                exc,
+            )
+            await self._settle(self.queue.abandon, message)
+        else:
+            await self._settle(self.queue.complete, message)
+            log.debug(
+                "%s completed %s in %.3fs",
+                self.function.name,
+                message.message_id,
+                time.monotonic() - started,
+            )
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    async def _settle(self, action, message: ReceivedMessage) -> None:  # type: ignore[no-untyped-def]
+        try:
+            await action(message)
+        except MessageLockLost:
+            log.warning("lock on %s was lost before it could be settled", message.message_id)
+        except BackendUnavailable as exc:
+            log.warning("could not settle %s (%s); its lock will expire", message.message_id, exc)
+
+    async def _renew(self, message: ReceivedMessage) -> None:
+        interval = max(0.05, self.queue.lock_duration / 3)
+        stop_at = time.monotonic() + self.config.max_auto_lock_renewal
+        while time.monotonic() + interval < stop_at:
+            await asyncio.sleep(interval)
+            try:
+                await self.queue.renew_lock(message)
+            except MessageLockLost:
+                log.warning("lock on %s lost while its function ran", message.message_id)
+                return
+            except BackendUnavailable as exc:
+                log.warning("could not renew the lock on %s: %s", message.message_id, exc)

@@ -1,0 +1,198 @@
+"""``dtq serve`` and ``dtq worker``: the local host's processes.
+
+``dtq serve`` runs the HTTP functions and the web UI in one process and supervises
+``--workers`` worker processes (restarting any that die). Each ``dtq worker``
+process runs every queue trigger of the app. All processes share the embedded
+backend's SQLite file, so extra ``dtq worker`` processes can join at any time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ipaddress
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from functions.runtime import install
+from shared.host.catalog import build_catalog, load_app
+from shared.host.config import HostConfig
+from shared.host.listener import QueueListener
+from shared.runtime import Runtime
+from shared.settings import Settings, environment_overrides
+
+log = logging.getLogger("dtq.host")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s [%(process)d] %(name)s: %(message)s",
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --- worker processes -------------------------------------------------------------
+
+
+async def run_worker(settings: Settings, app_dir: Path) -> None:
+    """Run the app's queue triggers until SIGTERM/SIGINT, then drain gracefully."""
+    config = HostConfig.load(app_dir)
+    runtime = Runtime.from_settings(settings)
+    install(runtime)
+    catalog = build_catalog(load_app(app_dir), settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    listeners = [QueueListener(f, runtime.queue(f.queue_name), config) for f in catalog.queues]
+    log.info(
+        "worker %d ready: %s (%d concurrent calls each)",
+        os.getpid(),
+        ", ".join(f"{f.name} <- {f.queue_name}" for f in catalog.queues) or "no queue triggers",
+        config.max_concurrent_calls,
+    )
+    try:
+        await asyncio.gather(*(lst.run(stop, settings.shutdown_grace_seconds) for lst in listeners))
+    finally:
+        await runtime.close()
+        install(None)
+    log.info("worker %d stopped", os.getpid())
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Ask Linux to SIGTERM this child when its parent dies (PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+class WorkerSupervisor:
+    """Starts ``count`` worker processes and restarts any that exit unexpectedly."""
+
+    def __init__(self, count: int, settings: Settings, app_dir: Path) -> None:
+        self.count = count
+        self.settings = settings
+        self.app_dir = app_dir
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self._stopping = False
+        self._watch: asyncio.Task[None] | None = None
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        env = {**os.environ, **environment_overrides(self.settings)}
+        cmd = [sys.executable, "-m", "shared.cli", "worker", "--app-dir", str(self.app_dir)]
+        preexec = _die_with_parent if sys.platform.startswith("linux") else None
+        return subprocess.Popen(cmd, env=env, preexec_fn=preexec)
+
+    def start(self) -> None:
+        self.processes = [self._spawn() for _ in range(self.count)]
+        log.info("started %d worker processes: %s", self.count, [p.pid for p in self.processes])
+        self._watch = asyncio.create_task(self._watch_loop())
+
+    async def _watch_loop(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(0.5)
+            for i, proc in enumerate(self.processes):
+                if proc.poll() is not None and not self._stopping:
+                    log.warning(
+                        "worker %d exited with %s; restarting it", proc.pid, proc.returncode
+                    )
+                    self.processes[i] = self._spawn()
+
+    async def stop(self, grace: float) -> None:
+        self._stopping = True
+        if self._watch:
+            self._watch.cancel()
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace + 5
+        while time.monotonic() < deadline and any(p.poll() is None for p in self.processes):
+            await asyncio.sleep(0.1)
+        for proc in self.processes:
+            if proc.poll() is None:
+                log.error("worker %d did not stop in time; killing it", proc.pid)
+                proc.kill()
+                proc.wait()
+
+
+# --- the HTTP host ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 7071
+    workers: int = 2
+    app_dir: Path = Path(".")
+
+
+async def run_serve(settings: Settings, options: ServeOptions) -> None:
+    import uvicorn
+
+    from shared.host.web import create_web_app
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # the host handles signals itself
+            yield
+
+    config = HostConfig.load(options.app_dir)
+    runtime = Runtime.from_settings(settings)
+    install(runtime)
+    catalog = build_catalog(load_app(options.app_dir), settings)
+    web = create_web_app(catalog, config.route_prefix, options.app_dir / "static-web")
+    server = Server(
+        uvicorn.Config(
+            web,
+            host=options.host,
+            port=options.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
+    )
+    loop = asyncio.get_running_loop()
+
+    def request_exit() -> None:
+        server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, request_exit)
+    supervisor = WorkerSupervisor(options.workers, settings, options.app_dir)
+    if options.workers:
+        supervisor.start()
+    ready = asyncio.create_task(_announce(server, options, settings))
+    try:
+        await server.serve()
+    finally:
+        ready.cancel()
+        log.info("shutting down: stopping workers")
+        await supervisor.stop(settings.shutdown_grace_seconds)
+        await runtime.close()
+        install(None)
+
+
+async def _announce(server: object, options: ServeOptions, settings: Settings) -> None:
+    while not getattr(server, "started", False):
+        await asyncio.sleep(0.05)
+    print(
+        f"dtq serve: http://{options.host}:{options.port}/ (API at /api/v1, "
+        f"{options.workers} worker processes, data in {settings.data_dir})",
+        flush=True,
+    )

@@ -1,0 +1,197 @@
+"""End to end: the local host in a subprocess, real HTTP, real worker processes."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def wait_for(
+    api: httpx.Client, job_id: str, states: set[str], timeout: float = 20
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = api.get(f"/jobs/{job_id}").json()
+        if job["state"] in states:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not reach {states}; last seen {job}")
+
+
+def submit(
+    api: httpx.Client, job_type: str, payload: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    response = api.post("/jobs", json={"job_type": job_type, "payload": payload, **extra})
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    return body
+
+
+def test_echo_round_trip(api: httpx.Client) -> None:
+    response = api.post("/jobs", json={"job_type": "echo", "payload": {"message": "hello dtq"}})
+    assert response.status_code == 202
+    accepted = response.json()
+    assert accepted["state"] == "queued" and accepted["job_type"] == "echo"
+    assert len(accepted["trace_id"]) == 32
+    assert response.headers["location"] == f"/api/v1/jobs/{accepted['job_id']}"
+    assert int(response.headers["retry-after"]) >= 1
+
+    done = wait_for(api, accepted["job_id"], {"completed", "failed"})
+    assert done["state"] == "completed"
+    assert done["progress"] == 100 and done["attempt"] == 1 and done["error"] is None
+    result = api.get(f"/jobs/{accepted['job_id']}/result")
+    assert result.status_code == 200
+    assert result.json()["result"] == {"message": "hello dtq"}
+
+
+def test_progress_rises_to_100_while_running(api: httpx.Client) -> None:
+    job = submit(api, "simulate", {"duration_ms": 2000, "steps": 5})
+    seen: list[int] = []
+    states: list[str] = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        current = api.get(f"/jobs/{job['job_id']}").json()
+        states.append(current["state"])
+        if not seen or current["progress"] != seen[-1]:
+            seen.append(current["progress"])
+        if current["state"] == "completed":
+            break
+        time.sleep(0.05)
+    assert states[-1] == "completed"
+    assert "running" in states
+    assert seen == sorted(seen), f"progress went backwards: {seen}"
+    assert seen[-1] == 100
+    assert len([p for p in seen if 0 < p < 100]) >= 2, f"too few progress steps seen: {seen}"
+    result = api.get(f"/jobs/{job['job_id']}/result").json()["result"]
+    assert result == {"duration_ms": 2000, "steps": 5, "attempt": 1}
+
+
+def test_transient_failure_is_retried_then_completes(api: httpx.Client) -> None:
+    job = submit(api, "simulate", {"duration_ms": 0, "fail_first": 2}, max_attempts=3)
+    done = wait_for(api, job["job_id"], {"completed", "failed"})
+    assert done["state"] == "completed" and done["attempt"] == 3
+    assert [e["attempt"] for e in done["errors"]] == [1, 2]
+    assert all(e["retryable"] for e in done["errors"])
+
+
+def test_permanent_failure_fails_without_retry(api: httpx.Client) -> None:
+    job = submit(api, "simulate", {"duration_ms": 0, "fail_permanently": True})
+    done = wait_for(api, job["job_id"], {"completed", "failed"})
+    assert done["state"] == "failed" and done["attempt"] == 1
+    assert done["error"]["retryable"] is False
+    assert "permanent" in done["error"]["message"]
+    assert_problem(api.get(f"/jobs/{job['job_id']}/result"), 404)
+
+
+def test_result_is_404_until_completed(api: httpx.Client) -> None:
+    job = submit(api, "simulate", {"duration_ms": 1500, "steps": 3})
+    assert_problem(api.get(f"/jobs/{job['job_id']}/result"), 404)
+    wait_for(api, job["job_id"], {"completed"})
+    assert api.get(f"/jobs/{job['job_id']}/result").status_code == 200
+
+
+def test_etag_and_not_modified(api: httpx.Client) -> None:
+    job = submit(api, "echo", {"message": "etag"})
+    wait_for(api, job["job_id"], {"completed"})
+    first = api.get(f"/jobs/{job['job_id']}")
+    etag = first.headers["etag"]
+    again = api.get(f"/jobs/{job['job_id']}", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    other = api.get(f"/jobs/{job['job_id']}", headers={"If-None-Match": '"stale"'})
+    assert other.status_code == 200 and other.json()["job_id"] == job["job_id"]
+
+
+def test_list_is_newest_first_with_cursor_paging(api: httpx.Client) -> None:
+    ids = [submit(api, "echo", {"message": f"page {i}"})["job_id"] for i in range(7)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"job_type": "echo", "limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        page = api.get("/jobs", params=params).json()
+        seen += [j["job_id"] for j in page["items"]]
+        assert len(page["items"]) <= 3
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen)), "a job appeared on two pages"
+    assert seen == sorted(seen, reverse=True), "not newest first"
+    # The seven new jobs are the newest echo jobs, in reverse submission order.
+    assert seen[:7] == list(reversed(ids))
+
+
+def test_list_filters_by_state(api: httpx.Client) -> None:
+    job = submit(api, "simulate", {"duration_ms": 0, "fail_permanently": True})
+    wait_for(api, job["job_id"], {"failed"})
+    failed = api.get("/jobs", params={"state": "failed", "limit": 500}).json()["items"]
+    assert job["job_id"] in [j["job_id"] for j in failed]
+    assert {j["state"] for j in failed} == {"failed"}
+    body = assert_problem(api.get("/jobs", params={"state": "nonsense"}), 422)
+    assert body["errors"][0]["field"] == "state"
+
+
+def test_bad_input_gets_problem_json(api: httpx.Client) -> None:
+    body = assert_problem(
+        api.post("/jobs", content=b"{not json", headers={"content-type": "application/json"}), 400
+    )
+    assert "JSON" in body["detail"]
+
+    body = assert_problem(api.post("/jobs", json={"job_type": "nope", "payload": {}}), 422)
+    assert body["errors"][0]["field"] == "job_type"
+    assert "echo" in body["detail"] and "simulate" in body["detail"]
+
+    body = assert_problem(api.post("/jobs", json={"job_type": "echo", "payload": {}}), 422)
+    assert body["errors"][0]["field"] == "payload.message"
+
+    body = assert_problem(
+        api.post("/jobs", json={"job_type": "simulate", "payload": {"duration_ms": -1}}), 422
+    )
+    assert body["errors"][0]["field"] == "payload.duration_ms"
+
+    body = assert_problem(
+        api.post(
+            "/jobs", json={"job_type": "echo", "payload": {"message": "x"}, "max_attempts": 0}
+        ),
+        422,
+    )
+    assert body["errors"][0]["field"] == "max_attempts"
+
+    big = {"job_type": "echo", "payload": {"message": "x" * (300 * 1024)}}
+    assert_problem(api.post("/jobs", json=big), 413)
+    assert_problem(api.get("/jobs/01nonexistent"), 404)
+    assert_problem(api.get("/jobs", params={"limit": "abc"}), 422)
+    assert_problem(api.put("/jobs"), 405)
+
+
+def test_cancel_of_a_finished_job_is_409(api: httpx.Client) -> None:
+    job = submit(api, "echo", {"message": "done"})
+    wait_for(api, job["job_id"], {"completed"})
+    assert_problem(api.delete(f"/jobs/{job['job_id']}"), 409)
+    assert api.get(f"/jobs/{job['job_id']}").json()["state"] == "completed"
+
+
+def test_job_types_publish_their_schemas(api: httpx.Client) -> None:
+    types = {t["job_type"]: t for t in api.get("/job-types").json()["items"]}
+    assert {"echo", "simulate"} <= set(types)
+    simulate = types["simulate"]["payload_schema"]
+    assert simulate["required"] == ["duration_ms"]
+    assert simulate["properties"]["steps"]["minimum"] == 1
+
+
+def test_health_reports_each_backend(api: httpx.Client) -> None:
+    health = api.get("/healthz").json()
+    assert health["ok"] is True
+    assert set(health["checks"]) == {"status_store", "result_store", "job_queue"}

@@ -1,0 +1,120 @@
+"""Start the real servers tests need on free loopback ports; stop them by pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
+    """SIGTERM, wait, then SIGKILL: the process is gone when this returns."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+@dataclass
+class LocalHost:
+    """``dtq serve`` in a subprocess on a free loopback port."""
+
+    data_dir: Path
+    workers: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DTQ_DATA_DIR": str(self.data_dir),
+            "DTQ_SHUTDOWN_GRACE_SECONDS": "2",
+            **self.env,
+        }
+
+    def start(self, timeout: float = 30.0) -> LocalHost:
+        self.log_path = self.data_dir / f"serve-{self.port}.log"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "shared.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                "--app-dir",
+                str(ROOT),
+            ],
+            cwd=ROOT,
+            env=self.environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_healthy(self.base_url, self.proc, timeout, self.log_path)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+
+def wait_healthy(
+    base_url: str, proc: subprocess.Popen[bytes], timeout: float, log_path: Path | None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            text = log_path.read_text() if log_path else ""
+            raise RuntimeError(f"dtq serve exited with {proc.returncode}:\n{text}")
+        try:
+            if httpx.get(f"{base_url}/api/v1/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    stop_process(proc)
+    raise RuntimeError(f"dtq serve did not become healthy within {timeout}s")
+
+
+def start_worker(data_dir: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """One ``dtq worker`` process on ``data_dir``."""
+    log = (data_dir / "worker.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", "worker", "--app-dir", str(ROOT)],
+        cwd=ROOT,
+        env={**os.environ, "DTQ_DATA_DIR": str(data_dir), **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
