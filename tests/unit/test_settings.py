@@ -1,0 +1,73 @@
+"""Settings stay documented: every field is in local.settings.example.json and the docs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shared.settings import ENV_PREFIX, Settings, environment_overrides
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def env_names() -> set[str]:
+    return {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+
+
+def test_example_settings_list_every_setting() -> None:
+    values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    assert env_names() <= set(values), env_names() - set(values)
+    unknown = {k for k in values if k.startswith(ENV_PREFIX)} - env_names()
+    assert not unknown, f"example lists settings the code does not read: {unknown}"
+
+
+def test_example_values_are_the_defaults() -> None:
+    values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    from_example = Settings.load(
+        None,
+        **{k[len(ENV_PREFIX) :].lower(): v for k, v in values.items() if k.startswith(ENV_PREFIX)},
+    )
+    assert from_example == Settings.load(None)
+
+
+def test_configuration_doc_names_every_setting() -> None:
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    missing = {name for name in env_names() if f"`{name}`" not in doc}
+    assert not missing, f"docs/configuration.md does not describe {missing}"
+
+
+def test_environment_wins_over_local_settings_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = tmp_path / "local.settings.json"
+    local.write_text(
+        json.dumps({"Values": {"DTQ_JOBS_QUEUE": "from-file", "DTQ_LOG_LEVEL": "DEBUG"}})
+    )
+    monkeypatch.setenv("DTQ_JOBS_QUEUE", "from-env")
+    settings = Settings.load(local)
+    assert settings.jobs_queue == "from-env"
+    assert settings.log_level == "DEBUG"
+
+
+def test_binding_expressions_resolve_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings.load(None, jobs_queue="q1")
+    assert settings.app_setting("DTQ_JOBS_QUEUE") == "q1"
+    monkeypatch.setenv("SOME_OTHER_SETTING", "x")
+    assert settings.app_setting("SOME_OTHER_SETTING") == "x"
+    with pytest.raises(KeyError):
+        settings.app_setting("MISSING_SETTING_FOR_TEST")
+
+
+def test_child_process_environment_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings.load(None, queue_lock_seconds=2.5, data_dir=Path("/tmp/x"))
+    for key, value in environment_overrides(settings).items():
+        monkeypatch.setenv(key, value)
+    assert Settings.load(None) == settings
+
+
+def test_invalid_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DTQ_QUEUE_LOCK_SECONDS", "-1")
+    with pytest.raises(ValueError, match="queue_lock_seconds"):
+        Settings.load(None)
