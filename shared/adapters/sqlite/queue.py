@@ -94,43 +94,42 @@ class SqliteJobQueue:
     async def send(self, messages: Sequence[OutgoingMessage]) -> None:
         if not messages:
             return
-        await self.db.run(self._send, list(messages))
+        await self.db.write(self._send, list(messages))
         self._wake_receivers()
 
-    def _send(self, messages: list[OutgoingMessage]) -> None:
+    def _send(self, conn: sqlite3.Connection, messages: list[OutgoingMessage]) -> None:
         now = time.time()
         expires = now + self.duplicate_detection_window
-        with self.db.write() as conn:
-            self._sends_since_prune += len(messages)
-            if self._sends_since_prune >= 500:
-                self._sends_since_prune = 0
-                conn.execute("DELETE FROM queue_message_ids WHERE expires_at < ?", (now,))
-            for m in messages:
-                seen = conn.execute(
-                    "INSERT INTO queue_message_ids (queue, message_id, expires_at)"
-                    " VALUES (?, ?, ?)"
-                    " ON CONFLICT (queue, message_id)"
-                    " DO UPDATE SET expires_at = excluded.expires_at"
-                    " WHERE queue_message_ids.expires_at < ?"
-                    " RETURNING 1",
-                    (self.queue_name, m.message_id, expires, now),
-                ).fetchone()
-                if seen is None:  # a duplicate inside the detection window: dropped
-                    continue
-                visible = m.scheduled_enqueue_time.timestamp() if m.scheduled_enqueue_time else now
-                conn.execute(
-                    "INSERT INTO queue_messages (queue, message_id, body, properties, content_type,"
-                    " enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        self.queue_name,
-                        m.message_id,
-                        m.body,
-                        json.dumps(m.application_properties),
-                        m.content_type,
-                        now,
-                        max(visible, now),
-                    ),
-                )
+        self._sends_since_prune += len(messages)
+        if self._sends_since_prune >= 500:
+            self._sends_since_prune = 0
+            conn.execute("DELETE FROM queue_message_ids WHERE expires_at < ?", (now,))
+        for m in messages:
+            seen = conn.execute(
+                "INSERT INTO queue_message_ids (queue, message_id, expires_at)"
+                " VALUES (?, ?, ?)"
+                " ON CONFLICT (queue, message_id)"
+                " DO UPDATE SET expires_at = excluded.expires_at"
+                " WHERE queue_message_ids.expires_at < ?"
+                " RETURNING 1",
+                (self.queue_name, m.message_id, expires, now),
+            ).fetchone()
+            if seen is None:  # a duplicate inside the detection window: dropped
+                continue
+            visible = m.scheduled_enqueue_time.timestamp() if m.scheduled_enqueue_time else now
+            conn.execute(
+                "INSERT INTO queue_messages (queue, message_id, body, properties, content_type,"
+                " enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self.queue_name,
+                    m.message_id,
+                    m.body,
+                    json.dumps(m.application_properties),
+                    m.content_type,
+                    now,
+                    max(visible, now),
+                ),
+            )
 
     def _wake_receivers(self) -> None:
         for loop, event in list(self._wakeups):
@@ -151,7 +150,12 @@ class SqliteJobQueue:
         try:
             while True:
                 event.clear()
-                messages, next_due = await self.db.run(self._claim, max_messages)
+                head = await self.db.read(self._head)
+                next_due: float | None = head
+                messages: list[ReceivedMessage] = []
+                if head is not None and head <= time.time():
+                    next_due = None
+                    messages = await self.db.write(self._claim, max_messages)
                 if messages:
                     return messages
                 remaining = deadline - time.monotonic()
@@ -168,53 +172,47 @@ class SqliteJobQueue:
         finally:
             self._wakeups.discard(key)
 
-    def _claim(self, max_messages: int) -> tuple[list[ReceivedMessage], float | None]:
-        now = time.time()
-        conn = self.db.connection()
-        # A cheap read first: an idle queue never takes the write lock.
-        head = conn.execute(
+    def _head(self, conn: sqlite3.Connection) -> float | None:
+        """When the first message becomes receivable (a cheap read: an idle queue never
+        takes the write lock)."""
+        row = conn.execute(
             "SELECT visible_at FROM queue_messages WHERE queue = ? AND status = ?"
             " ORDER BY visible_at, seq LIMIT 1",
             (self.queue_name, ACTIVE),
         ).fetchone()
-        if head is None or head["visible_at"] > now:
-            return [], (head["visible_at"] if head else None)
-        with self.db.write() as conn:
-            # Messages already delivered max_delivery_count times whose lock ran out
-            # go to the dead-letter queue instead of being delivered again.
-            conn.execute(
-                "UPDATE queue_messages SET status = ?, lock_token = NULL,"
-                " dead_letter_reason = ?, dead_letter_description = ?"
-                " WHERE queue = ? AND status = ? AND visible_at <= ? AND delivery_count >= ?",
-                (
-                    DEAD_LETTERED,
-                    MAX_DELIVERY_COUNT_EXCEEDED,
-                    f"delivered {self.max_delivery_count} times without being completed",
-                    self.queue_name,
-                    ACTIVE,
-                    now,
-                    self.max_delivery_count,
-                ),
-            )
-            token_prefix = uuid.uuid4().hex
-            rows = conn.execute(
-                "UPDATE queue_messages SET delivery_count = delivery_count + 1,"
-                " visible_at = ?, lock_token = ? || '-' || seq"
-                " WHERE seq IN (SELECT seq FROM queue_messages WHERE queue = ? AND status = ?"
-                "   AND visible_at <= ? ORDER BY visible_at, seq LIMIT ?)"
-                " RETURNING seq, message_id, body, properties, content_type, enqueued_at,"
-                " visible_at, delivery_count, lock_token",
-                (
-                    now + self.lock_duration,
-                    token_prefix,
-                    self.queue_name,
-                    ACTIVE,
-                    now,
-                    max_messages,
-                ),
-            ).fetchall()
+        return None if row is None else float(row["visible_at"])
+
+    def _claim(self, conn: sqlite3.Connection, max_messages: int) -> list[ReceivedMessage]:
+        now = time.time()
+        heads = conn.execute(
+            "SELECT seq, delivery_count FROM queue_messages"
+            " WHERE queue = ? AND status = ? AND visible_at <= ?"
+            " ORDER BY visible_at, seq LIMIT ?",
+            (self.queue_name, ACTIVE, now, max_messages),
+        ).fetchall()
+        # A message already delivered max_delivery_count times whose lock ran out goes
+        # to the dead-letter queue instead of being delivered again.
+        for row in heads:
+            if row["delivery_count"] >= self.max_delivery_count:
+                self._move_to_dlq(conn, row["seq"], MAX_DELIVERY_COUNT_EXCEEDED, self._exceeded)
+        claim = [row["seq"] for row in heads if row["delivery_count"] < self.max_delivery_count]
+        if not claim:
+            return []
+        token_prefix = uuid.uuid4().hex
+        rows = conn.execute(
+            "UPDATE queue_messages SET delivery_count = delivery_count + 1,"
+            " visible_at = ?, lock_token = ? || '-' || seq"
+            f" WHERE seq IN ({', '.join('?' * len(claim))})"
+            " RETURNING seq, message_id, body, properties, content_type, enqueued_at,"
+            " visible_at, delivery_count, lock_token",
+            (now + self.lock_duration, token_prefix, *claim),
+        ).fetchall()
         rows.sort(key=lambda r: r["seq"])
-        return [self._message(r) for r in rows], None
+        return [self._message(r) for r in rows]
+
+    @property
+    def _exceeded(self) -> str:
+        return f"delivered {self.max_delivery_count} times without being completed"
 
     @staticmethod
     def _message(row: sqlite3.Row) -> ReceivedMessage:
@@ -250,62 +248,58 @@ class SqliteJobQueue:
         return row
 
     async def renew_lock(self, message: ReceivedMessage) -> datetime:
-        return await self.db.run(self._renew, message)
+        return await self.db.write(self._renew, message)
 
-    def _renew(self, message: ReceivedMessage) -> datetime:
-        with self.db.write() as conn:
-            self._held(conn, message)
-            until = time.time() + self.lock_duration
-            conn.execute(
-                "UPDATE queue_messages SET visible_at = ? WHERE seq = ?",
-                (until, message.sequence_number),
-            )
+    def _renew(self, conn: sqlite3.Connection, message: ReceivedMessage) -> datetime:
+        self._held(conn, message)
+        until = time.time() + self.lock_duration
+        conn.execute(
+            "UPDATE queue_messages SET visible_at = ? WHERE seq = ?",
+            (until, message.sequence_number),
+        )
         return _dt(until)
 
     async def complete(self, message: ReceivedMessage) -> None:
-        await self.db.run(self._complete, message)
+        await self.db.write(self._complete, message)
 
-    def _complete(self, message: ReceivedMessage) -> None:
-        with self.db.write() as conn:
-            cur = conn.execute(
-                "DELETE FROM queue_messages WHERE seq = ? AND lock_token = ? AND status = ?"
-                " AND visible_at > ?",
-                (message.sequence_number, message.lock_token, ACTIVE, time.time()),
+    @staticmethod
+    def _complete(conn: sqlite3.Connection, message: ReceivedMessage) -> None:
+        cur = conn.execute(
+            "DELETE FROM queue_messages WHERE seq = ? AND lock_token = ? AND status = ?"
+            " AND visible_at > ?",
+            (message.sequence_number, message.lock_token, ACTIVE, time.time()),
+        )
+        if cur.rowcount == 0:
+            raise MessageLockLost(
+                f"the lock on message {message.message_id!r} expired or was already settled"
             )
-            if cur.rowcount == 0:
-                raise MessageLockLost(
-                    f"the lock on message {message.message_id!r} expired or was already settled"
-                )
 
     async def abandon(self, message: ReceivedMessage) -> None:
-        await self.db.run(self._abandon, message)
+        await self.db.write(self._abandon, message)
         self._wake_receivers()
 
-    def _abandon(self, message: ReceivedMessage) -> None:
-        with self.db.write() as conn:
-            row = self._held(conn, message)
-            if row["delivery_count"] >= self.max_delivery_count:
-                self._move_to_dlq(
-                    conn,
-                    message.sequence_number,
-                    MAX_DELIVERY_COUNT_EXCEEDED,
-                    f"delivered {self.max_delivery_count} times without being completed",
-                )
-            else:
-                conn.execute(
-                    "UPDATE queue_messages SET visible_at = ?, lock_token = NULL WHERE seq = ?",
-                    (time.time(), message.sequence_number),
-                )
+    def _abandon(self, conn: sqlite3.Connection, message: ReceivedMessage) -> None:
+        row = self._held(conn, message)
+        if row["delivery_count"] >= self.max_delivery_count:
+            self._move_to_dlq(
+                conn, message.sequence_number, MAX_DELIVERY_COUNT_EXCEEDED, self._exceeded
+            )
+        else:
+            conn.execute(
+                "UPDATE queue_messages SET visible_at = ?, lock_token = NULL WHERE seq = ?",
+                (time.time(), message.sequence_number),
+            )
 
     async def dead_letter(
         self, message: ReceivedMessage, reason: str, description: str = ""
     ) -> None:
-        await self.db.run(self._dead_letter, message, reason, description)
+        await self.db.write(self._dead_letter, message, reason, description)
 
-    def _dead_letter(self, message: ReceivedMessage, reason: str, description: str) -> None:
-        with self.db.write() as conn:
-            self._held(conn, message)
-            self._move_to_dlq(conn, message.sequence_number, reason, description)
+    def _dead_letter(
+        self, conn: sqlite3.Connection, message: ReceivedMessage, reason: str, description: str
+    ) -> None:
+        self._held(conn, message)
+        self._move_to_dlq(conn, message.sequence_number, reason, description)
 
     @staticmethod
     def _move_to_dlq(conn: sqlite3.Connection, seq: int, reason: str, description: str) -> None:
@@ -318,37 +312,29 @@ class SqliteJobQueue:
     # -- inspection -----------------------------------------------------------------
 
     async def peek_dead_letters(self, max_messages: int = 50) -> list[ReceivedMessage]:
-        return await self.db.run(self._peek_dlq, max_messages)
+        return await self.db.read(self._peek_dlq, max_messages)
 
-    def _peek_dlq(self, max_messages: int) -> list[ReceivedMessage]:
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT seq, message_id, body, properties, content_type, enqueued_at, visible_at,"
-                " delivery_count, lock_token, dead_letter_reason, dead_letter_description"
-                " FROM queue_messages WHERE queue = ? AND status = ? ORDER BY seq LIMIT ?",
-                (self.queue_name, DEAD_LETTERED, max_messages),
-            )
-            .fetchall()
-        )
+    def _peek_dlq(self, conn: sqlite3.Connection, max_messages: int) -> list[ReceivedMessage]:
+        rows = conn.execute(
+            "SELECT seq, message_id, body, properties, content_type, enqueued_at, visible_at,"
+            " delivery_count, lock_token, dead_letter_reason, dead_letter_description"
+            " FROM queue_messages WHERE queue = ? AND status = ? ORDER BY seq LIMIT ?",
+            (self.queue_name, DEAD_LETTERED, max_messages),
+        ).fetchall()
         return [self._message(r) for r in rows]
 
     async def depth(self) -> QueueDepth:
-        return await self.db.run(self._depth)
+        return await self.db.read(self._depth)
 
-    def _depth(self) -> QueueDepth:
-        row = (
-            self.db.connection()
-            .execute(
-                "SELECT"
-                " COALESCE(SUM(status = ? AND (visible_at <= ? OR lock_token IS NOT NULL)), 0),"
-                " COALESCE(SUM(status = ? AND visible_at > ? AND lock_token IS NULL), 0),"
-                " COALESCE(SUM(status = ?), 0)"
-                " FROM queue_messages WHERE queue = ?",
-                (ACTIVE, time.time(), ACTIVE, time.time(), DEAD_LETTERED, self.queue_name),
-            )
-            .fetchone()
-        )
+    def _depth(self, conn: sqlite3.Connection) -> QueueDepth:
+        row = conn.execute(
+            "SELECT"
+            " COALESCE(SUM(status = ? AND (visible_at <= ? OR lock_token IS NOT NULL)), 0),"
+            " COALESCE(SUM(status = ? AND visible_at > ? AND lock_token IS NULL), 0),"
+            " COALESCE(SUM(status = ?), 0)"
+            " FROM queue_messages WHERE queue = ?",
+            (ACTIVE, time.time(), ACTIVE, time.time(), DEAD_LETTERED, self.queue_name),
+        ).fetchone()
         return QueueDepth(active=row[0], scheduled=row[1], dead_lettered=row[2])
 
     async def close(self) -> None:

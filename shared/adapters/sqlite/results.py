@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -28,30 +29,26 @@ class SqliteResultStore:
         db.ensure_schema("results", SCHEMA)
 
     async def put(self, job_id: str, tenant_id: str, result: Any) -> bool:
-        return await self.db.run(self._put, job_id, tenant_id, json.dumps(result))
+        return await self.db.write(self._put, job_id, tenant_id, json.dumps(result))
 
-    def _put(self, job_id: str, tenant_id: str, encoded: str) -> bool:
-        with self.db.write() as conn:
-            cur = conn.execute(
-                "INSERT INTO job_results (job_id, tenant_id, result, created_at)"
-                " VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (job_id) DO NOTHING",
-                (job_id, tenant_id, encoded, time.time()),
-            )
-            return cur.rowcount == 1
+    @staticmethod
+    def _put(conn: sqlite3.Connection, job_id: str, tenant_id: str, encoded: str) -> bool:
+        cur = conn.execute(
+            "INSERT INTO job_results (job_id, tenant_id, result, created_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (job_id) DO NOTHING",
+            (job_id, tenant_id, encoded, time.time()),
+        )
+        return cur.rowcount == 1
 
     async def get(self, job_id: str) -> StoredResult | None:
-        return await self.db.run(self._get, job_id)
+        return await self.db.read(self._get, job_id)
 
-    def _get(self, job_id: str) -> StoredResult | None:
-        row = (
-            self.db.connection()
-            .execute(
-                "SELECT job_id, tenant_id, result, created_at FROM job_results WHERE job_id = ?",
-                (job_id,),
-            )
-            .fetchone()
-        )
+    @staticmethod
+    def _get(conn: sqlite3.Connection, job_id: str) -> StoredResult | None:
+        row = conn.execute(
+            "SELECT job_id, tenant_id, result, created_at FROM job_results WHERE job_id = ?",
+            (job_id,),
+        ).fetchone()
         if row is None:
             return None
         return StoredResult(

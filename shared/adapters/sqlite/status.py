@@ -48,67 +48,55 @@ class SqliteStatusStore:
         return Job.model_validate_json(row["data"]).model_copy(update={"etag": str(row["version"])})
 
     async def create(self, job: Job) -> Job:
-        return await self.db.run(self._create, job)
-
-    def _create(self, job: Job) -> Job:
-        with self.db.write() as conn:
-            try:
-                conn.execute(
-                    "INSERT INTO jobs (job_id, tenant_id, job_type, state, version, data)"
-                    " VALUES (?, ?, ?, ?, 1, ?)",
-                    (
-                        job.job_id,
-                        job.tenant_id,
-                        job.job_type,
-                        job.state.value,
-                        job.model_dump_json(),
-                    ),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise Conflict(f"job {job.job_id} already exists") from exc
+        await self.db.write(self._create, job, job.model_dump_json())
         return job.model_copy(update={"etag": "1"})
 
-    async def get(self, job_id: str) -> Job:
-        return await self.db.run(self._get, job_id)
+    @staticmethod
+    def _create(conn: sqlite3.Connection, job: Job, data: str) -> None:
+        try:
+            conn.execute(
+                "INSERT INTO jobs (job_id, tenant_id, job_type, state, version, data)"
+                " VALUES (?, ?, ?, ?, 1, ?)",
+                (job.job_id, job.tenant_id, job.job_type, job.state.value, data),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"job {job.job_id} already exists") from exc
 
-    def _get(self, job_id: str) -> Job:
-        row = (
-            self.db.connection()
-            .execute("SELECT version, data FROM jobs WHERE job_id = ?", (job_id,))
-            .fetchone()
-        )
+    async def get(self, job_id: str) -> Job:
+        return await self.db.read(self._get, job_id)
+
+    def _get(self, conn: sqlite3.Connection, job_id: str) -> Job:
+        row = conn.execute("SELECT version, data FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"job {job_id} not found")
         return self._job(row)
 
     async def replace(self, job: Job) -> Job:
-        return await self.db.run(self._replace, job)
-
-    def _replace(self, job: Job) -> Job:
         if job.etag is None:
             raise PreconditionFailed("replace needs the etag of the version it read")
         version = int(job.etag)
-        with self.db.write() as conn:
-            cur = conn.execute(
-                "UPDATE jobs SET state = ?, version = version + 1, data = ?"
-                " WHERE job_id = ? AND version = ?",
-                (job.state.value, job.model_dump_json(), job.job_id, version),
-            )
-            if cur.rowcount == 0:
-                exists = conn.execute(
-                    "SELECT 1 FROM jobs WHERE job_id = ?", (job.job_id,)
-                ).fetchone()
-                if exists is None:
-                    raise NotFound(f"job {job.job_id} not found")
-                raise PreconditionFailed(f"job {job.job_id} changed since version {version}")
+        await self.db.write(self._replace, job, version, job.model_dump_json())
         return job.model_copy(update={"etag": str(version + 1)})
 
-    async def delete(self, job_id: str) -> None:
-        await self.db.run(self._delete, job_id)
+    @staticmethod
+    def _replace(conn: sqlite3.Connection, job: Job, version: int, data: str) -> None:
+        cur = conn.execute(
+            "UPDATE jobs SET state = ?, version = version + 1, data = ?"
+            " WHERE job_id = ? AND version = ?",
+            (job.state.value, data, job.job_id, version),
+        )
+        if cur.rowcount == 0:
+            exists = conn.execute("SELECT 1 FROM jobs WHERE job_id = ?", (job.job_id,)).fetchone()
+            if exists is None:
+                raise NotFound(f"job {job.job_id} not found")
+            raise PreconditionFailed(f"job {job.job_id} changed since version {version}")
 
-    def _delete(self, job_id: str) -> None:
-        with self.db.write() as conn:
-            conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+    async def delete(self, job_id: str) -> None:
+        await self.db.write(self._delete, job_id)
+
+    @staticmethod
+    def _delete(conn: sqlite3.Connection, job_id: str) -> None:
+        conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
 
     async def list(
         self,
@@ -119,10 +107,11 @@ class SqliteStatusStore:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Job]:
-        return await self.db.run(self._list, tenant_id, state, job_type, limit, cursor)
+        return await self.db.read(self._list, tenant_id, state, job_type, limit, cursor)
 
     def _list(
         self,
+        conn: sqlite3.Connection,
         tenant_id: str,
         state: JobState | None,
         job_type: str | None,
@@ -140,15 +129,11 @@ class SqliteStatusStore:
         if cursor:
             where.append("job_id < ?")
             args.append(decode_cursor(cursor))
-        rows = (
-            self.db.connection()
-            .execute(
-                f"SELECT version, data FROM jobs WHERE {' AND '.join(where)}"
-                " ORDER BY job_id DESC LIMIT ?",
-                (*args, limit + 1),
-            )
-            .fetchall()
-        )
+        rows = conn.execute(
+            f"SELECT version, data FROM jobs WHERE {' AND '.join(where)}"
+            " ORDER BY job_id DESC LIMIT ?",
+            (*args, limit + 1),
+        ).fetchall()
         jobs = [self._job(r) for r in rows[:limit]]
         next_cursor = encode_cursor(jobs[-1].job_id) if len(rows) > limit and jobs else None
         return Page(items=jobs, next_cursor=next_cursor)
