@@ -1,0 +1,128 @@
+"""The trigger functions called directly, as the Azure Functions unit-testing guide does
+(``get_user_function()`` of the registered function), with no host at all."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+from azure.functions.servicebus import ServiceBusMessage
+
+from functions import api, worker
+from functions.runtime import install
+from shared.messages import JobMessage
+from shared.runtime import Runtime
+from shared.settings import Settings
+
+
+def user_function(blueprint: func.Blueprint, name: str) -> Callable[..., Any]:
+    app = func.FunctionApp()
+    app.register_functions(blueprint)
+    for fn in app.get_functions():
+        if fn.get_function_name() == name:
+            return fn.get_user_function()
+    raise KeyError(name)
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    rt = Runtime.from_settings(Settings.load(None, data_dir=tmp_path))
+    install(rt)
+    yield rt
+    install(None)
+    await rt.close()
+
+
+def request(method: str, url: str, body: Any = None, **kwargs: Any) -> func.HttpRequest:
+    data = (
+        body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
+    )
+    return func.HttpRequest(method, f"http://localhost/api/{url}", body=data, **kwargs)
+
+
+def as_json(response: func.HttpResponse) -> Any:
+    return json.loads(response.get_body())
+
+
+async def test_submit_then_run_the_message_through_the_worker_trigger(runtime: Runtime) -> None:
+    submit = user_function(api.bp, "submit_job")
+    response = await submit(
+        request("POST", "v1/jobs", {"job_type": "echo", "payload": {"message": "hi"}})
+    )
+    assert response.status_code == 202
+    job = as_json(response)
+    assert response.headers["Location"] == f"/api/v1/jobs/{job['job_id']}"
+
+    [received] = await runtime.queue(runtime.settings.jobs_queue).receive(1, max_wait=1)
+    binding = ServiceBusMessage(
+        body=received.body,
+        message_id=received.message_id,
+        delivery_count=received.delivery_count,
+        enqueued_time_utc=datetime.now(UTC),
+        # Service Bus application properties may arrive as bytes on the Functions side.
+        application_properties={
+            k: str(v).encode() for k, v in received.application_properties.items()
+        },
+        user_properties={},
+    )
+    await user_function(worker.bp, "run_job")(binding)
+
+    get = user_function(api.bp, "get_job")
+    done = as_json(
+        await get(
+            request("GET", f"v1/jobs/{job['job_id']}", route_params={"job_id": job["job_id"]})
+        )
+    )
+    assert done["state"] == "completed"
+    result = await user_function(api.bp, "get_job_result")(
+        request("GET", f"v1/jobs/{job['job_id']}/result", route_params={"job_id": job["job_id"]})
+    )
+    assert as_json(result)["result"] == {"message": "hi"}
+    assert received.message_id == JobMessage(job["job_id"], "local", 1).message_id
+
+
+async def test_malformed_message_raises_so_the_host_abandons_it(runtime: Runtime) -> None:
+    run_job = user_function(worker.bp, "run_job")
+    bad = ServiceBusMessage(
+        body=b"not json",
+        message_id="x",
+        delivery_count=1,
+        application_properties={},
+        user_properties={},
+    )
+    with pytest.raises(Exception, match="not JSON"):
+        await run_job(bad)
+
+
+async def test_errors_are_problem_json(runtime: Runtime) -> None:
+    submit = user_function(api.bp, "submit_job")
+    response = await submit(request("POST", "v1/jobs", b"[1, 2"))
+    assert response.status_code == 400 and response.mimetype == "application/problem+json"
+    response = await submit(request("POST", "v1/jobs", b""))
+    assert response.status_code == 400
+    response = await submit(
+        request("POST", "v1/jobs", {"job_type": "echo", "payload": {"message": 1}})
+    )
+    assert response.status_code == 422
+    assert as_json(response)["errors"] == [
+        {"field": "payload.message", "message": "Input should be a valid string"}
+    ]
+    response = await submit(request("POST", "v1/jobs", {"job_type": "echo", "extra": 1}))
+    assert response.status_code == 422 and as_json(response)["errors"][0]["field"] == "extra"
+
+
+async def test_backend_down_is_503_with_retry_after(runtime: Runtime) -> None:
+    runtime._databases[0].close()  # the SQLite backend goes away
+    submit = user_function(api.bp, "submit_job")
+    response = await submit(
+        request("POST", "v1/jobs", {"job_type": "echo", "payload": {"message": "x"}})
+    )
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) >= 1
+    health = await user_function(api.bp, "health")(request("GET", "v1/healthz"))
+    assert health.status_code == 503 and as_json(health)["ok"] is False
