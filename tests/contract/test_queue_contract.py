@@ -1,0 +1,248 @@
+"""The JobQueue contract: Service Bus peek-lock semantics, for every implementation."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.errors import MessageLockLost
+from shared.ports import JobQueue, OutgoingMessage
+from tests.contract.backends import BACKENDS, SqliteBackend, backend
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def made(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqliteBackend]:
+    async with backend(request.param, tmp_path) as b:
+        yield b
+
+
+def msg(i: int | str, **kw: object) -> OutgoingMessage:
+    return OutgoingMessage(message_id=f"m-{i}", body=f"body-{i}".encode(), **kw)  # type: ignore[arg-type]
+
+
+async def receive_one(queue: JobQueue, max_wait: float = 3.0):  # type: ignore[no-untyped-def]
+    got = await queue.receive(1, max_wait=max_wait)
+    assert len(got) == 1, "expected one message"
+    return got[0]
+
+
+async def test_round_trip_keeps_body_and_properties(made: SqliteBackend) -> None:
+    q = made.queue()
+    await q.send([OutgoingMessage("a", b"\x00\xffbytes", {"k": "v", "n": 3})])
+    m = await receive_one(q)
+    assert (m.message_id, m.body, m.application_properties) == (
+        "a",
+        b"\x00\xffbytes",
+        {"k": "v", "n": 3},
+    )
+    assert m.delivery_count == 1
+    assert m.locked_until > datetime.now(UTC)
+    await q.complete(m)
+    assert await q.receive(1, max_wait=0.2) == []
+    assert (await q.depth()).active == 0
+
+
+async def test_empty_receive_waits_for_max_wait(made: SqliteBackend) -> None:
+    q = made.queue()
+    started = time.monotonic()
+    assert await q.receive(1, max_wait=0.4) == []
+    assert time.monotonic() - started >= 0.39
+
+
+async def test_receive_is_woken_by_a_send(made: SqliteBackend) -> None:
+    q = made.queue()
+
+    async def later() -> None:
+        await asyncio.sleep(0.1)
+        await q.send([msg(1)])
+
+    started = time.monotonic()
+    sender = asyncio.create_task(later())
+    got = await q.receive(1, max_wait=5)
+    await sender
+    assert [m.message_id for m in got] == ["m-1"]
+    assert time.monotonic() - started < 2, "receive returned when the message came, not at max_wait"
+
+
+async def test_fifo_order_and_batches(made: SqliteBackend) -> None:
+    q = made.queue()
+    await q.send([msg(i) for i in range(10)])
+    first = await q.receive(4, max_wait=1)
+    rest = await q.receive(10, max_wait=1)
+    assert [m.message_id for m in first + rest] == [f"m-{i}" for i in range(10)]
+
+
+async def test_lock_expiry_redelivers_with_delivery_count_plus_one(made: SqliteBackend) -> None:
+    q = made.queue(lock_duration=0.3)
+    await q.send([msg(1)])
+    first = await receive_one(q)
+    assert await q.receive(1, max_wait=0.1) == [], "locked messages are invisible"
+    second = await receive_one(q, max_wait=2)
+    assert second.message_id == first.message_id
+    assert second.delivery_count == first.delivery_count + 1
+    with pytest.raises(MessageLockLost):
+        await q.complete(first)  # the first holder's lock is gone
+    await q.complete(second)
+
+
+async def test_renew_lock_keeps_the_message(made: SqliteBackend) -> None:
+    q = made.queue(lock_duration=0.4)
+    await q.send([msg(1)])
+    m = await receive_one(q)
+    for _ in range(4):
+        await asyncio.sleep(0.2)
+        until = await q.renew_lock(m)
+        assert until > m.locked_until
+    assert await q.receive(1, max_wait=0.1) == [], "renewed: not delivered again"
+    await q.complete(m)
+
+
+async def test_settling_with_a_stale_lock_raises(made: SqliteBackend) -> None:
+    q = made.queue(lock_duration=0.2)
+    await q.send([msg(1)])
+    m = await receive_one(q)
+    await asyncio.sleep(0.3)
+    for settle in (q.complete, q.abandon, q.renew_lock):
+        with pytest.raises(MessageLockLost):
+            await settle(m)
+    with pytest.raises(MessageLockLost):
+        await q.dead_letter(m, "r")
+    done = await receive_one(q)
+    await q.complete(done)
+    with pytest.raises(MessageLockLost):
+        await q.complete(done)  # settled twice
+
+
+async def test_abandon_makes_it_receivable_at_once(made: SqliteBackend) -> None:
+    q = made.queue(lock_duration=30)
+    await q.send([msg(1)])
+    m = await receive_one(q)
+    await q.abandon(m)
+    again = await receive_one(q, max_wait=0.5)
+    assert again.delivery_count == 2
+
+
+async def test_abandoned_past_max_deliveries_is_dead_lettered(made: SqliteBackend) -> None:
+    q = made.queue(max_delivery_count=3)
+    await q.send([msg(1)])
+    for expected in (1, 2, 3):
+        m = await receive_one(q)
+        assert m.delivery_count == expected
+        await q.abandon(m)
+    assert await q.receive(1, max_wait=0.2) == []
+    [dead] = await q.peek_dead_letters()
+    assert dead.message_id == "m-1" and dead.dead_letter_reason == "MaxDeliveryCountExceeded"
+    depth = await q.depth()
+    assert (depth.active, depth.dead_lettered) == (0, 1)
+
+
+async def test_lock_expiry_past_max_deliveries_is_dead_lettered(made: SqliteBackend) -> None:
+    q = made.queue(lock_duration=0.15, max_delivery_count=2)
+    await q.send([msg(1), msg(2)])
+    await q.receive(2, max_wait=1)
+    await asyncio.sleep(0.2)
+    second = await q.receive(2, max_wait=1)
+    assert sorted(m.delivery_count for m in second) == [2, 2]
+    await asyncio.sleep(0.2)
+    assert await q.receive(2, max_wait=0.3) == []
+    assert sorted(m.message_id for m in await q.peek_dead_letters()) == ["m-1", "m-2"]
+
+
+async def test_explicit_dead_letter_keeps_reason_and_description(made: SqliteBackend) -> None:
+    q = made.queue()
+    await q.send([msg(1)])
+    m = await receive_one(q)
+    await q.dead_letter(m, "MalformedMessage", "body is not JSON")
+    [dead] = await q.peek_dead_letters()
+    assert (dead.dead_letter_reason, dead.dead_letter_description) == (
+        "MalformedMessage",
+        "body is not JSON",
+    )
+    assert dead.body == b"body-1"
+
+
+async def test_scheduled_messages_wait_until_due(made: SqliteBackend) -> None:
+    q = made.queue()
+    due = datetime.now(UTC) + timedelta(seconds=0.5)
+    await q.send([msg("later", scheduled_enqueue_time=due), msg("now")])
+    assert [m.message_id for m in await q.receive(5, max_wait=0.1)] == ["m-now"]
+    depth = await q.depth()
+    assert depth.scheduled == 1
+    assert await q.receive(1, max_wait=0.1) == []
+    later = await receive_one(q, max_wait=2)
+    assert later.message_id == "m-later"
+    assert datetime.now(UTC) >= due
+
+
+async def test_duplicates_within_the_window_are_dropped(made: SqliteBackend) -> None:
+    q = made.queue(duplicate_window=0.5)
+    await q.send([OutgoingMessage("same", b"first")])
+    await q.send([OutgoingMessage("same", b"second")])
+    await q.send([OutgoingMessage("other", b"x")])
+    got = await q.receive(10, max_wait=0.3)
+    assert [(m.message_id, m.body) for m in got] == [("same", b"first"), ("other", b"x")]
+    for m in got:
+        await q.complete(m)
+    await q.send([OutgoingMessage("same", b"third")])
+    assert await q.receive(1, max_wait=0.1) == [], "still inside the window, even after completion"
+    await asyncio.sleep(0.6)
+    await q.send([OutgoingMessage("same", b"fourth")])
+    assert [m.body for m in await q.receive(1, max_wait=1)] == [b"fourth"]
+
+
+async def test_two_receivers_on_separate_connections_never_share(made: SqliteBackend) -> None:
+    a = made.queue(lock_duration=30)
+    b = made.queue(made.database(), lock_duration=30)  # a second "process" on the same file
+    await a.send([msg(i) for i in range(200)])
+    seen: list[str] = []
+
+    async def drain(q: JobQueue) -> None:
+        while True:
+            got = await q.receive(7, max_wait=0.3)
+            if not got:
+                return
+            seen.extend(m.message_id for m in got)
+            for m in got:
+                await q.complete(m)
+
+    await asyncio.gather(drain(a), drain(b), drain(a), drain(b))
+    assert sorted(seen) == sorted(f"m-{i}" for i in range(200))
+
+
+def test_receivers_in_threads_never_share(made: SqliteBackend) -> None:
+    asyncio.run(made.queue().send([msg(i) for i in range(150)]))
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def drain() -> None:
+        async def run() -> None:
+            q = made.queue(made.database(), lock_duration=30)
+            while got := await q.receive(5, max_wait=0.3):
+                with lock:
+                    seen.extend(m.message_id for m in got)
+
+        asyncio.run(run())
+
+    threads = [threading.Thread(target=drain) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == sorted(f"m-{i}" for i in range(150))
+
+
+async def test_depth_counts_active_scheduled_and_dead(made: SqliteBackend) -> None:
+    q = made.queue(max_delivery_count=1)
+    await q.send(
+        [msg(1), msg(2), msg("s", scheduled_enqueue_time=datetime.now(UTC) + timedelta(hours=1))]
+    )
+    m = await receive_one(q)
+    await q.abandon(m)  # one delivery allowed: dead-lettered
+    depth = await q.depth()
+    assert (depth.active, depth.scheduled, depth.dead_lettered) == (1, 1, 1)

@@ -1,0 +1,159 @@
+"""The StatusStore and ResultStore contracts, for every implementation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from shared.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from shared.jobs import Job, JobState
+from tests.contract.backends import BACKENDS, SqliteBackend, backend
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def made(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqliteBackend]:
+    async with backend(request.param, tmp_path) as b:
+        yield b
+
+
+def new_job(tenant: str = "t1", job_type: str = "echo") -> Job:
+    return Job.new(tenant_id=tenant, job_type=job_type, payload={"message": "x"}, max_attempts=3)
+
+
+# --- StatusStore ---------------------------------------------------------------
+
+
+async def test_create_then_get(made: SqliteBackend) -> None:
+    store = made.status()
+    job = new_job()
+    created = await store.create(job)
+    assert created.etag
+    got = await store.get(job.job_id)
+    assert got.model_dump() == job.model_dump()
+    assert got.etag == created.etag
+
+
+async def test_create_twice_conflicts(made: SqliteBackend) -> None:
+    store = made.status()
+    job = new_job()
+    await store.create(job)
+    with pytest.raises(Conflict):
+        await store.create(job)
+
+
+async def test_get_unknown_is_not_found(made: SqliteBackend) -> None:
+    with pytest.raises(NotFound):
+        await made.status().get("01nonexistent")
+
+
+async def test_replace_is_conditional(made: SqliteBackend) -> None:
+    store = made.status()
+    created = await store.create(new_job())
+    running = await store.replace(created.moved_to(JobState.RUNNING, attempt=1))
+    assert running.etag != created.etag
+    assert (await store.get(created.job_id)).state is JobState.RUNNING
+    with pytest.raises(PreconditionFailed):
+        await store.replace(created.moved_to(JobState.CANCELLED))  # stale etag
+    assert (await store.get(created.job_id)).state is JobState.RUNNING
+    with pytest.raises(NotFound):
+        await store.replace(new_job().model_copy(update={"etag": running.etag}))
+
+
+async def test_concurrent_replaces_with_one_etag_have_one_winner(made: SqliteBackend) -> None:
+    store = made.status()
+    other = made.status()  # a second connection, as another process
+    created = await store.create(new_job())
+    attempts = [
+        (store if i % 2 else other).replace(created.moved_to(JobState.RUNNING, stage=f"w{i}"))
+        for i in range(8)
+    ]
+    outcomes = await asyncio.gather(*attempts, return_exceptions=True)
+    winners = [o for o in outcomes if isinstance(o, Job)]
+    assert len(winners) == 1
+    assert all(isinstance(o, PreconditionFailed) for o in outcomes if not isinstance(o, Job))
+    assert (await store.get(created.job_id)).stage == winners[0].stage
+
+
+async def test_list_is_per_tenant_newest_first_with_filters(made: SqliteBackend) -> None:
+    store = made.status()
+    mine = [await store.create(new_job("t1", "echo" if i % 2 else "simulate")) for i in range(6)]
+    await store.create(new_job("t2"))
+    page = await store.list("t1", limit=50)
+    assert [j.job_id for j in page.items] == [j.job_id for j in reversed(mine)]
+    assert page.next_cursor is None
+    assert all(j.tenant_id == "t1" for j in page.items)
+    echo = await store.list("t1", job_type="echo")
+    assert {j.job_type for j in echo.items} == {"echo"} and len(echo.items) == 3
+    await store.replace(mine[0].moved_to(JobState.CANCELLED))
+    cancelled = await store.list("t1", state=JobState.CANCELLED)
+    assert [j.job_id for j in cancelled.items] == [mine[0].job_id]
+    assert (await store.list("t1", state=JobState.CANCELLED, job_type="echo")).items == []
+    assert (await store.list("nobody")).items == []
+
+
+async def test_cursor_paging_visits_each_job_once(made: SqliteBackend) -> None:
+    store = made.status()
+    ids = {(await store.create(new_job())).job_id for _ in range(23)}
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = await store.list("t1", limit=5, cursor=cursor)
+        pages += 1
+        assert len(page.items) <= 5
+        seen += [j.job_id for j in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert pages == 5
+    assert len(seen) == len(set(seen)) and set(seen) == ids
+    assert seen == sorted(seen, reverse=True)
+
+
+async def test_a_bad_cursor_is_a_validation_error(made: SqliteBackend) -> None:
+    with pytest.raises(ValidationFailed):
+        await made.status().list("t1", cursor="!!not-a-cursor\xff")
+
+
+async def test_delete_removes(made: SqliteBackend) -> None:
+    store = made.status()
+    job = await store.create(new_job())
+    await store.delete(job.job_id)
+    with pytest.raises(NotFound):
+        await store.get(job.job_id)
+    await store.delete(job.job_id)  # deleting again is harmless
+
+
+# --- ResultStore ---------------------------------------------------------------
+
+
+async def test_result_round_trip(made: SqliteBackend) -> None:
+    results = made.results()
+    value = {"a": [1, 2.5, None, True], "nested": {"s": "\u00e9\u4e2d"}}
+    assert await results.put("j1", "t1", value) is True
+    stored = await results.get("j1")
+    assert stored is not None
+    assert (stored.job_id, stored.tenant_id, stored.result) == ("j1", "t1", value)
+
+
+async def test_result_is_written_once(made: SqliteBackend) -> None:
+    results = made.results()
+    assert await results.put("j1", "t1", {"v": 1}) is True
+    assert await results.put("j1", "t1", {"v": 2}) is False
+    stored = await results.get("j1")
+    assert stored is not None and stored.result == {"v": 1}
+
+
+async def test_unknown_result_is_none(made: SqliteBackend) -> None:
+    assert await made.results().get("nope") is None
+
+
+async def test_large_results_round_trip(made: SqliteBackend) -> None:
+    results = made.results()
+    big = {"blob": "x" * (200 * 1024), "items": list(range(5000))}
+    assert await results.put("big", "t1", big)
+    stored = await results.get("big")
+    assert stored is not None and stored.result == big
