@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, SqliteStatusStore
+from shared.jobtypes import JobTypeRegistry, default_registry
+from shared.retries import RetryPolicy
+from shared.service import JobService
+from shared.worker import Worker
+
+
+class Parts:
+    """JobService and Worker on real SQLite adapters, with fast retries."""
+
+    def __init__(self, tmp_path: Path, registry: JobTypeRegistry) -> None:
+        self.db = Database(tmp_path / "unit.sqlite3")
+        self.status = SqliteStatusStore(self.db)
+        self.results = SqliteResultStore(self.db)
+        self.queue = SqliteJobQueue(self.db, "jobs", lock_duration=5, max_delivery_count=5)
+        self.registry = registry
+        self.service = JobService(
+            status=self.status, results=self.results, queue=self.queue, registry=registry
+        )
+        self.worker = Worker(
+            status=self.status,
+            results=self.results,
+            queue=self.queue,
+            registry=registry,
+            retry_policy=RetryPolicy(base_seconds=0.05, max_seconds=0.1),
+        )
+
+
+@pytest.fixture
+def registry() -> JobTypeRegistry:
+    return default_registry()
+
+
+@pytest.fixture
+async def parts(tmp_path: Path, registry: JobTypeRegistry) -> AsyncIterator[Parts]:
+    made = Parts(tmp_path, registry)
+    yield made
+    made.db.close()

@@ -1,0 +1,131 @@
+"""JobService on the real embedded adapters."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.errors import BackendUnavailable, Conflict, NotFound, ValidationFailed
+from shared.jobs import JobState
+from shared.messages import JobMessage
+from shared.ports import OutgoingMessage
+from shared.service import Submission
+from tests.unit.conftest import Parts
+
+
+async def test_submit_persists_and_enqueues_one_message(parts: Parts) -> None:
+    job = await parts.service.submit("t1", Submission("echo", {"message": "hi"}))
+    assert job.state is JobState.QUEUED and job.attempt == 0 and job.max_attempts == 3
+    stored = await parts.status.get(job.job_id)
+    assert stored.payload == {"message": "hi"}
+    messages = await parts.queue.receive(10, max_wait=0.2)
+    assert len(messages) == 1
+    decoded = JobMessage.decode(messages[0].body, messages[0].application_properties)
+    assert (decoded.job_id, decoded.tenant_id, decoded.attempt) == (job.job_id, "t1", 1)
+    assert decoded.trace_id == job.trace_id
+
+
+async def test_submit_normalises_the_payload_with_its_defaults(parts: Parts) -> None:
+    job = await parts.service.submit("t1", Submission("simulate", {"duration_ms": 5}, 2))
+    assert job.payload == {"duration_ms": 5, "steps": 1, "fail_first": 0, "fail_permanently": False}
+    assert job.max_attempts == 2
+
+
+@pytest.mark.parametrize(
+    ("submission", "field"),
+    [
+        (Submission("nope", {}), "job_type"),
+        (Submission("echo", {}), "payload.message"),
+        (Submission("echo", {"message": "x", "extra": 1}), "payload.extra"),
+        (Submission("simulate", {"duration_ms": 1, "steps": 0}), "payload.steps"),
+        (Submission("echo", ["not", "an", "object"]), "payload"),
+        (Submission("echo", {"message": "x"}, 101), "max_attempts"),
+    ],
+)
+async def test_submit_names_the_bad_field(parts: Parts, submission: Submission, field: str) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        await parts.service.submit("t1", submission)
+    assert [e.field for e in info.value.errors] == [field]
+    assert (await parts.status.list("t1")).items == [], "nothing is stored"
+
+
+async def test_unknown_type_lists_the_valid_ones(parts: Parts) -> None:
+    with pytest.raises(ValidationFailed, match="echo, simulate"):
+        await parts.service.submit("t1", Submission("nope", {}))
+
+
+async def test_submit_that_cannot_be_enqueued_is_refused_and_leaves_nothing(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken_send(messages: list[OutgoingMessage]) -> None:
+        raise BackendUnavailable("queue down")
+
+    monkeypatch.setattr(parts.queue, "send", broken_send)
+    with pytest.raises(BackendUnavailable):
+        await parts.service.submit("t1", Submission("echo", {"message": "x"}))
+    assert (await parts.status.list("t1")).items == []
+
+
+async def test_another_tenants_job_does_not_exist(parts: Parts) -> None:
+    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}))
+    assert (await parts.service.get("t1", job.job_id)).job_id == job.job_id
+    with pytest.raises(NotFound):
+        await parts.service.get("t2", job.job_id)
+    with pytest.raises(NotFound):
+        await parts.service.cancel("t2", job.job_id)
+    with pytest.raises(NotFound):
+        await parts.service.result("t2", job.job_id)
+    assert (await parts.service.list("t2")).items == []
+
+
+async def test_result_is_not_found_until_completed(parts: Parts) -> None:
+    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}))
+    with pytest.raises(NotFound, match="queued"):
+        await parts.service.result("t1", job.job_id)
+
+
+@pytest.mark.parametrize(
+    ("filters", "field"),
+    [
+        ({"state": "bogus"}, "state"),
+        ({"job_type": "bogus"}, "job_type"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 501}, "limit"),
+    ],
+)
+async def test_list_validates_filters(parts: Parts, filters: dict, field: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ValidationFailed) as info:
+        await parts.service.list("t1", **filters)
+    assert [e.field for e in info.value.errors] == [field]
+
+
+async def test_cancel_a_queued_job_is_idempotent(parts: Parts) -> None:
+    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}))
+    cancelled = await parts.service.cancel("t1", job.job_id)
+    assert cancelled.state is JobState.CANCELLED and cancelled.finished_at is not None
+    again = await parts.service.cancel("t1", job.job_id)
+    assert again.state is JobState.CANCELLED and again.etag == cancelled.etag
+
+
+@pytest.mark.parametrize("state", [JobState.RUNNING, JobState.COMPLETED, JobState.FAILED])
+async def test_cancel_refuses_started_jobs(parts: Parts, state: JobState) -> None:
+    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}))
+    stored = await parts.status.get(job.job_id)
+    await parts.status.replace(stored.model_copy(update={"state": state}))
+    with pytest.raises(Conflict):
+        await parts.service.cancel("t1", job.job_id)
+
+
+async def test_job_types_describe_their_payloads(parts: Parts) -> None:
+    types = {t["job_type"]: t for t in parts.service.job_types()}
+    assert types["echo"]["payload_schema"]["required"] == ["message"]
+    json.dumps(types)  # serialisable as is
+
+
+async def test_health_reports_a_closed_backend(parts: Parts) -> None:
+    assert (await parts.service.health())["ok"] is True
+    parts.db.close()
+    report = await parts.service.health()
+    assert report["ok"] is False
+    assert not report["checks"]["status_store"]["ok"]

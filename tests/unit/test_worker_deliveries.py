@@ -1,0 +1,252 @@
+"""Worker: what each delivery means, and what each attempt's outcome does to the job."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from shared.errors import JobCancelled, PermanentJobError, TransientJobError
+from shared.jobs import Job, JobState
+from shared.jobtypes import JobContext, JobTypeRegistry, default_registry
+from shared.messages import Delivery, JobMessage
+from shared.service import Submission
+from tests.unit.conftest import Parts
+
+
+class Empty(BaseModel):
+    pass
+
+
+class Behaviour:
+    """Handlers whose outcome each test chooses."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.outcome: Any = {"ok": True}
+        self.gate: asyncio.Event | None = None
+
+    async def handler(self, payload: Empty, ctx: JobContext) -> Any:
+        self.calls.append(ctx.attempt)
+        if self.gate is not None:
+            await self.gate.wait()
+        outcome = self.outcome(ctx) if callable(self.outcome) else self.outcome
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+@pytest.fixture
+def behaviour() -> Behaviour:
+    return Behaviour()
+
+
+@pytest.fixture
+def registry(behaviour: Behaviour) -> JobTypeRegistry:
+    registry = default_registry()
+    registry.register("test", Empty, behaviour.handler)
+    return registry
+
+
+async def submit(
+    parts: Parts, job_type: str = "test", payload: Any = None, attempts: int = 3
+) -> Job:
+    job = await parts.service.submit("t1", Submission(job_type, payload or {}, attempts))
+    return job
+
+
+async def deliver(parts: Parts, max_wait: float = 1.0) -> Delivery:
+    """Receive the next message and complete it, as the host does after the function returns."""
+    [message] = await parts.queue.receive(1, max_wait=max_wait)
+    await parts.queue.complete(message)
+    return Delivery(
+        JobMessage.decode(message.body, message.application_properties),
+        message.message_id,
+        message.delivery_count,
+    )
+
+
+async def test_echo_completes_with_its_result(parts: Parts) -> None:
+    job = await submit(parts, "echo", {"message": "hello"})
+    await parts.worker.handle(await deliver(parts))
+    done = await parts.status.get(job.job_id)
+    assert done.state is JobState.COMPLETED and done.progress == 100 and done.attempt == 1
+    assert done.started_at is not None and done.finished_at is not None
+    stored = await parts.results.get(job.job_id)
+    assert stored is not None and stored.result == {"message": "hello"}
+
+
+async def test_progress_reports_are_visible_while_running(parts: Parts) -> None:
+    job = await submit(parts, "simulate", {"duration_ms": 600, "steps": 3})
+    seen: set[tuple[int, str]] = set()
+
+    async def watch() -> None:
+        while True:
+            current = await parts.status.get(job.job_id)
+            if current.state is JobState.RUNNING:
+                seen.add((current.progress, current.stage))
+            await asyncio.sleep(0.01)
+
+    watcher = asyncio.create_task(watch())
+    await parts.worker.handle(await deliver(parts))
+    watcher.cancel()
+    assert {(33, "step 1 of 3"), (67, "step 2 of 3")} <= seen
+
+
+async def test_transient_failure_schedules_the_next_attempt(
+    parts: Parts, behaviour: Behaviour
+) -> None:
+    behaviour.outcome = TransientJobError("flaky")
+    job = await submit(parts)
+    await parts.worker.handle(await deliver(parts))
+    retrying = await parts.status.get(job.job_id)
+    assert retrying.state is JobState.RETRYING and retrying.next_attempt_at is not None
+    assert retrying.error is not None
+    assert (retrying.error.type, retrying.error.retryable, retrying.error.attempt) == (
+        "TransientJobError",
+        True,
+        1,
+    )
+    assert retrying.error.message == "flaky"
+    assert (await parts.queue.depth()).scheduled + (await parts.queue.depth()).active == 1
+
+    behaviour.outcome = {"second": True}
+    delivery = await deliver(parts, max_wait=2)
+    assert delivery.message.attempt == 2
+    await parts.worker.handle(delivery)
+    done = await parts.status.get(job.job_id)
+    assert done.state is JobState.COMPLETED and done.attempt == 2
+    assert [e.attempt for e in done.errors] == [1] and done.error is None
+    assert behaviour.calls == [1, 2]
+
+
+async def test_retry_after_from_the_handler_is_honoured(parts: Parts, behaviour: Behaviour) -> None:
+    behaviour.outcome = TransientJobError("rate limited", retry_after=30)
+    job = await submit(parts)
+    await parts.worker.handle(await deliver(parts))
+    retrying = await parts.status.get(job.job_id)
+    assert retrying.next_attempt_at is not None
+    # The policy's cap (0.1 s in these tests) bounds Retry-After as well.
+    assert (retrying.next_attempt_at - retrying.updated_at).total_seconds() == pytest.approx(
+        0.1, abs=0.01
+    )
+
+
+async def test_attempts_run_out_and_the_job_fails(parts: Parts, behaviour: Behaviour) -> None:
+    behaviour.outcome = TransientJobError("always")
+    job = await submit(parts, attempts=2)
+    await parts.worker.handle(await deliver(parts))
+    await parts.worker.handle(await deliver(parts, max_wait=2))
+    failed = await parts.status.get(job.job_id)
+    assert failed.state is JobState.FAILED and failed.attempt == 2
+    assert [e.attempt for e in failed.errors] == [1, 2]
+    assert (await parts.queue.depth()).active == 0 and (await parts.queue.depth()).scheduled == 0
+
+
+async def test_permanent_failure_is_not_retried(parts: Parts, behaviour: Behaviour) -> None:
+    behaviour.outcome = PermanentJobError("bad input")
+    job = await submit(parts)
+    await parts.worker.handle(await deliver(parts))
+    failed = await parts.status.get(job.job_id)
+    assert failed.state is JobState.FAILED and failed.error is not None
+    assert failed.error.retryable is False
+    depth = await parts.queue.depth()
+    assert depth.active == depth.scheduled == 0
+
+
+async def test_unexpected_exceptions_are_retryable_with_their_type(
+    parts: Parts, behaviour: Behaviour
+) -> None:
+    behaviour.outcome = ValueError("oops")
+    job = await submit(parts)
+    await parts.worker.handle(await deliver(parts))
+    retrying = await parts.status.get(job.job_id)
+    assert retrying.state is JobState.RETRYING and retrying.error is not None
+    assert retrying.error.type == "ValueError" and "oops" in retrying.error.message
+
+
+async def test_cancellation_seen_at_a_progress_point_ends_the_job_cancelled(
+    parts: Parts, behaviour: Behaviour
+) -> None:
+    behaviour.outcome = JobCancelled("stop")
+    job = await submit(parts)
+    await parts.worker.handle(await deliver(parts))
+    assert (await parts.status.get(job.job_id)).state is JobState.CANCELLED
+
+
+async def test_delivery_of_a_cancelled_job_is_a_no_op(parts: Parts, behaviour: Behaviour) -> None:
+    job = await submit(parts)
+    await parts.service.cancel("t1", job.job_id)
+    await parts.worker.handle(await deliver(parts))
+    assert behaviour.calls == []
+    assert (await parts.status.get(job.job_id)).state is JobState.CANCELLED
+
+
+async def test_delivery_of_a_finished_job_is_a_no_op(parts: Parts, behaviour: Behaviour) -> None:
+    job = await submit(parts)
+    delivery = await deliver(parts)
+    await parts.worker.handle(delivery)
+    redelivered = Delivery(delivery.message, delivery.message_id, delivery.delivery_count + 1)
+    await parts.worker.handle(redelivered)
+    assert behaviour.calls == [1]
+    assert (await parts.status.get(job.job_id)).state is JobState.COMPLETED
+
+
+async def test_delivery_for_an_unknown_job_is_a_no_op(parts: Parts) -> None:
+    await parts.worker.handle(Delivery(JobMessage("01unknown", "t1", 1), "x", 1))
+
+
+async def test_delivery_for_another_tenant_is_a_no_op(parts: Parts, behaviour: Behaviour) -> None:
+    job = await submit(parts)
+    await parts.worker.handle(Delivery(JobMessage(job.job_id, "t2", 1), "x", 1))
+    assert behaviour.calls == []
+
+
+async def test_a_duplicate_while_running_is_a_no_op(parts: Parts, behaviour: Behaviour) -> None:
+    behaviour.gate = asyncio.Event()
+    job = await submit(parts)
+    delivery = await deliver(parts)
+    first = asyncio.create_task(parts.worker.handle(delivery))
+    while not behaviour.calls:
+        await asyncio.sleep(0.01)
+    await parts.worker.handle(Delivery(delivery.message, "copy", 1))  # returns at once
+    assert behaviour.calls == [1]
+    behaviour.gate.set()
+    await first
+    assert (await parts.status.get(job.job_id)).state is JobState.COMPLETED
+
+
+async def test_a_redelivery_takes_over_and_the_result_is_written_once(
+    parts: Parts, behaviour: Behaviour
+) -> None:
+    behaviour.gate = asyncio.Event()
+    behaviour.outcome = lambda ctx: {"run": len(behaviour.calls)}
+    job = await submit(parts)
+    delivery = await deliver(parts)
+    lost = asyncio.create_task(parts.worker.handle(delivery))  # its lock will be "lost"
+    while not behaviour.calls:
+        await asyncio.sleep(0.01)
+    taken = asyncio.create_task(
+        parts.worker.handle(Delivery(delivery.message, delivery.message_id, 2))
+    )
+    while len(behaviour.calls) < 2:
+        await asyncio.sleep(0.01)
+    behaviour.gate.set()
+    await asyncio.gather(lost, taken)
+    done = await parts.status.get(job.job_id)
+    assert done.state is JobState.COMPLETED and done.delivery_count == 2 and done.attempt == 1
+    stored = await parts.results.get(job.job_id)
+    assert stored is not None and stored.result in ({"run": 1}, {"run": 2})
+    assert await parts.results.put(job.job_id, "t1", {"run": 3}) is False
+
+
+async def test_a_stale_attempt_is_a_no_op(parts: Parts, behaviour: Behaviour) -> None:
+    behaviour.outcome = TransientJobError("once")
+    job = await submit(parts)
+    first = await deliver(parts)
+    await parts.worker.handle(first)  # attempt 1 failed, attempt 2 scheduled
+    await parts.worker.handle(Delivery(first.message, first.message_id, 2))  # attempt 1 again
+    assert behaviour.calls == [1]
+    assert (await parts.status.get(job.job_id)).state is JobState.RETRYING
