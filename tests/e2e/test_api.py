@@ -195,3 +195,17 @@ def test_health_reports_each_backend(api: httpx.Client) -> None:
     health = api.get("/healthz").json()
     assert health["ok"] is True
     assert set(health["checks"]) == {"status_store", "result_store", "job_queue"}
+
+
+def test_the_web_page_and_its_assets_are_served(host) -> None:  # type: ignore[no-untyped-def]
+    with httpx.Client(base_url=host.base_url, timeout=10) as web:
+        page = web.get("/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert '<meta name="dtq-api-base" content="/api">' in page.text
+        for asset, kind in (("/app.js", "javascript"), ("/style.css", "text/css")):
+            response = web.get(asset)
+            assert response.status_code == 200 and kind in response.headers["content-type"]
+            assert "http://" not in response.text and "https://" not in response.text, (
+                f"{asset} must not load anything from another origin"
+            )
+        assert web.get("/api/nothing-here").status_code == 404
