@@ -167,8 +167,9 @@ async function refreshList(reset = false) {
       $("#more").hidden = !nextCursor;
     }
     const active = body.items.some((j) => !TERMINAL.has(j.state));
-    // Poll every second while something moves; back off to 5 s while nothing changes.
-    listDelay = changed && active ? 1000 : Math.min(listDelay * 1.5, 5000);
+    // Poll every second while a job is live or the list just changed; when all is
+    // quiet, back off gradually to every 5 s.
+    listDelay = active || changed ? 1000 : Math.min(listDelay * 1.5, 5000);
   } catch (error) {
     listDelay = 5000;
   }
