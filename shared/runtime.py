@@ -62,6 +62,7 @@ class Runtime:
             retry_policy=RetryPolicy(
                 settings.retry_backoff_base_seconds, settings.retry_backoff_max_seconds
             ),
+            timeout_seconds=settings.job_timeout_seconds,
         )
         return cls(
             settings=settings,

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     #: Exponential backoff between attempts: base * 2**(attempt-1), capped, full jitter.
     retry_backoff_base_seconds: float = Field(default=1.0, ge=0)
     retry_backoff_max_seconds: float = Field(default=60.0, ge=0)
+    #: Longest a job attempt may run; keep it below host.json functionTimeout (10 min).
+    job_timeout_seconds: float = Field(default=540.0, gt=0)
     #: Tenant of requests that carry no credentials (the keyless local host).
     default_tenant: str = "local"
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,6 +55,7 @@ class Worker:
         queue: JobQueue,
         registry: JobTypeRegistry,
         retry_policy: RetryPolicy | None = None,
+        timeout_seconds: float | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.status = status
@@ -61,6 +63,8 @@ class Worker:
         self.queue = queue
         self.registry = registry
         self.retry_policy = retry_policy or RetryPolicy()
+        #: Longest an attempt may run; past it the handler is cancelled (a retryable error).
+        self.timeout_seconds = timeout_seconds
         self.clock = clock
 
     async def handle(self, delivery: Delivery) -> None:
@@ -209,7 +213,11 @@ class _Run:
             attempt=self.job.attempt,
             max_attempts=self.job.max_attempts,
             trace_id=self.job.trace_id,
-            deadline=None,
+            deadline=(
+                None
+                if self.worker.timeout_seconds is None
+                else time.monotonic() + self.worker.timeout_seconds
+            ),
             _sink=self.report,
         )
         left = ctx.time_left()

@@ -250,3 +250,15 @@ async def test_a_stale_attempt_is_a_no_op(parts: Parts, behaviour: Behaviour) ->
     await parts.worker.handle(Delivery(first.message, first.message_id, 2))  # attempt 1 again
     assert behaviour.calls == [1]
     assert (await parts.status.get(job.job_id)).state is JobState.RETRYING
+
+
+async def test_an_attempt_past_its_deadline_is_a_retryable_timeout(
+    parts: Parts, behaviour: Behaviour
+) -> None:
+    behaviour.gate = asyncio.Event()  # never set: the handler would wait forever
+    parts.worker.timeout_seconds = 0.2
+    job = await submit(parts)
+    await asyncio.wait_for(parts.worker.handle(await deliver(parts)), timeout=5)
+    retrying = await parts.status.get(job.job_id)
+    assert retrying.state is JobState.RETRYING and retrying.error is not None
+    assert retrying.error.type == "JobTimedOut" and retrying.error.retryable is True
