@@ -15,7 +15,7 @@ MAX_RACES = 20
 
 
 async def guarded_update(
-    store: StatusStore, job_id: str, change: Change, *, known: Job | None = None
+    store: StatusStore, tenant_id: str, job_id: str, change: Change, *, known: Job | None = None
 ) -> tuple[Job, bool]:
     """Apply ``change`` to the stored job under its ETag, re-reading after each lost race.
 
@@ -23,7 +23,7 @@ async def guarded_update(
     Returns the stored job and whether ``change`` wrote anything. Errors raised by
     ``change`` (e.g. IllegalTransition) propagate unchanged.
     """
-    job = known if known is not None else await store.get(job_id)
+    job = known if known is not None else await store.get(tenant_id, job_id)
     for _ in range(MAX_RACES):
         updated = change(job)
         if updated is None:
@@ -31,5 +31,5 @@ async def guarded_update(
         try:
             return await store.replace(updated), True
         except PreconditionFailed:
-            job = await store.get(job_id)
+            job = await store.get(tenant_id, job_id)
     raise PreconditionFailed(f"job {job_id} kept changing; gave up after {MAX_RACES} tries")

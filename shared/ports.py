@@ -118,13 +118,14 @@ class StatusStore(Protocol):
 
     async def create(self, job: Job) -> Job: ...
 
-    async def get(self, job_id: str) -> Job:
-        """The job, or :class:`shared.errors.NotFound`."""
+    async def get(self, tenant_id: str, job_id: str) -> Job:
+        """The tenant's job, or :class:`shared.errors.NotFound` (also for another
+        tenant's job)."""
         ...
 
     async def replace(self, job: Job) -> Job: ...
 
-    async def delete(self, job_id: str) -> None: ...
+    async def delete(self, tenant_id: str, job_id: str) -> None: ...
 
     async def list(
         self,

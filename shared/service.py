@@ -73,7 +73,7 @@ class JobService:
         except BackendUnavailable:
             # Not enqueued means not accepted: take the record back so no job waits forever.
             try:
-                await self.status.delete(job.job_id)
+                await self.status.delete(tenant_id, job.job_id)
             except BackendUnavailable:
                 log.error("job %s is stored but could not be enqueued nor removed", job.job_id)
             raise
@@ -90,16 +90,13 @@ class JobService:
                 raise Conflict(f"job {job_id} is {job.state.value} and cannot be cancelled now")
             return job.moved_to(JobState.CANCELLED, now=self.clock(), stage="cancelled")
 
-        job, _ = await guarded_update(self.status, job_id, change)
+        job, _ = await guarded_update(self.status, tenant_id, job_id, change)
         return job
 
     # -- queries ------------------------------------------------------------------
 
     async def get(self, tenant_id: str, job_id: str) -> Job:
-        job = await self.status.get(job_id)
-        if job.tenant_id != tenant_id:  # another tenant's job does not exist for you
-            raise NotFound(f"job {job_id} not found")
-        return job
+        return await self.status.get(tenant_id, job_id)
 
     async def result(self, tenant_id: str, job_id: str) -> StoredResult:
         job = await self.get(tenant_id, job_id)

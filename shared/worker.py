@@ -95,7 +95,7 @@ class Worker:
         now = self.clock()
 
         def change(job: Job) -> Job | None:
-            if job.terminal or job.tenant_id != msg.tenant_id:
+            if job.terminal:
                 return None
             if job.state is JobState.RUNNING and job.attempt == msg.attempt:
                 if delivery.delivery_count <= 1:
@@ -121,7 +121,7 @@ class Worker:
             )
 
         try:
-            job, changed = await guarded_update(self.status, msg.job_id, change)
+            job, changed = await guarded_update(self.status, msg.tenant_id, msg.job_id, change)
         except NotFound:
             log.warning("message for unknown job %s completed as a no-op", msg.job_id)
             return None
@@ -151,7 +151,9 @@ class Worker:
                 return None  # someone else settled this attempt (e.g. took it over)
             return current.moved_to(state, now=now, **changes)
 
-        stored, changed = await guarded_update(self.status, job.job_id, change, known=job)
+        stored, changed = await guarded_update(
+            self.status, job.tenant_id, job.job_id, change, known=job
+        )
         if not changed:
             log.info("job %s attempt %d was settled elsewhere", job.job_id, attempt)
         return stored
@@ -242,7 +244,7 @@ class _Run:
 
         try:
             stored, _ = await guarded_update(
-                self.worker.status, self.job.job_id, change, known=self.job
+                self.worker.status, self.job.tenant_id, self.job.job_id, change, known=self.job
             )
         except PreconditionFailed:
             return False  # heavy contention on one job: skip this report, keep running

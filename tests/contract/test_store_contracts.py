@@ -31,7 +31,7 @@ async def test_create_then_get(made: SqliteBackend) -> None:
     job = new_job()
     created = await store.create(job)
     assert created.etag
-    got = await store.get(job.job_id)
+    got = await store.get("t1", job.job_id)
     assert got.model_dump() == job.model_dump()
     assert got.etag == created.etag
 
@@ -46,7 +46,18 @@ async def test_create_twice_conflicts(made: SqliteBackend) -> None:
 
 async def test_get_unknown_is_not_found(made: SqliteBackend) -> None:
     with pytest.raises(NotFound):
-        await made.status().get("01nonexistent")
+        await made.status().get("t1", "01nonexistent")
+
+
+async def test_another_tenants_job_is_not_found(made: SqliteBackend) -> None:
+    store = made.status()
+    job = await store.create(new_job("t1"))
+    with pytest.raises(NotFound):
+        await store.get("t2", job.job_id)
+    with pytest.raises(NotFound):
+        await store.replace(job.model_copy(update={"tenant_id": "t2"}).moved_to(JobState.CANCELLED))
+    await store.delete("t2", job.job_id)
+    assert (await store.get("t1", job.job_id)).state is JobState.QUEUED
 
 
 async def test_replace_is_conditional(made: SqliteBackend) -> None:
@@ -54,10 +65,10 @@ async def test_replace_is_conditional(made: SqliteBackend) -> None:
     created = await store.create(new_job())
     running = await store.replace(created.moved_to(JobState.RUNNING, attempt=1))
     assert running.etag != created.etag
-    assert (await store.get(created.job_id)).state is JobState.RUNNING
+    assert (await store.get("t1", created.job_id)).state is JobState.RUNNING
     with pytest.raises(PreconditionFailed):
         await store.replace(created.moved_to(JobState.CANCELLED))  # stale etag
-    assert (await store.get(created.job_id)).state is JobState.RUNNING
+    assert (await store.get("t1", created.job_id)).state is JobState.RUNNING
     with pytest.raises(NotFound):
         await store.replace(new_job().model_copy(update={"etag": running.etag}))
 
@@ -74,7 +85,7 @@ async def test_concurrent_replaces_with_one_etag_have_one_winner(made: SqliteBac
     winners = [o for o in outcomes if isinstance(o, Job)]
     assert len(winners) == 1
     assert all(isinstance(o, PreconditionFailed) for o in outcomes if not isinstance(o, Job))
-    assert (await store.get(created.job_id)).stage == winners[0].stage
+    assert (await store.get("t1", created.job_id)).stage == winners[0].stage
 
 
 async def test_list_is_per_tenant_newest_first_with_filters(made: SqliteBackend) -> None:
@@ -121,10 +132,10 @@ async def test_a_bad_cursor_is_a_validation_error(made: SqliteBackend) -> None:
 async def test_delete_removes(made: SqliteBackend) -> None:
     store = made.status()
     job = await store.create(new_job())
-    await store.delete(job.job_id)
+    await store.delete("t1", job.job_id)
     with pytest.raises(NotFound):
-        await store.get(job.job_id)
-    await store.delete(job.job_id)  # deleting again is harmless
+        await store.get("t1", job.job_id)
+    await store.delete("t1", job.job_id)  # deleting again is harmless
 
 
 # --- ResultStore ---------------------------------------------------------------

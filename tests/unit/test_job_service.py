@@ -17,7 +17,7 @@ from tests.unit.conftest import Parts
 async def test_submit_persists_and_enqueues_one_message(parts: Parts) -> None:
     job = await parts.service.submit("t1", Submission("echo", {"message": "hi"}))
     assert job.state is JobState.QUEUED and job.attempt == 0 and job.max_attempts == 3
-    stored = await parts.status.get(job.job_id)
+    stored = await parts.status.get("t1", job.job_id)
     assert stored.payload == {"message": "hi"}
     messages = await parts.queue.receive(10, max_wait=0.2)
     assert len(messages) == 1
@@ -111,7 +111,7 @@ async def test_cancel_a_queued_job_is_idempotent(parts: Parts) -> None:
 @pytest.mark.parametrize("state", [JobState.RUNNING, JobState.COMPLETED, JobState.FAILED])
 async def test_cancel_refuses_started_jobs(parts: Parts, state: JobState) -> None:
     job = await parts.service.submit("t1", Submission("echo", {"message": "x"}))
-    stored = await parts.status.get(job.job_id)
+    stored = await parts.status.get("t1", job.job_id)
     await parts.status.replace(stored.model_copy(update={"state": state}))
     with pytest.raises(Conflict):
         await parts.service.cancel("t1", job.job_id)

@@ -71,7 +71,7 @@ async def deliver(parts: Parts, max_wait: float = 1.0) -> Delivery:
 async def test_echo_completes_with_its_result(parts: Parts) -> None:
     job = await submit(parts, "echo", {"message": "hello"})
     await parts.worker.handle(await deliver(parts))
-    done = await parts.status.get(job.job_id)
+    done = await parts.status.get("t1", job.job_id)
     assert done.state is JobState.COMPLETED and done.progress == 100 and done.attempt == 1
     assert done.started_at is not None and done.finished_at is not None
     stored = await parts.results.get(job.job_id)
@@ -84,7 +84,7 @@ async def test_progress_reports_are_visible_while_running(parts: Parts) -> None:
 
     async def watch() -> None:
         while True:
-            current = await parts.status.get(job.job_id)
+            current = await parts.status.get("t1", job.job_id)
             if current.state is JobState.RUNNING:
                 seen.add((current.progress, current.stage))
             await asyncio.sleep(0.01)
@@ -101,7 +101,7 @@ async def test_transient_failure_schedules_the_next_attempt(
     behaviour.outcome = TransientJobError("flaky")
     job = await submit(parts)
     await parts.worker.handle(await deliver(parts))
-    retrying = await parts.status.get(job.job_id)
+    retrying = await parts.status.get("t1", job.job_id)
     assert retrying.state is JobState.RETRYING and retrying.next_attempt_at is not None
     assert retrying.error is not None
     assert (retrying.error.type, retrying.error.retryable, retrying.error.attempt) == (
@@ -116,7 +116,7 @@ async def test_transient_failure_schedules_the_next_attempt(
     delivery = await deliver(parts, max_wait=2)
     assert delivery.message.attempt == 2
     await parts.worker.handle(delivery)
-    done = await parts.status.get(job.job_id)
+    done = await parts.status.get("t1", job.job_id)
     assert done.state is JobState.COMPLETED and done.attempt == 2
     assert [e.attempt for e in done.errors] == [1] and done.error is None
     assert behaviour.calls == [1, 2]
@@ -126,7 +126,7 @@ async def test_retry_after_from_the_handler_is_honoured(parts: Parts, behaviour:
     behaviour.outcome = TransientJobError("rate limited", retry_after=30)
     job = await submit(parts)
     await parts.worker.handle(await deliver(parts))
-    retrying = await parts.status.get(job.job_id)
+    retrying = await parts.status.get("t1", job.job_id)
     assert retrying.next_attempt_at is not None
     # The policy's cap (0.1 s in these tests) bounds Retry-After as well.
     assert (retrying.next_attempt_at - retrying.updated_at).total_seconds() == pytest.approx(
@@ -139,7 +139,7 @@ async def test_attempts_run_out_and_the_job_fails(parts: Parts, behaviour: Behav
     job = await submit(parts, attempts=2)
     await parts.worker.handle(await deliver(parts))
     await parts.worker.handle(await deliver(parts, max_wait=2))
-    failed = await parts.status.get(job.job_id)
+    failed = await parts.status.get("t1", job.job_id)
     assert failed.state is JobState.FAILED and failed.attempt == 2
     assert [e.attempt for e in failed.errors] == [1, 2]
     assert (await parts.queue.depth()).active == 0 and (await parts.queue.depth()).scheduled == 0
@@ -149,7 +149,7 @@ async def test_permanent_failure_is_not_retried(parts: Parts, behaviour: Behavio
     behaviour.outcome = PermanentJobError("bad input")
     job = await submit(parts)
     await parts.worker.handle(await deliver(parts))
-    failed = await parts.status.get(job.job_id)
+    failed = await parts.status.get("t1", job.job_id)
     assert failed.state is JobState.FAILED and failed.error is not None
     assert failed.error.retryable is False
     depth = await parts.queue.depth()
@@ -162,7 +162,7 @@ async def test_unexpected_exceptions_are_retryable_with_their_type(
     behaviour.outcome = ValueError("oops")
     job = await submit(parts)
     await parts.worker.handle(await deliver(parts))
-    retrying = await parts.status.get(job.job_id)
+    retrying = await parts.status.get("t1", job.job_id)
     assert retrying.state is JobState.RETRYING and retrying.error is not None
     assert retrying.error.type == "ValueError" and "oops" in retrying.error.message
 
@@ -173,7 +173,7 @@ async def test_cancellation_seen_at_a_progress_point_ends_the_job_cancelled(
     behaviour.outcome = JobCancelled("stop")
     job = await submit(parts)
     await parts.worker.handle(await deliver(parts))
-    assert (await parts.status.get(job.job_id)).state is JobState.CANCELLED
+    assert (await parts.status.get("t1", job.job_id)).state is JobState.CANCELLED
 
 
 async def test_delivery_of_a_cancelled_job_is_a_no_op(parts: Parts, behaviour: Behaviour) -> None:
@@ -181,7 +181,7 @@ async def test_delivery_of_a_cancelled_job_is_a_no_op(parts: Parts, behaviour: B
     await parts.service.cancel("t1", job.job_id)
     await parts.worker.handle(await deliver(parts))
     assert behaviour.calls == []
-    assert (await parts.status.get(job.job_id)).state is JobState.CANCELLED
+    assert (await parts.status.get("t1", job.job_id)).state is JobState.CANCELLED
 
 
 async def test_delivery_of_a_finished_job_is_a_no_op(parts: Parts, behaviour: Behaviour) -> None:
@@ -191,7 +191,7 @@ async def test_delivery_of_a_finished_job_is_a_no_op(parts: Parts, behaviour: Be
     redelivered = Delivery(delivery.message, delivery.message_id, delivery.delivery_count + 1)
     await parts.worker.handle(redelivered)
     assert behaviour.calls == [1]
-    assert (await parts.status.get(job.job_id)).state is JobState.COMPLETED
+    assert (await parts.status.get("t1", job.job_id)).state is JobState.COMPLETED
 
 
 async def test_delivery_for_an_unknown_job_is_a_no_op(parts: Parts) -> None:
@@ -215,7 +215,7 @@ async def test_a_duplicate_while_running_is_a_no_op(parts: Parts, behaviour: Beh
     assert behaviour.calls == [1]
     behaviour.gate.set()
     await first
-    assert (await parts.status.get(job.job_id)).state is JobState.COMPLETED
+    assert (await parts.status.get("t1", job.job_id)).state is JobState.COMPLETED
 
 
 async def test_a_redelivery_takes_over_and_the_result_is_written_once(
@@ -235,7 +235,7 @@ async def test_a_redelivery_takes_over_and_the_result_is_written_once(
         await asyncio.sleep(0.01)
     behaviour.gate.set()
     await asyncio.gather(lost, taken)
-    done = await parts.status.get(job.job_id)
+    done = await parts.status.get("t1", job.job_id)
     assert done.state is JobState.COMPLETED and done.delivery_count == 2 and done.attempt == 1
     stored = await parts.results.get(job.job_id)
     assert stored is not None and stored.result in ({"run": 1}, {"run": 2})
@@ -249,7 +249,7 @@ async def test_a_stale_attempt_is_a_no_op(parts: Parts, behaviour: Behaviour) ->
     await parts.worker.handle(first)  # attempt 1 failed, attempt 2 scheduled
     await parts.worker.handle(Delivery(first.message, first.message_id, 2))  # attempt 1 again
     assert behaviour.calls == [1]
-    assert (await parts.status.get(job.job_id)).state is JobState.RETRYING
+    assert (await parts.status.get("t1", job.job_id)).state is JobState.RETRYING
 
 
 async def test_an_attempt_past_its_deadline_is_a_retryable_timeout(
@@ -259,6 +259,6 @@ async def test_an_attempt_past_its_deadline_is_a_retryable_timeout(
     parts.worker.timeout_seconds = 0.2
     job = await submit(parts)
     await asyncio.wait_for(parts.worker.handle(await deliver(parts)), timeout=5)
-    retrying = await parts.status.get(job.job_id)
+    retrying = await parts.status.get("t1", job.job_id)
     assert retrying.state is JobState.RETRYING and retrying.error is not None
     assert retrying.error.type == "JobTimedOut" and retrying.error.retryable is True

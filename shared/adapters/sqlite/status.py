@@ -62,11 +62,13 @@ class SqliteStatusStore:
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"job {job.job_id} already exists") from exc
 
-    async def get(self, job_id: str) -> Job:
-        return await self.db.read(self._get, job_id)
+    async def get(self, tenant_id: str, job_id: str) -> Job:
+        return await self.db.read(self._get, tenant_id, job_id)
 
-    def _get(self, conn: sqlite3.Connection, job_id: str) -> Job:
-        row = conn.execute("SELECT version, data FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+    def _get(self, conn: sqlite3.Connection, tenant_id: str, job_id: str) -> Job:
+        row = conn.execute(
+            "SELECT version, data FROM jobs WHERE job_id = ? AND tenant_id = ?", (job_id, tenant_id)
+        ).fetchone()
         if row is None:
             raise NotFound(f"job {job_id} not found")
         return self._job(row)
@@ -82,21 +84,23 @@ class SqliteStatusStore:
     def _replace(conn: sqlite3.Connection, job: Job, version: int, data: str) -> None:
         cur = conn.execute(
             "UPDATE jobs SET state = ?, version = version + 1, data = ?"
-            " WHERE job_id = ? AND version = ?",
-            (job.state.value, data, job.job_id, version),
+            " WHERE job_id = ? AND tenant_id = ? AND version = ?",
+            (job.state.value, data, job.job_id, job.tenant_id, version),
         )
         if cur.rowcount == 0:
-            exists = conn.execute("SELECT 1 FROM jobs WHERE job_id = ?", (job.job_id,)).fetchone()
+            exists = conn.execute(
+                "SELECT 1 FROM jobs WHERE job_id = ? AND tenant_id = ?", (job.job_id, job.tenant_id)
+            ).fetchone()
             if exists is None:
                 raise NotFound(f"job {job.job_id} not found")
             raise PreconditionFailed(f"job {job.job_id} changed since version {version}")
 
-    async def delete(self, job_id: str) -> None:
-        await self.db.write(self._delete, job_id)
+    async def delete(self, tenant_id: str, job_id: str) -> None:
+        await self.db.write(self._delete, tenant_id, job_id)
 
     @staticmethod
-    def _delete(conn: sqlite3.Connection, job_id: str) -> None:
-        conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+    def _delete(conn: sqlite3.Connection, tenant_id: str, job_id: str) -> None:
+        conn.execute("DELETE FROM jobs WHERE job_id = ? AND tenant_id = ?", (job_id, tenant_id))
 
     async def list(
         self,
