@@ -6,6 +6,7 @@ function triggers call it once per process, on their first invocation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, SqliteStatusStore
@@ -38,8 +39,8 @@ class Runtime:
                 databases.append(Database(settings.sqlite_path))
             return databases[0]
 
-        status: StatusStore = SqliteStatusStore(sqlite())
-        results: ResultStore = SqliteResultStore(sqlite())
+        status = _status_store(settings, sqlite)
+        results = _result_store(settings, sqlite)
         queue: JobQueue = SqliteJobQueue(
             sqlite(),
             settings.jobs_queue,
@@ -88,3 +89,32 @@ class Runtime:
         await self.results.close()
         for db in self._databases:
             db.close()
+
+
+def _status_store(settings: Settings, sqlite: Callable[[], Database]) -> StatusStore:
+    if settings.status_backend == "table":
+        from shared.adapters.azure import connections
+        from shared.adapters.azure.table_status import TableStatusStore
+
+        return TableStatusStore(
+            connections.table_service(settings),
+            settings.status_table,
+            shards=settings.status_table_shards,
+        )
+    return SqliteStatusStore(sqlite())
+
+
+def _result_store(settings: Settings, sqlite: Callable[[], Database]) -> ResultStore:
+    if settings.result_backend == "cosmos":
+        from shared.adapters.azure import connections
+        from shared.adapters.azure.cosmos_results import CosmosResultStore
+
+        client, may_create = connections.cosmos_client(settings)
+        return CosmosResultStore(
+            client,
+            settings.cosmos_database,
+            settings.cosmos_results_container,
+            ttl_seconds=settings.result_ttl_seconds,
+            create_if_missing=may_create,
+        )
+    return SqliteResultStore(sqlite())

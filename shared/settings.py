@@ -21,7 +21,13 @@ ENV_PREFIX = "DTQ_"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+        env_ignore_empty=True,
+    )
 
     # -- where things live ---------------------------------------------------------
     #: Folder of the embedded backend's SQLite file (relative to the working directory).
@@ -30,8 +36,38 @@ class Settings(BaseSettings):
     jobs_queue: str = "dtq-jobs"
     #: Backend of each port.
     queue_backend: Literal["sqlite"] = "sqlite"
-    status_backend: Literal["sqlite"] = "sqlite"
-    result_backend: Literal["sqlite"] = "sqlite"
+    status_backend: Literal["sqlite", "table"] = "sqlite"
+    result_backend: Literal["sqlite", "cosmos"] = "sqlite"
+
+    # -- Azure Table storage (status_backend = table) --------------------------------
+    #: Table of job status rows.
+    status_table: str = Field(default="dtqjobs", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+    #: Partitions per tenant; fixed for the life of a table (see docs/storage.md).
+    status_table_shards: int = Field(default=8, ge=1, le=64)
+    #: A connection string (Azurite, quick trials) ...
+    table_connection: str | None = Field(default=None, validation_alias="TableStorageConnection")
+    #: ... or identity-based: the table service URI, and a user-assigned identity's client id.
+    table_service_uri: str | None = Field(
+        default=None, validation_alias="TableStorageConnection__tableServiceUri"
+    )
+    table_client_id: str | None = Field(
+        default=None, validation_alias="TableStorageConnection__clientId"
+    )
+
+    # -- Azure Cosmos DB (result_backend = cosmos) ------------------------------------
+    cosmos_database: str = "dtq"
+    cosmos_results_container: str = "results"
+    #: How long results are kept (per-item TTL), in seconds.
+    result_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=1)
+    #: A connection string (AccountEndpoint=...;AccountKey=...;) ...
+    cosmos_connection: str | None = Field(default=None, validation_alias="CosmosDBConnection")
+    #: ... or identity-based: the account endpoint, and a user-assigned identity's client id.
+    cosmos_account_endpoint: str | None = Field(
+        default=None, validation_alias="CosmosDBConnection__accountEndpoint"
+    )
+    cosmos_client_id: str | None = Field(
+        default=None, validation_alias="CosmosDBConnection__clientId"
+    )
 
     # -- embedded queue (mirrors the Service Bus queue properties) -----------------
     #: Peek-lock duration in seconds (Service Bus lockDuration).
@@ -64,10 +100,9 @@ class Settings(BaseSettings):
 
     def app_setting(self, name: str) -> str:
         """Resolve a binding expression's ``%name%`` as the Functions host would."""
-        if name.upper().startswith(ENV_PREFIX):
-            field = name[len(ENV_PREFIX) :].lower()
-            if field in type(self).model_fields:
-                return str(getattr(self, field))
+        field = field_for(name)
+        if field is not None and getattr(self, field) is not None:
+            return str(getattr(self, field))
         value = os.environ.get(name)
         if value is None:
             raise KeyError(f"app setting {name!r} is not set")
@@ -82,15 +117,32 @@ class Settings(BaseSettings):
         if local_settings is not None and local_settings.is_file():
             file_values = json.loads(local_settings.read_text()).get("Values", {})
             for key, value in file_values.items():
-                if key.upper().startswith(ENV_PREFIX) and key not in os.environ:
-                    values[key[len(ENV_PREFIX) :].lower()] = value
+                field = field_for(key)
+                if field is not None and key not in os.environ and value != "":
+                    values[field] = value
         values.update(overrides)
         return cls(**values)
 
 
+def env_name(field: str) -> str:
+    """The environment variable (app setting) a field is read from."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else f"{ENV_PREFIX}{field.upper()}"
+
+
+def field_for(name: str) -> str | None:
+    """The field an environment variable (app setting) sets, if any (case-insensitive)."""
+    wanted = name.lower()
+    for field in Settings.model_fields:
+        if env_name(field).lower() == wanted:
+            return field
+    return None
+
+
 def environment_overrides(settings: Settings) -> dict[str, str]:
     """The settings as environment variables, for child processes of the local host."""
-    out: dict[str, str] = {}
-    for name in type(settings).model_fields:
-        out[f"{ENV_PREFIX}{name.upper()}"] = str(getattr(settings, name))
-    return out
+    return {
+        env_name(field): str(getattr(settings, field))
+        for field in Settings.model_fields
+        if getattr(settings, field) is not None
+    }

@@ -1,28 +1,37 @@
 """The implementations each port contract runs against.
 
-Each contract module parametrises its factory fixture over ``*_BACKENDS``; a new
-implementation (Service Bus, Table storage, Cosmos DB) joins every contract test by
-adding one entry here.
+Each contract module parametrises over the names below; a new implementation joins
+every contract test of its port by adding one entry (and one branch in ``Backends``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, SqliteStatusStore
 from shared.ports import JobQueue, ResultStore, StatusStore
+from shared.runtime import _result_store, _status_store
+from shared.settings import Settings
+
+QUEUE_BACKENDS = ["sqlite"]
+STATUS_BACKENDS = ["sqlite", "table"]
+RESULT_BACKENDS = ["sqlite", "cosmos"]
 
 
-class SqliteBackend:
-    """Every port on one SQLite file; ``second_process()`` opens the same file anew, as
-    another process would."""
+class Backends:
+    """Makes fresh implementations for one test; several objects of one kind share their
+    storage, as separate processes would."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+        self.request = request
         self.path = tmp_path / "contract.sqlite3"
+        self.unique = "t" + uuid.uuid4().hex[:16]
         self.databases: list[Database] = []
+        self.closables: list[Any] = []
 
     def database(self) -> Database:
         db = Database(self.path)
@@ -36,24 +45,45 @@ class SqliteBackend:
             db or self.database(), "contract", duplicate_detection_window=window, **options
         )
 
-    def status(self) -> StatusStore:
-        return SqliteStatusStore(self.database())
+    def settings(self, kind: str) -> Settings:
+        if kind == "table":
+            azurite = self.request.getfixturevalue("azurite")
+            return Settings.load(
+                None,
+                status_backend="table",
+                status_table=self.unique,
+                table_connection=azurite.connection_string,
+            )
+        if kind == "cosmos":
+            cosmos = self.request.getfixturevalue("cosmos_server")
+            return Settings.load(
+                None,
+                result_backend="cosmos",
+                cosmos_results_container=self.unique,
+                cosmos_connection=cosmos.connection_string,
+            )
+        return Settings.load(None)
 
-    def results(self) -> ResultStore:
-        return SqliteResultStore(self.database())
+    def status(self, kind: str) -> StatusStore:
+        store = (
+            SqliteStatusStore(self.database())
+            if kind == "sqlite"
+            else _status_store(self.settings(kind), self.database)
+        )
+        self.closables.append(store)
+        return store
 
-    def close(self) -> None:
+    def results(self, kind: str) -> ResultStore:
+        store = (
+            SqliteResultStore(self.database())
+            if kind == "sqlite"
+            else _result_store(self.settings(kind), self.database)
+        )
+        self.closables.append(store)
+        return store
+
+    async def aclose(self) -> None:
+        for closable in self.closables:
+            await closable.close()
         for db in self.databases:
             db.close()
-
-
-BACKENDS: dict[str, Callable[[Path], SqliteBackend]] = {"sqlite": SqliteBackend}
-
-
-@asynccontextmanager
-async def backend(name: str, tmp_path: Path) -> AsyncIterator[SqliteBackend]:
-    made = BACKENDS[name](tmp_path)
-    try:
-        yield made
-    finally:
-        made.close()

@@ -13,13 +13,14 @@ import pytest
 
 from shared.errors import MessageLockLost
 from shared.ports import JobQueue, OutgoingMessage
-from tests.contract.backends import BACKENDS, SqliteBackend, backend
+from tests.contract.backends import QUEUE_BACKENDS, Backends
 
 
-@pytest.fixture(params=sorted(BACKENDS))
-async def made(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqliteBackend]:
-    async with backend(request.param, tmp_path) as b:
-        yield b
+@pytest.fixture(params=QUEUE_BACKENDS)
+async def made(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backends]:
+    backends = Backends(request, tmp_path)
+    yield backends
+    await backends.aclose()
 
 
 def msg(i: int | str, **kw: object) -> OutgoingMessage:
@@ -32,7 +33,7 @@ async def receive_one(queue: JobQueue, max_wait: float = 3.0):  # type: ignore[n
     return got[0]
 
 
-async def test_round_trip_keeps_body_and_properties(made: SqliteBackend) -> None:
+async def test_round_trip_keeps_body_and_properties(made: Backends) -> None:
     q = made.queue()
     await q.send([OutgoingMessage("a", b"\x00\xffbytes", {"k": "v", "n": 3})])
     m = await receive_one(q)
@@ -48,14 +49,14 @@ async def test_round_trip_keeps_body_and_properties(made: SqliteBackend) -> None
     assert (await q.depth()).active == 0
 
 
-async def test_empty_receive_waits_for_max_wait(made: SqliteBackend) -> None:
+async def test_empty_receive_waits_for_max_wait(made: Backends) -> None:
     q = made.queue()
     started = time.monotonic()
     assert await q.receive(1, max_wait=0.4) == []
     assert time.monotonic() - started >= 0.39
 
 
-async def test_receive_is_woken_by_a_send(made: SqliteBackend) -> None:
+async def test_receive_is_woken_by_a_send(made: Backends) -> None:
     q = made.queue()
 
     async def later() -> None:
@@ -70,7 +71,7 @@ async def test_receive_is_woken_by_a_send(made: SqliteBackend) -> None:
     assert time.monotonic() - started < 2, "receive returned when the message came, not at max_wait"
 
 
-async def test_fifo_order_and_batches(made: SqliteBackend) -> None:
+async def test_fifo_order_and_batches(made: Backends) -> None:
     q = made.queue()
     await q.send([msg(i) for i in range(10)])
     first = await q.receive(4, max_wait=1)
@@ -78,7 +79,7 @@ async def test_fifo_order_and_batches(made: SqliteBackend) -> None:
     assert [m.message_id for m in first + rest] == [f"m-{i}" for i in range(10)]
 
 
-async def test_lock_expiry_redelivers_with_delivery_count_plus_one(made: SqliteBackend) -> None:
+async def test_lock_expiry_redelivers_with_delivery_count_plus_one(made: Backends) -> None:
     q = made.queue(lock_duration=0.3)
     await q.send([msg(1)])
     first = await receive_one(q)
@@ -91,7 +92,7 @@ async def test_lock_expiry_redelivers_with_delivery_count_plus_one(made: SqliteB
     await q.complete(second)
 
 
-async def test_renew_lock_keeps_the_message(made: SqliteBackend) -> None:
+async def test_renew_lock_keeps_the_message(made: Backends) -> None:
     q = made.queue(lock_duration=0.4)
     await q.send([msg(1)])
     m = await receive_one(q)
@@ -103,7 +104,7 @@ async def test_renew_lock_keeps_the_message(made: SqliteBackend) -> None:
     await q.complete(m)
 
 
-async def test_settling_with_a_stale_lock_raises(made: SqliteBackend) -> None:
+async def test_settling_with_a_stale_lock_raises(made: Backends) -> None:
     q = made.queue(lock_duration=0.2)
     await q.send([msg(1)])
     m = await receive_one(q)
@@ -119,7 +120,7 @@ async def test_settling_with_a_stale_lock_raises(made: SqliteBackend) -> None:
         await q.complete(done)  # settled twice
 
 
-async def test_abandon_makes_it_receivable_at_once(made: SqliteBackend) -> None:
+async def test_abandon_makes_it_receivable_at_once(made: Backends) -> None:
     q = made.queue(lock_duration=30)
     await q.send([msg(1)])
     m = await receive_one(q)
@@ -128,7 +129,7 @@ async def test_abandon_makes_it_receivable_at_once(made: SqliteBackend) -> None:
     assert again.delivery_count == 2
 
 
-async def test_abandoned_past_max_deliveries_is_dead_lettered(made: SqliteBackend) -> None:
+async def test_abandoned_past_max_deliveries_is_dead_lettered(made: Backends) -> None:
     q = made.queue(max_delivery_count=3)
     await q.send([msg(1)])
     for expected in (1, 2, 3):
@@ -142,7 +143,7 @@ async def test_abandoned_past_max_deliveries_is_dead_lettered(made: SqliteBacken
     assert (depth.active, depth.dead_lettered) == (0, 1)
 
 
-async def test_lock_expiry_past_max_deliveries_is_dead_lettered(made: SqliteBackend) -> None:
+async def test_lock_expiry_past_max_deliveries_is_dead_lettered(made: Backends) -> None:
     q = made.queue(lock_duration=0.15, max_delivery_count=2)
     await q.send([msg(1), msg(2)])
     await q.receive(2, max_wait=1)
@@ -154,7 +155,7 @@ async def test_lock_expiry_past_max_deliveries_is_dead_lettered(made: SqliteBack
     assert sorted(m.message_id for m in await q.peek_dead_letters()) == ["m-1", "m-2"]
 
 
-async def test_explicit_dead_letter_keeps_reason_and_description(made: SqliteBackend) -> None:
+async def test_explicit_dead_letter_keeps_reason_and_description(made: Backends) -> None:
     q = made.queue()
     await q.send([msg(1)])
     m = await receive_one(q)
@@ -167,7 +168,7 @@ async def test_explicit_dead_letter_keeps_reason_and_description(made: SqliteBac
     assert dead.body == b"body-1"
 
 
-async def test_scheduled_messages_wait_until_due(made: SqliteBackend) -> None:
+async def test_scheduled_messages_wait_until_due(made: Backends) -> None:
     q = made.queue()
     due = datetime.now(UTC) + timedelta(seconds=0.5)
     await q.send([msg("later", scheduled_enqueue_time=due), msg("now")])
@@ -180,7 +181,7 @@ async def test_scheduled_messages_wait_until_due(made: SqliteBackend) -> None:
     assert datetime.now(UTC) >= due
 
 
-async def test_duplicates_within_the_window_are_dropped(made: SqliteBackend) -> None:
+async def test_duplicates_within_the_window_are_dropped(made: Backends) -> None:
     q = made.queue(duplicate_window=0.5)
     await q.send([OutgoingMessage("same", b"first")])
     await q.send([OutgoingMessage("same", b"second")])
@@ -196,7 +197,7 @@ async def test_duplicates_within_the_window_are_dropped(made: SqliteBackend) -> 
     assert [m.body for m in await q.receive(1, max_wait=1)] == [b"fourth"]
 
 
-async def test_two_receivers_on_separate_connections_never_share(made: SqliteBackend) -> None:
+async def test_two_receivers_on_separate_connections_never_share(made: Backends) -> None:
     a = made.queue(lock_duration=30)
     b = made.queue(made.database(), lock_duration=30)  # a second "process" on the same file
     await a.send([msg(i) for i in range(200)])
@@ -215,7 +216,7 @@ async def test_two_receivers_on_separate_connections_never_share(made: SqliteBac
     assert sorted(seen) == sorted(f"m-{i}" for i in range(200))
 
 
-def test_receivers_in_threads_never_share(made: SqliteBackend) -> None:
+def test_receivers_in_threads_never_share(made: Backends) -> None:
     asyncio.run(made.queue().send([msg(i) for i in range(150)]))
     seen: list[str] = []
     lock = threading.Lock()
@@ -237,7 +238,7 @@ def test_receivers_in_threads_never_share(made: SqliteBackend) -> None:
     assert sorted(seen) == sorted(f"m-{i}" for i in range(150))
 
 
-async def test_depth_counts_active_scheduled_and_dead(made: SqliteBackend) -> None:
+async def test_depth_counts_active_scheduled_and_dead(made: Backends) -> None:
     q = made.queue(max_delivery_count=1)
     await q.send(
         [msg(1), msg(2), msg("s", scheduled_enqueue_time=datetime.now(UTC) + timedelta(hours=1))]

@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from shared.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from shared.jobs import Job, JobState
-from tests.contract.backends import BACKENDS, SqliteBackend, backend
+from shared.ports import ResultStore, StatusStore
+from tests.contract.backends import RESULT_BACKENDS, STATUS_BACKENDS, Backends
+
+MakeStatus = Callable[[], StatusStore]
+MakeResults = Callable[[], ResultStore]
 
 
-@pytest.fixture(params=sorted(BACKENDS))
-async def made(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqliteBackend]:
-    async with backend(request.param, tmp_path) as b:
-        yield b
+@pytest.fixture
+async def backends(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backends]:
+    made = Backends(request, tmp_path)
+    yield made
+    await made.aclose()
+
+
+@pytest.fixture(params=STATUS_BACKENDS)
+def new_status(request: pytest.FixtureRequest, backends: Backends) -> MakeStatus:
+    return lambda: backends.status(request.param)
+
+
+@pytest.fixture(params=RESULT_BACKENDS)
+def new_results(request: pytest.FixtureRequest, backends: Backends) -> MakeResults:
+    return lambda: backends.results(request.param)
 
 
 def new_job(tenant: str = "t1", job_type: str = "echo") -> Job:
@@ -26,8 +41,8 @@ def new_job(tenant: str = "t1", job_type: str = "echo") -> Job:
 # --- StatusStore ---------------------------------------------------------------
 
 
-async def test_create_then_get(made: SqliteBackend) -> None:
-    store = made.status()
+async def test_create_then_get(new_status: MakeStatus) -> None:
+    store = new_status()
     job = new_job()
     created = await store.create(job)
     assert created.etag
@@ -36,21 +51,21 @@ async def test_create_then_get(made: SqliteBackend) -> None:
     assert got.etag == created.etag
 
 
-async def test_create_twice_conflicts(made: SqliteBackend) -> None:
-    store = made.status()
+async def test_create_twice_conflicts(new_status: MakeStatus) -> None:
+    store = new_status()
     job = new_job()
     await store.create(job)
     with pytest.raises(Conflict):
         await store.create(job)
 
 
-async def test_get_unknown_is_not_found(made: SqliteBackend) -> None:
+async def test_get_unknown_is_not_found(new_status: MakeStatus) -> None:
     with pytest.raises(NotFound):
-        await made.status().get("t1", "01nonexistent")
+        await new_status().get("t1", "01nonexistent")
 
 
-async def test_another_tenants_job_is_not_found(made: SqliteBackend) -> None:
-    store = made.status()
+async def test_another_tenants_job_is_not_found(new_status: MakeStatus) -> None:
+    store = new_status()
     job = await store.create(new_job("t1"))
     with pytest.raises(NotFound):
         await store.get("t2", job.job_id)
@@ -60,8 +75,8 @@ async def test_another_tenants_job_is_not_found(made: SqliteBackend) -> None:
     assert (await store.get("t1", job.job_id)).state is JobState.QUEUED
 
 
-async def test_replace_is_conditional(made: SqliteBackend) -> None:
-    store = made.status()
+async def test_replace_is_conditional(new_status: MakeStatus) -> None:
+    store = new_status()
     created = await store.create(new_job())
     running = await store.replace(created.moved_to(JobState.RUNNING, attempt=1))
     assert running.etag != created.etag
@@ -73,9 +88,9 @@ async def test_replace_is_conditional(made: SqliteBackend) -> None:
         await store.replace(new_job().model_copy(update={"etag": running.etag}))
 
 
-async def test_concurrent_replaces_with_one_etag_have_one_winner(made: SqliteBackend) -> None:
-    store = made.status()
-    other = made.status()  # a second connection, as another process
+async def test_concurrent_replaces_with_one_etag_have_one_winner(new_status: MakeStatus) -> None:
+    store = new_status()
+    other = new_status()  # a second connection, as another process
     created = await store.create(new_job())
     attempts = [
         (store if i % 2 else other).replace(created.moved_to(JobState.RUNNING, stage=f"w{i}"))
@@ -88,8 +103,8 @@ async def test_concurrent_replaces_with_one_etag_have_one_winner(made: SqliteBac
     assert (await store.get("t1", created.job_id)).stage == winners[0].stage
 
 
-async def test_list_is_per_tenant_newest_first_with_filters(made: SqliteBackend) -> None:
-    store = made.status()
+async def test_list_is_per_tenant_newest_first_with_filters(new_status: MakeStatus) -> None:
+    store = new_status()
     mine = [await store.create(new_job("t1", "echo" if i % 2 else "simulate")) for i in range(6)]
     await store.create(new_job("t2"))
     page = await store.list("t1", limit=50)
@@ -105,8 +120,8 @@ async def test_list_is_per_tenant_newest_first_with_filters(made: SqliteBackend)
     assert (await store.list("nobody")).items == []
 
 
-async def test_cursor_paging_visits_each_job_once(made: SqliteBackend) -> None:
-    store = made.status()
+async def test_cursor_paging_visits_each_job_once(new_status: MakeStatus) -> None:
+    store = new_status()
     ids = {(await store.create(new_job())).job_id for _ in range(23)}
     seen: list[str] = []
     cursor = None
@@ -124,13 +139,13 @@ async def test_cursor_paging_visits_each_job_once(made: SqliteBackend) -> None:
     assert seen == sorted(seen, reverse=True)
 
 
-async def test_a_bad_cursor_is_a_validation_error(made: SqliteBackend) -> None:
+async def test_a_bad_cursor_is_a_validation_error(new_status: MakeStatus) -> None:
     with pytest.raises(ValidationFailed):
-        await made.status().list("t1", cursor="!!not-a-cursor\xff")
+        await new_status().list("t1", cursor="!!not-a-cursor\xff")
 
 
-async def test_delete_removes(made: SqliteBackend) -> None:
-    store = made.status()
+async def test_delete_removes(new_status: MakeStatus) -> None:
+    store = new_status()
     job = await store.create(new_job())
     await store.delete("t1", job.job_id)
     with pytest.raises(NotFound):
@@ -141,8 +156,8 @@ async def test_delete_removes(made: SqliteBackend) -> None:
 # --- ResultStore ---------------------------------------------------------------
 
 
-async def test_result_round_trip(made: SqliteBackend) -> None:
-    results = made.results()
+async def test_result_round_trip(new_results: MakeResults) -> None:
+    results = new_results()
     value = {"a": [1, 2.5, None, True], "nested": {"s": "\u00e9\u4e2d"}}
     assert await results.put("j1", "t1", value) is True
     stored = await results.get("j1")
@@ -150,20 +165,20 @@ async def test_result_round_trip(made: SqliteBackend) -> None:
     assert (stored.job_id, stored.tenant_id, stored.result) == ("j1", "t1", value)
 
 
-async def test_result_is_written_once(made: SqliteBackend) -> None:
-    results = made.results()
+async def test_result_is_written_once(new_results: MakeResults) -> None:
+    results = new_results()
     assert await results.put("j1", "t1", {"v": 1}) is True
     assert await results.put("j1", "t1", {"v": 2}) is False
     stored = await results.get("j1")
     assert stored is not None and stored.result == {"v": 1}
 
 
-async def test_unknown_result_is_none(made: SqliteBackend) -> None:
-    assert await made.results().get("nope") is None
+async def test_unknown_result_is_none(new_results: MakeResults) -> None:
+    assert await new_results().get("nope") is None
 
 
-async def test_large_results_round_trip(made: SqliteBackend) -> None:
-    results = made.results()
+async def test_large_results_round_trip(new_results: MakeResults) -> None:
+    results = new_results()
     big = {"blob": "x" * (200 * 1024), "items": list(range(5000))}
     assert await results.put("big", "t1", big)
     stored = await results.get("big")

@@ -1,0 +1,91 @@
+"""Clients for the Azure services, from connection settings named as Azure Functions names
+them: a connection string, or identity-based settings with ``DefaultAzureCredential``."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import urlparse
+
+from shared.settings import Settings
+
+#: Fail fast when a service is down, so the API can answer 503 quickly; the SDKs'
+#: defaults retry for tens of seconds.
+CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_total": 2,
+    "retry_backoff_factor": 0.2,
+    "retry_backoff_max": 2,
+    "connection_timeout": 5,
+    "read_timeout": 20,
+}
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def credential(client_id: str | None) -> Any:
+    """DefaultAzureCredential, pinned to a user-assigned identity when a client id is set."""
+    from azure.identity.aio import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=client_id)
+
+
+def table_service(settings: Settings) -> Any:
+    from azure.data.tables.aio import TableServiceClient
+
+    if settings.table_connection:
+        return TableServiceClient.from_connection_string(
+            settings.table_connection, **CLIENT_OPTIONS
+        )
+    if settings.table_service_uri:
+        return TableServiceClient(
+            endpoint=settings.table_service_uri,
+            credential=credential(settings.table_client_id),
+            **CLIENT_OPTIONS,
+        )
+    raise ValueError(
+        "DTQ_STATUS_BACKEND=table needs TableStorageConnection or "
+        "TableStorageConnection__tableServiceUri"
+    )
+
+
+def parse_cosmos_connection_string(text: str) -> tuple[str, str]:
+    parts = dict(item.split("=", 1) for item in text.strip().strip(";").split(";") if "=" in item)
+    try:
+        return parts["AccountEndpoint"], parts["AccountKey"]
+    except KeyError:
+        raise ValueError("CosmosDBConnection needs AccountEndpoint=...;AccountKey=...;") from None
+
+
+def cosmos_client(settings: Settings) -> tuple[Any, bool]:
+    """A Cosmos client, and whether it may create its database and container (key access
+    may; an identity with data-plane roles may not, so the infrastructure creates them)."""
+    from azure.cosmos.aio import CosmosClient
+
+    if settings.cosmos_connection:
+        endpoint, key = parse_cosmos_connection_string(settings.cosmos_connection)
+        options: dict[str, Any] = {}
+        if is_loopback_url(endpoint):
+            # Local emulators: one endpoint, no regional discovery; their certificates are
+            # self-signed, so verification is off, for loopback addresses only.
+            options = {"enable_endpoint_discovery": False, "connection_verify": False}
+        return CosmosClient(endpoint, credential=key, **options, **CLIENT_OPTIONS), True
+    if settings.cosmos_account_endpoint:
+        return (
+            CosmosClient(
+                settings.cosmos_account_endpoint,
+                credential=credential(settings.cosmos_client_id),
+                **CLIENT_OPTIONS,
+            ),
+            False,
+        )
+    raise ValueError(
+        "DTQ_RESULT_BACKEND=cosmos needs CosmosDBConnection or CosmosDBConnection__accountEndpoint"
+    )

@@ -1,0 +1,102 @@
+"""Job results in Azure Cosmos DB (NoSQL).
+
+One item per job: ``id`` = ``job_id`` = partition key (``/job_id``). Results are
+written and read one job at a time, so the job id spreads load evenly over
+physical partitions and every read is a point read (1 RU for 1 KB). The first
+write wins (``create_item``; a second one gets 409 and changes nothing). Each item
+carries ``ttl`` so Cosmos DB deletes it after the retention period (the container
+has TTL enabled with no default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.cosmos import PartitionKey
+
+from shared.adapters.azure.errors import translated
+from shared.errors import Conflict, NotFound
+from shared.ports import StoredResult
+
+
+class CosmosResultStore:
+    """See :class:`shared.ports.ResultStore`."""
+
+    def __init__(
+        self,
+        client: Any,
+        database: str,
+        container: str,
+        *,
+        ttl_seconds: int,
+        create_if_missing: bool,
+    ) -> None:
+        self.client = client
+        self.database_name = database
+        self.container_name = container
+        self.ttl_seconds = ttl_seconds
+        self.create_if_missing = create_if_missing
+        self._container: Any = None
+        self._lock: asyncio.Lock | None = None
+
+    async def _get_container(self) -> Any:
+        if self._container is not None:
+            return self._container
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._container is None:
+                with translated("results container"):
+                    if self.create_if_missing:
+                        db = await self.client.create_database_if_not_exists(self.database_name)
+                        self._container = await db.create_container_if_not_exists(
+                            self.container_name,
+                            partition_key=PartitionKey(path="/job_id"),
+                            default_ttl=-1,
+                        )
+                    else:
+                        self._container = self.client.get_database_client(
+                            self.database_name
+                        ).get_container_client(self.container_name)
+        return self._container
+
+    async def put(self, job_id: str, tenant_id: str, result: Any) -> bool:
+        container = await self._get_container()
+        item = {
+            "id": job_id,
+            "job_id": job_id,
+            "tenant_id": tenant_id,
+            "result": result,
+            "created_at": datetime.now(UTC).isoformat(),
+            "ttl": self.ttl_seconds,
+        }
+        try:
+            with translated(f"result of job {job_id}"):
+                await container.create_item(item)
+        except Conflict:
+            return False
+        return True
+
+    async def get(self, job_id: str) -> StoredResult | None:
+        container = await self._get_container()
+        try:
+            with translated(f"result of job {job_id}"):
+                item = await container.read_item(job_id, partition_key=job_id)
+        except NotFound:
+            return None
+        return StoredResult(
+            job_id=item["job_id"],
+            tenant_id=item["tenant_id"],
+            result=item["result"],
+            created_at=datetime.fromisoformat(item["created_at"]),
+        )
+
+    async def ping(self) -> None:
+        container = await self._get_container()
+        with translated("results container"):
+            await container.read()
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,180 @@
+"""Job status in Azure Table storage.
+
+Keys (see docs/storage.md):
+
+- ``PartitionKey = "<tenant>~<shard>"`` with ``shard = crc32(job_id) % shards``: a tenant's
+  rows spread over ``shards`` partitions, so one busy tenant is not one hot partition
+  (Table storage serves about 2,000 entities/s per partition), and a point read
+  needs only the tenant and the job id.
+- ``RowKey`` = the job id with every character inverted in the ULID alphabet, so rows
+  sort newest first inside a partition; a tenant's list merges its shards.
+
+The job is stored as JSON split over ``data0..dataN`` string properties (Table caps a
+property at 64 KiB and an entity at 1 MiB); ``state``, ``job_type`` and ``job_id``
+are properties of their own for server-side filters. Every write is conditional on
+the entity's ETag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import zlib
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.data.tables import UpdateMode
+
+from shared.adapters.azure.errors import translated
+from shared.adapters.sqlite.status import decode_cursor, encode_cursor
+from shared.errors import PreconditionFailed, ValidationFailed
+from shared.jobs import Job, JobState
+from shared.ports import Page
+
+ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case (ULID)
+_INVERT = str.maketrans(ALPHABET, ALPHABET[::-1])
+#: Characters per data property: 32,000 UTF-16 code units stays under the 64 KiB cap.
+CHUNK = 30_000
+MAX_CHUNKS = 15  # 15 x 64 KiB stays under the 1 MiB entity cap with the other properties
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_.@-]{1,200}$")
+
+
+def row_key(job_id: str) -> str:
+    return job_id.translate(_INVERT)
+
+
+def _odata_quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class TableStatusStore:
+    """See :class:`shared.ports.StatusStore`."""
+
+    def __init__(self, service: Any, table_name: str, shards: int = 8) -> None:
+        self.service = service
+        self.table_name = table_name
+        self.shards = shards
+        self.table = service.get_table_client(table_name)
+        self._ready = False
+        self._ready_lock: asyncio.Lock | None = None
+
+    # -- keys and entities --------------------------------------------------------
+
+    def partition_key(self, tenant_id: str, job_id: str) -> str:
+        if not _SAFE_KEY.match(tenant_id):
+            raise ValidationFailed(f"tenant id {tenant_id!r} cannot be a Table key")
+        return f"{tenant_id}~{zlib.crc32(job_id.encode()) % self.shards:02d}"
+
+    def _entity(self, job: Job) -> dict[str, Any]:
+        data = job.model_dump_json()
+        chunks = [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)] or [""]
+        if len(chunks) > MAX_CHUNKS:
+            raise ValidationFailed(f"job {job.job_id} is too large for a status row")
+        entity: dict[str, Any] = {
+            "PartitionKey": self.partition_key(job.tenant_id, job.job_id),
+            "RowKey": row_key(job.job_id),
+            "job_id": job.job_id,
+            "tenant_id": job.tenant_id,
+            "job_type": job.job_type,
+            "state": job.state.value,
+            "chunks": len(chunks),
+        }
+        for i, chunk in enumerate(chunks):
+            entity[f"data{i}"] = chunk
+        return entity
+
+    @staticmethod
+    def _job(entity: Any) -> Job:
+        data = "".join(entity[f"data{i}"] for i in range(int(entity["chunks"])))
+        return Job.model_validate_json(data).model_copy(update={"etag": entity.metadata["etag"]})
+
+    async def _ensure_table(self) -> None:
+        if self._ready:
+            return
+        if self._ready_lock is None:
+            self._ready_lock = asyncio.Lock()
+        async with self._ready_lock:
+            if not self._ready:
+                with translated(f"table {self.table_name}"):
+                    await self.service.create_table_if_not_exists(self.table_name)
+                self._ready = True
+
+    # -- the port -----------------------------------------------------------------
+
+    async def create(self, job: Job) -> Job:
+        await self._ensure_table()
+        with translated(f"job {job.job_id}"):
+            meta = await self.table.create_entity(self._entity(job))
+        return job.model_copy(update={"etag": meta["etag"]})
+
+    async def get(self, tenant_id: str, job_id: str) -> Job:
+        await self._ensure_table()
+        with translated(f"job {job_id}"):
+            entity = await self.table.get_entity(
+                self.partition_key(tenant_id, job_id), row_key(job_id)
+            )
+        return self._job(entity)
+
+    async def replace(self, job: Job) -> Job:
+        if job.etag is None:
+            raise PreconditionFailed("replace needs the etag of the version it read")
+        await self._ensure_table()
+        with translated(f"job {job.job_id}"):
+            meta = await self.table.update_entity(
+                self._entity(job),
+                mode=UpdateMode.REPLACE,
+                etag=job.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        return job.model_copy(update={"etag": meta["etag"]})
+
+    async def delete(self, tenant_id: str, job_id: str) -> None:
+        await self._ensure_table()
+        with translated(f"job {job_id}"):
+            await self.table.delete_entity(self.partition_key(tenant_id, job_id), row_key(job_id))
+
+    async def list(
+        self,
+        tenant_id: str,
+        *,
+        state: JobState | None = None,
+        job_type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Job]:
+        await self._ensure_table()
+        self.partition_key(tenant_id, "")  # validates the tenant id
+        conditions = []
+        if cursor:
+            conditions.append(f"RowKey gt {_odata_quote(row_key(decode_cursor(cursor)))}")
+        if state is not None:
+            conditions.append(f"state eq {_odata_quote(state.value)}")
+        if job_type is not None:
+            conditions.append(f"job_type eq {_odata_quote(job_type)}")
+
+        async def shard(index: int) -> list[Any]:
+            pk = f"{tenant_id}~{index:02d}"
+            query = " and ".join([f"PartitionKey eq {_odata_quote(pk)}", *conditions])
+            found: list[Any] = []
+            with translated(f"jobs of tenant {tenant_id}"):
+                async for entity in self.table.query_entities(query, results_per_page=limit + 1):
+                    found.append(entity)
+                    if len(found) > limit:
+                        break
+            return found
+
+        per_shard = await asyncio.gather(*(shard(i) for i in range(self.shards)))
+        merged = sorted((e for found in per_shard for e in found), key=lambda e: e["RowKey"])
+        jobs = [self._job(e) for e in merged[:limit]]
+        next_cursor = encode_cursor(jobs[-1].job_id) if len(merged) > limit and jobs else None
+        return Page(items=jobs, next_cursor=next_cursor)
+
+    async def ping(self) -> None:
+        await self._ensure_table()
+        with translated(f"table {self.table_name}"):
+            async for _ in self.table.query_entities("PartitionKey eq 'ping'", results_per_page=1):
+                break
+
+    async def close(self) -> None:
+        await self.table.close()
+        await self.service.close()
