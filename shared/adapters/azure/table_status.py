@@ -20,16 +20,19 @@ from __future__ import annotations
 import asyncio
 import re
 import zlib
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from azure.core import MatchConditions
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableErrorCode, UpdateMode
 
 from shared.adapters.azure.errors import translated
-from shared.adapters.sqlite.status import decode_cursor, encode_cursor
-from shared.errors import PreconditionFailed, ValidationFailed
+from shared.errors import NotFound, PreconditionFailed, ValidationFailed
 from shared.jobs import Job, JobState
+from shared.paging import decode_cursor, encode_cursor
 from shared.ports import Page
+
+T = TypeVar("T")
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case (ULID)
 _INVERT = str.maketrans(ALPHABET, ALPHABET[::-1])
@@ -101,37 +104,51 @@ class TableStatusStore:
 
     # -- the port -----------------------------------------------------------------
 
-    async def create(self, job: Job) -> Job:
+    async def _call(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run one table operation; if the table itself is gone (deleted, or an emulator
+        restarted empty), create it again and retry once."""
         await self._ensure_table()
-        with translated(f"job {job.job_id}"):
-            meta = await self.table.create_entity(self._entity(job))
+        try:
+            with translated(what):
+                return await operation()
+        except NotFound as exc:
+            if getattr(exc.__cause__, "error_code", None) != TableErrorCode.TABLE_NOT_FOUND:
+                raise
+            self._ready = False
+            await self._ensure_table()
+            with translated(what):
+                return await operation()
+
+    async def create(self, job: Job) -> Job:
+        entity = self._entity(job)
+        meta = await self._call(f"job {job.job_id}", lambda: self.table.create_entity(entity))
         return job.model_copy(update={"etag": meta["etag"]})
 
     async def get(self, tenant_id: str, job_id: str) -> Job:
-        await self._ensure_table()
-        with translated(f"job {job_id}"):
-            entity = await self.table.get_entity(
-                self.partition_key(tenant_id, job_id), row_key(job_id)
-            )
+        pk = self.partition_key(tenant_id, job_id)
+        entity = await self._call(
+            f"job {job_id}", lambda: self.table.get_entity(pk, row_key(job_id))
+        )
         return self._job(entity)
 
     async def replace(self, job: Job) -> Job:
         if job.etag is None:
             raise PreconditionFailed("replace needs the etag of the version it read")
-        await self._ensure_table()
-        with translated(f"job {job.job_id}"):
-            meta = await self.table.update_entity(
-                self._entity(job),
+        entity = self._entity(job)
+        meta = await self._call(
+            f"job {job.job_id}",
+            lambda: self.table.update_entity(
+                entity,
                 mode=UpdateMode.REPLACE,
                 etag=job.etag,
                 match_condition=MatchConditions.IfNotModified,
-            )
+            ),
+        )
         return job.model_copy(update={"etag": meta["etag"]})
 
     async def delete(self, tenant_id: str, job_id: str) -> None:
-        await self._ensure_table()
-        with translated(f"job {job_id}"):
-            await self.table.delete_entity(self.partition_key(tenant_id, job_id), row_key(job_id))
+        pk = self.partition_key(tenant_id, job_id)
+        await self._call(f"job {job_id}", lambda: self.table.delete_entity(pk, row_key(job_id)))
 
     async def list(
         self,

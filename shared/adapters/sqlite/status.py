@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import sqlite3
 
 from shared.adapters.sqlite.database import Database
-from shared.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from shared.errors import Conflict, NotFound, PreconditionFailed
 from shared.jobs import Job, JobState
+from shared.paging import decode_cursor, encode_cursor
 from shared.ports import Page
 
 SCHEMA = """
@@ -23,17 +23,6 @@ CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant_id, job_id);
 CREATE INDEX IF NOT EXISTS jobs_by_tenant_state ON jobs (tenant_id, state, job_id);
 CREATE INDEX IF NOT EXISTS jobs_by_tenant_type ON jobs (tenant_id, job_type, job_id)
 """
-
-
-def encode_cursor(job_id: str) -> str:
-    return base64.urlsafe_b64encode(job_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed("the cursor is not one this server issued") from exc
 
 
 class SqliteStatusStore:

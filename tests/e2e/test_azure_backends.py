@@ -1,0 +1,146 @@
+"""End to end on the Azure adapters: status in Azurite, results in the Cosmos server, the
+queue embedded. The test reads the stored data back with the Azure SDKs directly."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from azure.cosmos import CosmosClient
+from azure.data.tables import TableServiceClient
+
+from shared.adapters.azure.connections import parse_cosmos_connection_string
+from shared.adapters.azure.table_status import TableStatusStore, row_key
+from tests.support.emulators import Azurite, CosmosServer
+from tests.support.processes import LocalHost, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def azure_env(azurite: Azurite, cosmos: CosmosServer, table: str) -> dict[str, str]:
+    return {
+        "DTQ_STATUS_BACKEND": "table",
+        "DTQ_STATUS_TABLE": table,
+        "TableStorageConnection": azurite.connection_string,
+        "DTQ_RESULT_BACKEND": "cosmos",
+        "DTQ_COSMOS_RESULTS_CONTAINER": table,
+        "CosmosDBConnection": cosmos.connection_string,
+        "DTQ_RETRY_BACKOFF_BASE_SECONDS": "0.1",
+    }
+
+
+def wait_done(client: httpx.Client, job_id: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        job = client.get(f"/jobs/{job_id}").json()
+        if job["state"] in {"completed", "failed", "cancelled"}:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def test_jobs_complete_with_status_in_tables_and_results_in_cosmos(
+    tmp_path: Path, azurite: Azurite, cosmos_server: CosmosServer
+) -> None:
+    host = LocalHost(data_dir=tmp_path, workers=2, env=azure_env(azurite, cosmos_server, "e2ejobs"))
+    host.start()
+    try:
+        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as client:
+            ids = [
+                client.post(
+                    "/jobs",
+                    json={
+                        "job_type": "simulate",
+                        "payload": {"duration_ms": 300, "steps": 3, "fail_first": i % 2},
+                    },
+                ).json()["job_id"]
+                for i in range(4)
+            ]
+            done = [wait_done(client, job_id) for job_id in ids]
+            listed = client.get("/jobs", params={"limit": 10}).json()["items"]
+    finally:
+        host.stop()
+
+    assert [j["state"] for j in done] == ["completed"] * 4
+    assert [j["attempt"] for j in done] == [1, 2, 1, 2]
+    assert [j["job_id"] for j in listed] == list(reversed(ids)), "listed newest first"
+
+    # The status rows are in the table, under the documented keys.
+    tables = TableServiceClient.from_connection_string(azurite.connection_string)
+    table = tables.get_table_client("e2ejobs")
+    keys = TableStatusStore(tables, "e2ejobs", shards=8)
+    for job_id in ids:
+        entity = table.get_entity(keys.partition_key("local", job_id), row_key(job_id))
+        assert entity["state"] == "completed" and entity["job_type"] == "simulate"
+
+    # The results are Cosmos items keyed by job id, with a TTL.
+    endpoint, key = parse_cosmos_connection_string(cosmos_server.connection_string)
+    cosmos = CosmosClient(endpoint, credential=key, enable_endpoint_discovery=False)
+    container = cosmos.get_database_client("dtq").get_container_client("e2ejobs")
+    for job_id, job in zip(ids, done, strict=True):
+        item = container.read_item(job_id, partition_key=job_id)
+        assert item["result"] == {"duration_ms": 300, "steps": 3, "attempt": job["attempt"]}
+        assert item["ttl"] == 7 * 24 * 3600
+
+    # Nothing of it went to the embedded store.
+    with sqlite3.connect(tmp_path / "dtq.sqlite3") as db:
+        tables_in_sqlite = {
+            r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+    assert "jobs" not in tables_in_sqlite and "job_results" not in tables_in_sqlite
+
+
+@pytest.fixture
+def persistent_azurite(tmp_path: Path) -> Iterator[Azurite]:
+    """An Azurite of this test's own that keeps its data on disk across a restart."""
+    from tests.conftest import _need_emulators
+
+    _need_emulators()
+    emulator = Azurite(location=tmp_path / "azurite", port=free_port()).start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+def test_status_store_outage_is_503_and_recovers(
+    tmp_path: Path, persistent_azurite: Azurite, cosmos_server: CosmosServer
+) -> None:
+    data = tmp_path / "data"
+    host = LocalHost(
+        data_dir=data, workers=1, env=azure_env(persistent_azurite, cosmos_server, "outage")
+    )
+    host.start()
+    submit = {"job_type": "echo", "payload": {"message": "before"}}
+    try:
+        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=30) as client:
+            before = client.post("/jobs", json=submit).json()["job_id"]
+            assert wait_done(client, before)["state"] == "completed"
+            time.sleep(6)  # Azurite saves to disk every 5 s; give it one save
+
+            persistent_azurite.stop()
+            refused = client.post("/jobs", json={**submit, "payload": {"message": "during"}})
+            assert refused.status_code == 503
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert int(refused.headers["Retry-After"]) >= 1
+            assert client.get("/healthz").status_code == 503
+            with sqlite3.connect(data / "dtq.sqlite3") as db:
+                queued = db.execute("SELECT COUNT(*) FROM queue_messages").fetchone()[0]
+            assert queued == 0, "a refused job left nothing half-written in the queue"
+
+            persistent_azurite.start()
+            after = client.post("/jobs", json={**submit, "payload": {"message": "after"}})
+            assert after.status_code == 202
+            assert wait_done(client, after.json()["job_id"])["state"] == "completed"
+            assert client.get(f"/jobs/{before}").json()["state"] == "completed", (
+                "kept across the outage"
+            )
+            assert client.get("/healthz").json()["ok"] is True
+    finally:
+        host.stop()
