@@ -41,13 +41,7 @@ class Runtime:
 
         status = _status_store(settings, sqlite)
         results = _result_store(settings, sqlite)
-        queue: JobQueue = SqliteJobQueue(
-            sqlite(),
-            settings.jobs_queue,
-            lock_duration=settings.queue_lock_seconds,
-            max_delivery_count=settings.queue_max_delivery_count,
-            duplicate_detection_window=settings.queue_duplicate_window_seconds,
-        )
+        queue = _job_queue(settings, sqlite)
         service = JobService(
             status=status,
             results=results,
@@ -118,3 +112,25 @@ def _result_store(settings: Settings, sqlite: Callable[[], Database]) -> ResultS
             create_if_missing=may_create,
         )
     return SqliteResultStore(sqlite())
+
+
+def _job_queue(settings: Settings, sqlite: Callable[[], Database]) -> JobQueue:
+    if settings.queue_backend == "servicebus":
+        from shared.adapters.azure import connections
+        from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
+
+        client, admin = connections.servicebus_clients(settings)
+        return ServiceBusJobQueue(
+            client,
+            settings.jobs_queue,
+            lock_duration=settings.queue_lock_seconds,
+            max_delivery_count=settings.queue_max_delivery_count,
+            admin=admin,
+        )
+    return SqliteJobQueue(
+        sqlite(),
+        settings.jobs_queue,
+        lock_duration=settings.queue_lock_seconds,
+        max_delivery_count=settings.queue_max_delivery_count,
+        duplicate_detection_window=settings.queue_duplicate_window_seconds,
+    )

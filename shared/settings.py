@@ -35,9 +35,21 @@ class Settings(BaseSettings):
     #: Name of the job queue (a Service Bus queue name; also the trigger's %DTQ_JOBS_QUEUE%).
     jobs_queue: str = "dtq-jobs"
     #: Backend of each port.
-    queue_backend: Literal["sqlite"] = "sqlite"
+    queue_backend: Literal["sqlite", "servicebus"] = "sqlite"
     status_backend: Literal["sqlite", "table"] = "sqlite"
     result_backend: Literal["sqlite", "cosmos"] = "sqlite"
+
+    # -- Azure Service Bus (queue_backend = servicebus) --------------------------------
+    #: A connection string (quick trials) ...
+    servicebus_connection: str | None = Field(default=None, validation_alias="ServiceBusConnection")
+    #: ... or identity-based, as the Functions trigger reads it: the namespace host name,
+    #: and a user-assigned identity's client id.
+    servicebus_namespace: str | None = Field(
+        default=None, validation_alias="ServiceBusConnection__fullyQualifiedNamespace"
+    )
+    servicebus_client_id: str | None = Field(
+        default=None, validation_alias="ServiceBusConnection__clientId"
+    )
 
     # -- Azure Table storage (status_backend = table) --------------------------------
     #: Table of job status rows.

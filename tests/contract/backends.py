@@ -7,17 +7,21 @@ every contract test of its port by adding one entry (and one branch in ``Backend
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
 from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, SqliteStatusStore
 from shared.ports import JobQueue, ResultStore, StatusStore
 from shared.runtime import _result_store, _status_store
 from shared.settings import Settings
+from tests.support.servicebus_fake import FakeNamespace
 
-QUEUE_BACKENDS = ["sqlite"]
+QUEUE_BACKENDS = ["sqlite", "servicebus-fake", "servicebus"]
 STATUS_BACKENDS = ["sqlite", "table"]
 RESULT_BACKENDS = ["sqlite", "cosmos"]
 
@@ -26,12 +30,18 @@ class Backends:
     """Makes fresh implementations for one test; several objects of one kind share their
     storage, as separate processes would."""
 
-    def __init__(self, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    def __init__(
+        self, request: pytest.FixtureRequest, tmp_path: Path, queue_kind: str = "sqlite"
+    ) -> None:
         self.request = request
+        self.queue_kind = queue_kind
+        self.namespace: FakeNamespace | None = None
         self.path = tmp_path / "contract.sqlite3"
         self.unique = "t" + uuid.uuid4().hex[:16]
         self.databases: list[Database] = []
         self.closables: list[Any] = []
+        self.cleanups: list[Callable[[], object]] = []
+        self.real_queue_created = False
 
     def database(self) -> Database:
         db = Database(self.path)
@@ -39,11 +49,55 @@ class Backends:
         return db
 
     def queue(self, db: Database | None = None, **options: Any) -> JobQueue:
+        """A queue object; each call is another client (another process) on the same queue."""
         options = {"lock_duration": 1.0, "max_delivery_count": 3, **options}
         window = options.pop("duplicate_window", 600.0)
+        if self.queue_kind == "servicebus-fake":
+            if self.namespace is None:
+                self.namespace = FakeNamespace()
+            self.namespace.create_queue(
+                "contract",
+                lock_duration=options["lock_duration"],
+                max_delivery_count=options["max_delivery_count"],
+                duplicate_window=window,
+            ) if "contract" not in self.namespace.queues else None
+            client = self.namespace.client()
+            queue: JobQueue = ServiceBusJobQueue(client, "contract", admin=client, **options)
+            self.closables.append(queue)
+            return queue
+        if self.queue_kind == "servicebus":
+            return self._real_servicebus_queue(window, **options)
         return SqliteJobQueue(
             db or self.database(), "contract", duplicate_detection_window=window, **options
         )
+
+    def _real_servicebus_queue(self, window: float, **options: Any) -> JobQueue:
+        """A queue of its own in the namespace of ``ServiceBusConnection`` (Manage rights)."""
+        connection = Settings.load(None).servicebus_connection
+        if not connection:
+            pytest.skip("set ServiceBusConnection to run the queue contract on a real namespace")
+        if options["lock_duration"] < 5 or window < 20:
+            pytest.skip("Service Bus locks last 5 s and duplicate windows 20 s at least")
+        from azure.servicebus.aio import ServiceBusClient
+        from azure.servicebus.aio.management import ServiceBusAdministrationClient
+        from azure.servicebus.management import ServiceBusAdministrationClient as SyncAdmin
+
+        if not self.real_queue_created:
+            setup = SyncAdmin.from_connection_string(connection)
+            setup.create_queue(
+                self.unique,
+                lock_duration=timedelta(seconds=options["lock_duration"]),
+                max_delivery_count=options["max_delivery_count"],
+                requires_duplicate_detection=True,
+                duplicate_detection_history_time_window=timedelta(seconds=window),
+            )
+            self.real_queue_created = True
+            self.cleanups.append(lambda: setup.delete_queue(self.unique))
+        admin = ServiceBusAdministrationClient.from_connection_string(connection)
+        client = ServiceBusClient.from_connection_string(connection)
+        queue = ServiceBusJobQueue(client, self.unique, admin=admin, **options)
+        self.closables.append(queue)
+        return queue
 
     def settings(self, kind: str) -> Settings:
         if kind == "table":
@@ -87,3 +141,5 @@ class Backends:
             await closable.close()
         for db in self.databases:
             db.close()
+        for cleanup in self.cleanups:
+            cleanup()

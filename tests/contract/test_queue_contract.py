@@ -18,7 +18,7 @@ from tests.contract.backends import QUEUE_BACKENDS, Backends
 
 @pytest.fixture(params=QUEUE_BACKENDS)
 async def made(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backends]:
-    backends = Backends(request, tmp_path)
+    backends = Backends(request, tmp_path, queue_kind=request.param)
     yield backends
     await backends.aclose()
 

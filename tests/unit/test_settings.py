@@ -19,13 +19,7 @@ def env_names() -> set[str]:
 def test_example_settings_list_every_setting() -> None:
     values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
     assert env_names() <= set(values), env_names() - set(values)
-    unknown = (
-        {k for k in values if k.startswith(ENV_PREFIX) or "Connection" in k}
-        - env_names()
-        - {
-            "ServiceBusConnection__fullyQualifiedNamespace"  # read by the Functions host
-        }
-    )
+    unknown = {k for k in values if k.startswith(ENV_PREFIX) or "Connection" in k} - env_names()
     assert not unknown, f"example lists settings the code does not read: {unknown}"
 
 

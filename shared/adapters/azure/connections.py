@@ -56,6 +56,31 @@ def table_service(settings: Settings) -> Any:
     )
 
 
+def servicebus_clients(settings: Settings) -> tuple[Any, Any]:
+    """The Service Bus client and its administration client (for queue depth)."""
+    from azure.servicebus.aio import ServiceBusClient
+    from azure.servicebus.aio.management import ServiceBusAdministrationClient
+
+    if settings.servicebus_connection:
+        return (
+            ServiceBusClient.from_connection_string(settings.servicebus_connection),
+            ServiceBusAdministrationClient.from_connection_string(settings.servicebus_connection),
+        )
+    if settings.servicebus_namespace:
+        return (
+            ServiceBusClient(
+                settings.servicebus_namespace, credential=credential(settings.servicebus_client_id)
+            ),
+            ServiceBusAdministrationClient(
+                settings.servicebus_namespace, credential=credential(settings.servicebus_client_id)
+            ),
+        )
+    raise ValueError(
+        "DTQ_QUEUE_BACKEND=servicebus needs ServiceBusConnection or "
+        "ServiceBusConnection__fullyQualifiedNamespace"
+    )
+
+
 def parse_cosmos_connection_string(text: str) -> tuple[str, str]:
     parts = dict(item.split("=", 1) for item in text.strip().strip(";").split(";") if "=" in item)
     try:

@@ -1,0 +1,205 @@
+"""The job queue on Azure Service Bus (peek-lock).
+
+Service Bus provides the semantics the port asks for natively: duplicate detection on
+``MessageId`` (queue property), scheduled messages, lock duration and max delivery
+count (queue properties, set by the infrastructure; this adapter is told their values
+so the local host renews locks in time), and the dead-letter sub-queue.
+
+The port hands out plain :class:`ReceivedMessage` values; the SDK message objects
+needed to settle them stay here, keyed by lock token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.servicebus import ServiceBusMessage, ServiceBusReceiveMode, ServiceBusSubQueue
+from azure.servicebus.exceptions import (
+    MessageAlreadySettled,
+    MessageLockLostError,
+    ServiceBusError,
+)
+
+from shared.errors import BackendUnavailable, MessageLockLost
+from shared.ports import OutgoingMessage, QueueDepth, ReceivedMessage
+
+
+def _text(value: Any) -> Any:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+
+
+def _body(message: Any) -> bytes:
+    body = message.body
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode()
+    return b"".join(bytes(part) for part in body)
+
+
+def _utc(value: datetime | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (MessageLockLostError, MessageAlreadySettled) as exc:
+        raise MessageLockLost(f"{what}: {exc}") from exc
+    except ServiceBusError as exc:
+        raise BackendUnavailable(f"service bus: {what}: {exc}") from exc
+
+
+class ServiceBusJobQueue:
+    """See :class:`shared.ports.JobQueue`."""
+
+    def __init__(
+        self,
+        client: Any,
+        queue_name: str,
+        *,
+        lock_duration: float,
+        max_delivery_count: int,
+        admin: Any = None,
+    ) -> None:
+        self.client = client
+        self.queue_name = queue_name
+        self.lock_duration = lock_duration
+        self.max_delivery_count = max_delivery_count
+        self.admin = admin
+        self._sender: Any = None
+        self._receiver: Any = None
+        self._held: dict[str, Any] = {}
+
+    # -- send -----------------------------------------------------------------------
+
+    async def send(self, messages: Sequence[OutgoingMessage]) -> None:
+        if not messages:
+            return
+        if self._sender is None:
+            self._sender = self.client.get_queue_sender(self.queue_name)
+        batch = [
+            ServiceBusMessage(
+                m.body,
+                message_id=m.message_id,
+                content_type=m.content_type,
+                application_properties=dict[Any, Any](m.application_properties),
+                scheduled_enqueue_time_utc=m.scheduled_enqueue_time,
+            )
+            for m in messages
+        ]
+        with _translated(f"send to {self.queue_name}"):
+            await self._sender.send_messages(batch)
+
+    # -- receive --------------------------------------------------------------------
+
+    def _port_message(self, message: Any) -> ReceivedMessage:
+        properties = {_text(k): _text(v) for k, v in (message.application_properties or {}).items()}
+        return ReceivedMessage(
+            message_id=str(message.message_id),
+            body=_body(message),
+            application_properties=properties,
+            delivery_count=int(message.delivery_count or 0),
+            enqueued_time=_utc(message.enqueued_time_utc),
+            sequence_number=int(message.sequence_number or 0),
+            lock_token=str(message.lock_token or ""),
+            locked_until=_utc(message.locked_until_utc),
+            content_type=message.content_type or "application/json",
+            dead_letter_reason=message.dead_letter_reason,
+            dead_letter_description=message.dead_letter_error_description,
+        )
+
+    async def receive(self, max_messages: int = 1, max_wait: float = 5.0) -> list[ReceivedMessage]:
+        if self._receiver is None:
+            self._receiver = self.client.get_queue_receiver(
+                self.queue_name, receive_mode=ServiceBusReceiveMode.PEEK_LOCK, prefetch_count=0
+            )
+        with _translated(f"receive from {self.queue_name}"):
+            received = await self._receiver.receive_messages(
+                max_message_count=max_messages, max_wait_time=max_wait
+            )
+        out = []
+        for message in received:
+            port_message = self._port_message(message)
+            self._held[port_message.lock_token] = message
+            out.append(port_message)
+        return out
+
+    # -- settle ---------------------------------------------------------------------
+
+    def _sdk(self, message: ReceivedMessage) -> Any:
+        try:
+            return self._held[message.lock_token]
+        except KeyError:
+            raise MessageLockLost(f"message {message.message_id} is not held here") from None
+
+    async def renew_lock(self, message: ReceivedMessage) -> datetime:
+        with _translated(f"renew lock of {message.message_id}"):
+            until = await self._receiver.renew_message_lock(self._sdk(message))
+        return _utc(until)
+
+    async def complete(self, message: ReceivedMessage) -> None:
+        sdk = self._sdk(message)
+        try:
+            with _translated(f"complete {message.message_id}"):
+                await self._receiver.complete_message(sdk)
+        finally:
+            self._held.pop(message.lock_token, None)
+
+    async def abandon(self, message: ReceivedMessage) -> None:
+        sdk = self._sdk(message)
+        try:
+            with _translated(f"abandon {message.message_id}"):
+                await self._receiver.abandon_message(sdk)
+        finally:
+            self._held.pop(message.lock_token, None)
+
+    async def dead_letter(
+        self, message: ReceivedMessage, reason: str, description: str = ""
+    ) -> None:
+        sdk = self._sdk(message)
+        try:
+            with _translated(f"dead-letter {message.message_id}"):
+                await self._receiver.dead_letter_message(
+                    sdk, reason=reason, error_description=description
+                )
+        finally:
+            self._held.pop(message.lock_token, None)
+
+    # -- inspection -----------------------------------------------------------------
+
+    async def peek_dead_letters(self, max_messages: int = 50) -> list[ReceivedMessage]:
+        receiver = self.client.get_queue_receiver(
+            self.queue_name, sub_queue=ServiceBusSubQueue.DEAD_LETTER
+        )
+        try:
+            with _translated(f"peek dead letters of {self.queue_name}"):
+                peeked = await receiver.peek_messages(max_message_count=max_messages)
+        finally:
+            await receiver.close()
+        return [self._port_message(m) for m in peeked]
+
+    async def depth(self) -> QueueDepth:
+        if self.admin is None:
+            raise BackendUnavailable("queue depth needs the Service Bus administration client")
+        with _translated(f"runtime properties of {self.queue_name}"):
+            props = await self.admin.get_queue_runtime_properties(self.queue_name)
+        return QueueDepth(
+            active=props.active_message_count,
+            scheduled=props.scheduled_message_count,
+            dead_lettered=props.dead_letter_message_count,
+        )
+
+    async def close(self) -> None:
+        for part in (self._sender, self._receiver):
+            if part is not None:
+                await part.close()
+        if self.admin is not None:
+            await self.admin.close()
+        await self.client.close()
