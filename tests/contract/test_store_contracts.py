@@ -183,3 +183,30 @@ async def test_large_results_round_trip(new_results: MakeResults) -> None:
     assert await results.put("big", "t1", big)
     stored = await results.get("big")
     assert stored is not None and stored.result == big
+
+
+async def test_racing_guarded_updates_all_apply(new_status: MakeStatus) -> None:
+    """Two writers (separate clients) each record 10 changes on one job at once: every
+    lost race re-reads and re-applies, so no change is overwritten blindly."""
+    from shared.guarded import guarded_update
+    from shared.jobs import JobError, utcnow
+
+    first, second = new_status(), new_status()
+    job = await first.create(new_job())
+
+    def add_error(label: str):  # type: ignore[no-untyped-def]
+        def change(current: Job) -> Job:
+            error = JobError(type=label, message=label, retryable=True, attempt=1, at=utcnow())
+            return current.model_copy(update={"errors": [*current.errors, error]})
+
+        return change
+
+    async def writer(store: StatusStore, name: str) -> None:
+        for i in range(10):
+            await guarded_update(store, "t1", job.job_id, add_error(f"{name}{i}"))
+
+    await asyncio.gather(writer(first, "a"), writer(second, "b"))
+    final = await first.get("t1", job.job_id)
+    labels = [e.type for e in final.errors]
+    assert sorted(labels) == sorted([f"a{i}" for i in range(10)] + [f"b{i}" for i in range(10)])
+    assert [label for label in labels if label.startswith("a")] == [f"a{i}" for i in range(10)]
