@@ -141,7 +141,8 @@ class Worker:
     def _still_ours(self, attempt: int) -> Callable[[Job], bool]:
         return lambda job: job.state is JobState.RUNNING and job.attempt == attempt
 
-    async def _finish(self, job: Job, state: JobState, **changes: Any) -> Job:
+    async def _finish(self, job: Job, state: JobState, **changes: Any) -> bool:
+        """Settle this attempt in ``state``; False if it was settled elsewhere meanwhile."""
         attempt = job.attempt
         ours = self._still_ours(attempt)
         now = self.clock()
@@ -155,15 +156,17 @@ class Worker:
             self.status, job.tenant_id, job.job_id, change, known=job
         )
         if not changed:
-            log.info("job %s attempt %d was settled elsewhere", job.job_id, attempt)
-        return stored
+            log.info(
+                "job %s attempt %d was settled elsewhere (%s)", job.job_id, attempt, stored.state
+            )
+        return changed
 
     async def _completed(self, job: Job, result: Any) -> None:
         written = await self.results.put(job.job_id, job.tenant_id, result)
         if not written:
             log.info("job %s already had a result; the first one is kept", job.job_id)
-        await self._finish(job, JobState.COMPLETED, stage="completed", error=None)
-        log.info("job %s completed", job.job_id, extra={"job_id": job.job_id})
+        if await self._finish(job, JobState.COMPLETED, stage="completed", error=None):
+            log.info("job %s completed", job.job_id, extra={"job_id": job.job_id})
 
     async def _failed(self, job: Job, msg: JobMessage, exc: BaseException) -> None:
         now = self.clock()
