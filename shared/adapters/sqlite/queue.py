@@ -21,7 +21,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from shared.adapters.sqlite.database import Database
@@ -77,6 +77,7 @@ class SqliteJobQueue:
         duplicate_detection_window: float = 600.0,
         min_poll: float = 0.005,
         max_poll: float = 0.25,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = db
         self.queue_name = queue_name
@@ -85,6 +86,8 @@ class SqliteJobQueue:
         self.duplicate_detection_window = duplicate_detection_window
         self.min_poll = min_poll
         self.max_poll = max_poll
+        #: Wall-clock seconds; tests may substitute a controllable clock.
+        self._now = clock
         self._wakeups: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._sends_since_prune = 0
         db.ensure_schema("queue", SCHEMA)
@@ -98,7 +101,7 @@ class SqliteJobQueue:
         self._wake_receivers()
 
     def _send(self, conn: sqlite3.Connection, messages: list[OutgoingMessage]) -> None:
-        now = time.time()
+        now = self._now()
         expires = now + self.duplicate_detection_window
         self._sends_since_prune += len(messages)
         if self._sends_since_prune >= 500:
@@ -153,7 +156,7 @@ class SqliteJobQueue:
                 head = await self.db.read(self._head)
                 next_due: float | None = head
                 messages: list[ReceivedMessage] = []
-                if head is not None and head <= time.time():
+                if head is not None and head <= self._now():
                     next_due = None
                     messages = await self.db.write(self._claim, max_messages)
                 if messages:
@@ -163,7 +166,7 @@ class SqliteJobQueue:
                     return []
                 wait = min(remaining, poll)
                 if next_due is not None:
-                    wait = min(wait, max(0.0, next_due - time.time()))
+                    wait = min(wait, max(0.0, next_due - self._now()))
                 try:
                     await asyncio.wait_for(event.wait(), timeout=wait)
                     poll = self.min_poll
@@ -183,7 +186,7 @@ class SqliteJobQueue:
         return None if row is None else float(row["visible_at"])
 
     def _claim(self, conn: sqlite3.Connection, max_messages: int) -> list[ReceivedMessage]:
-        now = time.time()
+        now = self._now()
         heads = conn.execute(
             "SELECT seq, delivery_count FROM queue_messages"
             " WHERE queue = ? AND status = ? AND visible_at <= ?"
@@ -207,7 +210,8 @@ class SqliteJobQueue:
             " visible_at, delivery_count, lock_token",
             (now + self.lock_duration, token_prefix, *claim),
         ).fetchall()
-        rows.sort(key=lambda r: r["seq"])
+        order = {seq: i for i, seq in enumerate(claim)}  # due first, then sent first
+        rows.sort(key=lambda r: order[r["seq"]])
         return [self._message(r) for r in rows]
 
     @property
@@ -239,7 +243,7 @@ class SqliteJobQueue:
         row = conn.execute(
             "SELECT seq, delivery_count FROM queue_messages WHERE seq = ? AND lock_token = ?"
             " AND status = ? AND visible_at > ?",
-            (message.sequence_number, message.lock_token, ACTIVE, time.time()),
+            (message.sequence_number, message.lock_token, ACTIVE, self._now()),
         ).fetchone()
         if row is None:
             raise MessageLockLost(
@@ -252,7 +256,7 @@ class SqliteJobQueue:
 
     def _renew(self, conn: sqlite3.Connection, message: ReceivedMessage) -> datetime:
         self._held(conn, message)
-        until = time.time() + self.lock_duration
+        until = self._now() + self.lock_duration
         conn.execute(
             "UPDATE queue_messages SET visible_at = ? WHERE seq = ?",
             (until, message.sequence_number),
@@ -262,12 +266,11 @@ class SqliteJobQueue:
     async def complete(self, message: ReceivedMessage) -> None:
         await self.db.write(self._complete, message)
 
-    @staticmethod
-    def _complete(conn: sqlite3.Connection, message: ReceivedMessage) -> None:
+    def _complete(self, conn: sqlite3.Connection, message: ReceivedMessage) -> None:
         cur = conn.execute(
             "DELETE FROM queue_messages WHERE seq = ? AND lock_token = ? AND status = ?"
             " AND visible_at > ?",
-            (message.sequence_number, message.lock_token, ACTIVE, time.time()),
+            (message.sequence_number, message.lock_token, ACTIVE, self._now()),
         )
         if cur.rowcount == 0:
             raise MessageLockLost(
@@ -287,7 +290,7 @@ class SqliteJobQueue:
         else:
             conn.execute(
                 "UPDATE queue_messages SET visible_at = ?, lock_token = NULL WHERE seq = ?",
-                (time.time(), message.sequence_number),
+                (self._now(), message.sequence_number),
             )
 
     async def dead_letter(
@@ -333,7 +336,7 @@ class SqliteJobQueue:
             " COALESCE(SUM(status = ? AND visible_at > ? AND lock_token IS NULL), 0),"
             " COALESCE(SUM(status = ?), 0)"
             " FROM queue_messages WHERE queue = ?",
-            (ACTIVE, time.time(), ACTIVE, time.time(), DEAD_LETTERED, self.queue_name),
+            (ACTIVE, self._now(), ACTIVE, self._now(), DEAD_LETTERED, self.queue_name),
         ).fetchone()
         return QueueDepth(active=row[0], scheduled=row[1], dead_lettered=row[2])
 
