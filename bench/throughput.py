@@ -1,13 +1,15 @@
-"""End-to-end throughput of `echo` jobs through `dtq serve` on the embedded backend.
+"""End-to-end throughput of `echo` jobs: dtq's local host against Huey, in one run.
 
-Starts `dtq serve` (N worker processes) on a free loopback port with a fresh data
-folder, submits JOBS echo jobs over HTTP from CONCURRENCY async clients, and reports:
+dtq: starts `dtq serve` (N worker processes) on a free loopback port with a fresh data
+folder, submits JOBS echo jobs over HTTP from CONCURRENCY async clients, and reports
+the submit rate and end-to-end jobs/s from the first submit to the last completion
+(counted from the SQLite status table by a read-only query every 20 ms, so polling
+does not load the API being measured).
 
-- submit rate (HTTP 202s per second while submitting),
-- end-to-end jobs/s from the first submit to the last completion.
-
-Completion is counted from the SQLite status table (a read-only query every 20 ms)
-so that polling does not load the API being measured.
+Huey (the embedded peer a Python user would pick): SqliteHuey with a no-op task,
+JOBS tasks enqueued from one producer while a `huey_consumer` with N worker processes
+runs them; end-to-end from the first enqueue to the last result stored. Huey is
+installed by `pip install -e '.[bench]'`; without it that row is skipped.
 
     .venv/bin/python bench/throughput.py --jobs 5000 --workers 2 --concurrency 16
 """
@@ -30,19 +32,27 @@ sys.path.insert(0, str(ROOT))
 from tests.support.processes import LocalHost  # noqa: E402
 
 
-async def submit_all(base: str, jobs: int, concurrency: int) -> tuple[float, float, int]:
-    counter = iter(range(jobs))
+async def submit_all(
+    base: str, jobs: int, concurrency: int, batch: int
+) -> tuple[float, float, int]:
+    """Submit ``jobs`` echo jobs; ``batch`` > 1 uses POST /jobs/batch with that many each."""
+    chunks = iter(range(0, jobs, batch))
     errors = 0
 
     async def client() -> None:
         nonlocal errors
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            for i in counter:
-                r = await http.post(
-                    "/jobs", json={"job_type": "echo", "payload": {"message": f"m{i}"}}
-                )
+            for first in chunks:
+                n = min(batch, jobs - first)
+                bodies = [
+                    {"job_type": "echo", "payload": {"message": f"m{first + i}"}} for i in range(n)
+                ]
+                if batch == 1:
+                    r = await http.post("/jobs", json=bodies[0])
+                else:
+                    r = await http.post("/jobs/batch", json={"jobs": bodies})
                 if r.status_code != 202:
-                    errors += 1
+                    errors += n
 
     start = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
@@ -54,14 +64,17 @@ def completed(db_path: Path) -> int:
         return int(db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'completed'").fetchone()[0])
 
 
-async def run(jobs: int, workers: int, concurrency: int) -> None:
+async def run_dtq(
+    jobs: int, workers: int, concurrency: int, batch: int
+) -> tuple[float, float, int]:
+    """(submit/s, end-to-end jobs/s, errors) through a fresh `dtq serve`."""
     with tempfile.TemporaryDirectory(prefix="dtq-bench-") as tmp:
         host = LocalHost(data_dir=Path(tmp), workers=workers, env={"DTQ_LOG_LEVEL": "WARNING"})
         host.start()
         try:
             db = Path(tmp) / "dtq.sqlite3"
             submitting = asyncio.create_task(
-                submit_all(f"{host.base_url}/api/v1", jobs, concurrency)
+                submit_all(f"{host.base_url}/api/v1", jobs, concurrency, batch)
             )
             while not submitting.done() or completed(db) < jobs:
                 if submitting.done() and submitting.result()[2]:
@@ -71,14 +84,72 @@ async def run(jobs: int, workers: int, concurrency: int) -> None:
             start, submitted_at, errors = submitting.result()
         finally:
             host.stop()
-    submit_s = submitted_at - start
-    total_s = end - start
+    return jobs / (submitted_at - start), jobs / (end - start), errors
+
+
+def row(system: str, figures: tuple[float, float, int]) -> None:
+    print(f"{system:<44} {figures[0]:>9.0f} {figures[1]:>18.0f} {figures[2]:>7}")
+
+
+async def run(jobs: int, workers: int, concurrency: int) -> None:
+    print(f"{jobs} echo jobs, {workers} worker processes, on this machine, in one run")
+    print(f"{'system':<44} {'submit/s':>9} {'end-to-end jobs/s':>18} {'errors':>7}")
+    single = await run_dtq(jobs, workers, concurrency, 1)
+    row("dtq serve, 1 HTTP request per job", single)
+    batched = await run_dtq(jobs, workers, max(1, concurrency // 4), 100)
+    row("dtq serve, batch submit (100 per request)", batched)
+    huey = run_huey(jobs, workers)
+    if huey is None:
+        print("SqliteHuey: not installed (pip install -e '.[bench]'); skipped")
+        return
+    row("SqliteHuey (in-process enqueue, no HTTP)", (*huey, 0))
     print(
-        f"dtq serve, embedded SQLite backend, {workers} worker processes,"
-        f" {concurrency} HTTP clients"
+        f"dtq / Huey end-to-end: single {single[1] / huey[1]:.2f}, batch {batched[1] / huey[1]:.2f}"
     )
-    print(f"{'jobs':>8} {'errors':>7} {'submit/s':>10} {'end-to-end jobs/s':>18} {'total s':>8}")
-    print(f"{jobs:>8} {errors:>7} {jobs / submit_s:>10.0f} {jobs / total_s:>18.0f} {total_s:>8.2f}")
+
+
+def run_huey(jobs: int, workers: int) -> tuple[float, float] | None:
+    """(enqueue/s, end-to-end jobs/s) through SqliteHuey, or None without Huey."""
+    try:
+        import huey  # noqa: F401
+    except ImportError:
+        return None
+    import importlib
+    import os
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="dtq-bench-huey-") as tmp:
+        os.environ["BENCH_HUEY_DB"] = str(Path(tmp) / "huey.db")
+        sys.path.insert(0, str(ROOT / "bench" / "peers"))
+        app = importlib.import_module("huey_app")
+        consumer = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "huey_consumer"),
+                "huey_app.huey",
+                "-k",
+                "process",
+                "-w",
+                str(workers),
+                "-q",
+            ],
+            cwd=ROOT / "bench" / "peers",
+            env={**os.environ},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(1.0)  # let the consumer start, as dtq serve is started before timing
+            start = time.perf_counter()
+            for i in range(jobs):
+                app.echo(f"m{i}")
+            enqueued = time.perf_counter()
+            while app.huey.storage.result_store_size() < jobs:
+                time.sleep(0.02)
+            end = time.perf_counter()
+        finally:
+            consumer.terminate()
+            consumer.wait(timeout=30)
+    return jobs / (enqueued - start), jobs / (end - start)
 
 
 def main() -> None:

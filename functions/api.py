@@ -5,6 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions.http import (
+    BatchSubmitRequest,
     SubmitRequest,
     endpoint,
     etag_matches,
@@ -56,6 +57,20 @@ async def submit_job(req: func.HttpRequest) -> func.HttpResponse:
             "Retry-After": str(POLL_AFTER_SECONDS),
             "ETag": _etag(job),
         },
+    )
+
+
+@bp.route(route="v1/jobs/batch", methods=["POST"])
+@endpoint
+async def submit_jobs(req: func.HttpRequest) -> func.HttpResponse:
+    body = parse_model(BatchSubmitRequest, json_body(req))
+    jobs = await runtime().service.submit_many(
+        _tenant(req), [Submission(j.job_type, j.payload, j.max_attempts) for j in body.jobs]
+    )
+    return json_response(
+        {"items": [_job_body(job) for job in jobs]},
+        202,
+        {"Retry-After": str(POLL_AFTER_SECONDS)},
     )
 
 

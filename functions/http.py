@@ -15,7 +15,7 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.constants import MAX_REQUEST_BODY_BYTES, PROBLEM_JSON
+from shared.constants import MAX_BATCH, MAX_REQUEST_BODY_BYTES, PROBLEM_JSON
 from shared.errors import (
     BackendUnavailable,
     Conflict,
@@ -168,3 +168,11 @@ class SubmitRequest(BaseModel):
     job_type: str = Field(min_length=1, max_length=100)
     payload: dict[str, Any] = Field(default_factory=dict)
     max_attempts: int | None = Field(default=None, ge=1, le=100)
+
+
+class BatchSubmitRequest(BaseModel):
+    """Body of ``POST /api/v1/jobs/batch``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[SubmitRequest] = Field(min_length=1, max_length=MAX_BATCH)

@@ -9,6 +9,8 @@ MAX_REQUEST_BODY_BYTES: Final = 256 * 1024
 MAX_STAGE_CHARS: Final = 200
 #: Longest error message kept on a job; longer messages are cut.
 MAX_ERROR_CHARS: Final = 2000
+#: Most jobs one batch submit may carry.
+MAX_BATCH: Final = 100
 #: Page size bounds for listing endpoints.
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 500

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import logging
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.constants import MAX_PAGE_SIZE
+from shared.constants import MAX_BATCH, MAX_PAGE_SIZE
 from shared.errors import BackendUnavailable, Conflict, FieldError, NotFound, ValidationFailed
 from shared.guarded import guarded_update
 from shared.jobs import Job, JobState, utcnow
@@ -52,6 +53,59 @@ class JobService:
 
     async def submit(self, tenant_id: str, submission: Submission) -> Job:
         """Validate, persist and enqueue a job; BackendUnavailable if it cannot be kept."""
+        [job] = await self.submit_many(tenant_id, [submission], field_prefix="")
+        return job
+
+    async def submit_many(
+        self, tenant_id: str, submissions: list[Submission], *, field_prefix: str = "jobs"
+    ) -> list[Job]:
+        """Submit several jobs at once: all are valid and accepted, or none is.
+
+        Validation errors name the job (``jobs[3].payload.message``). The status rows
+        are written concurrently (the embedded store commits them together) and the
+        messages go to the queue in one send.
+        """
+        if not 1 <= len(submissions) <= MAX_BATCH:
+            raise ValidationFailed(
+                f"a batch holds 1 to {MAX_BATCH} jobs",
+                [FieldError(field_prefix or "jobs", f"must hold 1 to {MAX_BATCH} jobs")],
+            )
+        jobs = []
+        errors: list[FieldError] = []
+        for index, submission in enumerate(submissions):
+            prefix = f"{field_prefix}[{index}]." if field_prefix else ""
+            try:
+                jobs.append(self._new_job(tenant_id, submission))
+            except ValidationFailed as exc:
+                errors += [FieldError(prefix + e.field, e.message) for e in exc.errors]
+                if len(submissions) == 1:
+                    raise ValidationFailed(exc.detail, errors) from None
+        if errors:
+            raise ValidationFailed("some jobs of the batch are not valid", errors)
+        created = await asyncio.gather(
+            *(self.status.create(job) for job in jobs), return_exceptions=True
+        )
+        stored = [job for job in created if isinstance(job, Job)]
+        failure = next((c for c in created if isinstance(c, BaseException)), None)
+        if failure is None:
+            messages = [
+                JobMessage(job.job_id, tenant_id, attempt=1, trace_id=job.trace_id).outgoing()
+                for job in stored
+            ]
+            try:
+                await self.queue.send(messages)
+                return stored
+            except BackendUnavailable as exc:
+                failure = exc
+        # Not enqueued means not accepted: take the records back so no job waits forever.
+        for job in stored:
+            try:
+                await self.status.delete(tenant_id, job.job_id)
+            except BackendUnavailable:
+                log.error("job %s is stored but could not be enqueued nor removed", job.job_id)
+        raise failure
+
+    def _new_job(self, tenant_id: str, submission: Submission) -> Job:
         job_type = self.registry.get(submission.job_type)
         payload = job_type.parse(submission.payload).model_dump(mode="json")
         max_attempts = submission.max_attempts or self.default_max_attempts
@@ -59,25 +113,13 @@ class JobService:
             raise ValidationFailed(
                 "max_attempts is out of range", [FieldError("max_attempts", "must be 1 to 100")]
             )
-        job = Job.new(
+        return Job.new(
             tenant_id=tenant_id,
             job_type=job_type.name,
             payload=payload,
             max_attempts=max_attempts,
             now=self.clock(),
         )
-        job = await self.status.create(job)
-        message = JobMessage(job.job_id, tenant_id, attempt=1, trace_id=job.trace_id)
-        try:
-            await self.queue.send([message.outgoing()])
-        except BackendUnavailable:
-            # Not enqueued means not accepted: take the record back so no job waits forever.
-            try:
-                await self.status.delete(tenant_id, job.job_id)
-            except BackendUnavailable:
-                log.error("job %s is stored but could not be enqueued nor removed", job.job_id)
-            raise
-        return job
 
     async def cancel(self, tenant_id: str, job_id: str) -> Job:
         """Cancel a job that has not started; Conflict if it is running or finished."""

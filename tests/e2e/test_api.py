@@ -209,3 +209,23 @@ def test_the_web_page_and_its_assets_are_served(host) -> None:  # type: ignore[n
                 f"{asset} must not load anything from another origin"
             )
         assert web.get("/api/nothing-here").status_code == 404
+
+
+def test_batch_submit_accepts_all_or_none(api: httpx.Client) -> None:
+    jobs = [{"job_type": "echo", "payload": {"message": f"b{i}"}} for i in range(5)]
+    response = api.post("/jobs/batch", json={"jobs": jobs})
+    assert response.status_code == 202, response.text
+    items = response.json()["items"]
+    assert [j["payload"]["message"] for j in items] == [f"b{i}" for i in range(5)]
+    for job in items:
+        assert wait_for(api, job["job_id"], {"completed", "failed"})["state"] == "completed"
+
+    before = {j["job_id"] for j in api.get("/jobs", params={"limit": 500}).json()["items"]}
+    bad = [*jobs[:1], {"job_type": "echo", "payload": {}}, {"job_type": "nope"}]
+    body = assert_problem(api.post("/jobs/batch", json={"jobs": bad}), 422)
+    assert [e["field"] for e in body["errors"]] == ["jobs[1].payload.message", "jobs[2].job_type"]
+    after = {j["job_id"] for j in api.get("/jobs", params={"limit": 500}).json()["items"]}
+    assert after == before, "an invalid batch stores nothing"
+
+    assert_problem(api.post("/jobs/batch", json={"jobs": []}), 422)
+    assert_problem(api.post("/jobs/batch", json={"jobs": jobs * 21}), 422)

@@ -129,3 +129,25 @@ async def test_health_reports_a_closed_backend(parts: Parts) -> None:
     report = await parts.service.health()
     assert report["ok"] is False
     assert not report["checks"]["status_store"]["ok"]
+
+
+async def test_a_batch_that_cannot_be_enqueued_leaves_nothing(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken_send(messages: list[OutgoingMessage]) -> None:
+        raise BackendUnavailable("queue down")
+
+    monkeypatch.setattr(parts.queue, "send", broken_send)
+    batch = [Submission("echo", {"message": str(i)}) for i in range(10)]
+    with pytest.raises(BackendUnavailable):
+        await parts.service.submit_many("t1", batch)
+    assert (await parts.status.list("t1")).items == []
+
+
+async def test_a_batch_is_enqueued_in_order_with_one_message_per_job(parts: Parts) -> None:
+    jobs = await parts.service.submit_many(
+        "t1", [Submission("echo", {"message": str(i)}) for i in range(30)]
+    )
+    messages = await parts.queue.receive(50, max_wait=0.2)
+    assert [JobMessage.decode(m.body).job_id for m in messages] == [j.job_id for j in jobs]
+    assert [j.payload["message"] for j in jobs] == [str(i) for i in range(30)]
