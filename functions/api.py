@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from functions import openapi
 from functions.http import (
     BatchSubmitRequest,
     SubmitRequest,
@@ -126,6 +127,12 @@ async def cancel_job(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 async def list_job_types(req: func.HttpRequest) -> func.HttpResponse:
     return json_response({"items": runtime().service.job_types()})
+
+
+@bp.route(route="v1/openapi.json", methods=["GET"])
+@endpoint
+async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(openapi.document(runtime().registry))
 
 
 @bp.route(route="v1/healthz", methods=["GET"])

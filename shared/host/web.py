@@ -9,11 +9,10 @@ import logging
 from pathlib import Path
 
 import azure.functions as func
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.constants import PROBLEM_JSON
 from shared.host.catalog import Catalog, invoke
@@ -22,7 +21,6 @@ log = logging.getLogger(__name__)
 
 #: The host's own cap on request bodies (the functions enforce their smaller limits).
 HOST_MAX_BODY_BYTES = 4 * 1024 * 1024
-ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def _problem(
@@ -52,7 +50,7 @@ def _to_asgi(response: func.HttpResponse) -> Response:
     return Response(body, response.status_code, headers=headers)
 
 
-def create_web_app(catalog: Catalog, route_prefix: str, static_dir: Path | None) -> Starlette:
+def create_web_app(catalog: Catalog, route_prefix: str, static_dir: Path | None) -> ASGIApp:
     prefix = "/" + route_prefix.strip("/") if route_prefix.strip("/") else ""
 
     async def dispatch(request: Request) -> Response:
@@ -85,10 +83,23 @@ def create_web_app(catalog: Catalog, route_prefix: str, static_dir: Path | None)
             return _problem(500, "Internal error", "the function returned no HTTP response")
         return _to_asgi(response)
 
-    routes: list[Route | Mount] = [
-        Route(prefix or "/", dispatch, methods=ALL_METHODS),
-        Route(f"{prefix}/{{path:path}}", dispatch, methods=ALL_METHODS),
-    ]
-    if static_dir is not None and static_dir.is_dir():
-        routes.append(Mount("/", StaticFiles(directory=static_dir, html=True), name="static"))
-    return Starlette(routes=routes)
+    static = (
+        StaticFiles(directory=static_dir, html=True) if static_dir and static_dir.is_dir() else None
+    )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        """Everything under the route prefix goes to the functions (whatever characters
+        the path holds); everything else is the static web UI."""
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (
+            not prefix or path == prefix or path.startswith(prefix + "/")
+        ):
+            response = await dispatch(Request(scope, receive))
+        elif scope["type"] == "http" and static is not None:
+            await static(scope, receive, send)
+            return
+        else:
+            response = Response("Not Found", 404, media_type="text/plain")
+        await response(scope, receive, send)
+
+    return app

@@ -1,0 +1,194 @@
+"""The OpenAPI 3.1 document of the HTTP API, built from the same pydantic models that
+validate requests, so it cannot drift from what the functions accept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from shared import __version__
+from shared.constants import MAX_BATCH, MAX_PAGE_SIZE, PROBLEM_JSON
+from shared.jobs import Job, JobState
+from shared.jobtypes import JobTypeRegistry
+from shared.paging import CURSOR_PATTERN
+
+REF = "#/components/schemas/{model}"
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457); ``errors`` names each offending field."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = None
+
+
+class JobPage(BaseModel):
+    items: list[Job]
+    next_cursor: str | None = Field(description="Pass back as cursor= for the next page.")
+
+
+def _add(out: dict[str, Any], name: str, model: type[BaseModel]) -> dict[str, str]:
+    schema = model.model_json_schema(ref_template=REF, mode="serialization")
+    out.update(schema.pop("$defs", {}))
+    out[name] = schema
+    return {"$ref": REF.format(model=name)}
+
+
+def _schemas(registry: JobTypeRegistry) -> dict[str, Any]:
+    """Response models, and a submission schema per job type (its payload model)."""
+    out: dict[str, Any] = {}
+    for model in (Job, JobPage, Problem):
+        _add(out, model.__name__, model)
+    variants = []
+    for job_type in registry:
+        payload = _add(out, f"{job_type.payload_model.__name__}", job_type.payload_model)
+        variants.append(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["job_type", "payload"],
+                "properties": {
+                    "job_type": {"const": job_type.name},
+                    "payload": payload,
+                    "max_attempts": {"type": ["integer", "null"], "minimum": 1, "maximum": 100},
+                },
+            }
+        )
+    out["SubmitRequest"] = {"oneOf": variants}
+    out["BatchSubmitRequest"] = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["jobs"],
+        "properties": {
+            "jobs": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_BATCH,
+                "items": {"$ref": REF.format(model="SubmitRequest")},
+            }
+        },
+    }
+    return out
+
+
+def _problems(*codes: int) -> dict[str, Any]:
+    return {
+        str(code): {
+            "description": "problem",
+            "content": {PROBLEM_JSON: {"schema": {"$ref": REF.format(model="Problem")}}},
+        }
+        for code in codes
+    }
+
+
+def _json(model: str, description: str = "OK") -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}},
+    }
+
+
+def _any_json(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {}}}}
+
+
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def document(registry: JobTypeRegistry) -> dict[str, Any]:
+    body = lambda model: {  # noqa: E731
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "dtq", "version": __version__},
+        "paths": {
+            "/api/v1/jobs": {
+                "post": {
+                    "operationId": "submit_job",
+                    "requestBody": body("SubmitRequest"),
+                    "responses": {"202": _json("Job", "accepted"), **_problems(400, 413, 422, 503)},
+                },
+                "get": {
+                    "operationId": "list_jobs",
+                    "parameters": [
+                        {
+                            "name": "state",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": [s.value for s in JobState]},
+                        },
+                        {
+                            "name": "job_type",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": registry.names()},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+                        },
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "schema": {"type": "string", "pattern": CURSOR_PATTERN},
+                        },
+                    ],
+                    "responses": {"200": _json("JobPage"), **_problems(422, 503)},
+                },
+            },
+            "/api/v1/jobs/batch": {
+                "post": {
+                    "operationId": "submit_jobs",
+                    "requestBody": body("BatchSubmitRequest"),
+                    "responses": {
+                        "202": _any_json("accepted: {items: [Job]}"),
+                        **_problems(400, 413, 422, 503),
+                    },
+                }
+            },
+            "/api/v1/jobs/{job_id}": {
+                "get": {
+                    "operationId": "get_job",
+                    "parameters": [JOB_ID],
+                    "responses": {
+                        "200": _json("Job"),
+                        "304": {"description": "not modified (If-None-Match)"},
+                        **_problems(404, 503),
+                    },
+                },
+                "delete": {
+                    "operationId": "cancel_job",
+                    "parameters": [JOB_ID],
+                    "responses": {"200": _json("Job"), **_problems(404, 409, 503)},
+                },
+            },
+            "/api/v1/jobs/{job_id}/result": {
+                "get": {
+                    "operationId": "get_job_result",
+                    "parameters": [JOB_ID],
+                    "responses": {"200": _any_json("the result"), **_problems(404, 503)},
+                }
+            },
+            "/api/v1/job-types": {
+                "get": {
+                    "operationId": "list_job_types",
+                    "responses": {"200": _any_json("job types with payload JSON Schemas")},
+                }
+            },
+            "/api/v1/healthz": {
+                "get": {
+                    "operationId": "health",
+                    "responses": {
+                        "200": _any_json("all backends reachable"),
+                        "503": _any_json("a backend is unreachable"),
+                    },
+                }
+            },
+        },
+        "components": {"schemas": _schemas(registry)},
+    }
