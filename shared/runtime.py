@@ -58,6 +58,10 @@ class Runtime:
                 settings.retry_backoff_base_seconds, settings.retry_backoff_max_seconds
             ),
             timeout_seconds=settings.job_timeout_seconds,
+            outage_backoff=(
+                settings.outage_backoff_base_seconds,
+                settings.outage_backoff_max_seconds,
+            ),
         )
         return cls(
             settings=settings,

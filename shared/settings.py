@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     retry_backoff_max_seconds: float = Field(default=60.0, ge=0)
     #: Longest a job attempt may run; keep it below host.json functionTimeout (10 min).
     job_timeout_seconds: float = Field(default=540.0, gt=0)
+    #: When a backend is down while a job is handled, the worker waits before handing the
+    #: message back: base * 2**(delivery-1) seconds, capped (lock renewal continues).
+    outage_backoff_base_seconds: float = Field(default=1.0, ge=0)
+    outage_backoff_max_seconds: float = Field(default=60.0, ge=0)
     #: Tenant of requests that carry no credentials (the keyless local host).
     default_tenant: str = "local"
 

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.errors import (
+    BackendUnavailable,
     JobCancelled,
     JobFailure,
     JobTimedOut,
@@ -56,6 +57,7 @@ class Worker:
         registry: JobTypeRegistry,
         retry_policy: RetryPolicy | None = None,
         timeout_seconds: float | None = None,
+        outage_backoff: tuple[float, float] = (1.0, 60.0),
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.status = status
@@ -65,14 +67,35 @@ class Worker:
         self.retry_policy = retry_policy or RetryPolicy()
         #: Longest an attempt may run; past it the handler is cancelled (a retryable error).
         self.timeout_seconds = timeout_seconds
+        #: Wait before handing a message back when a backend is down: base * 2**(d-1), capped.
+        self.outage_backoff_base, self.outage_backoff_max = outage_backoff
         self.clock = clock
 
     async def handle(self, delivery: Delivery) -> None:
         """Run the delivered attempt; returns normally when the message may be completed.
 
         Raises only for infrastructure failures (a backend is down), so that the host
-        abandons the message and it is delivered again.
+        abandons the message and it is delivered again. Before raising it waits, longer
+        with each delivery (the host keeps renewing the lock meanwhile), so an outage of
+        minutes does not use up the message's deliveries and dead-letter a good job.
         """
+        try:
+            await self._handle(delivery)
+        except BackendUnavailable as exc:
+            delay = min(
+                self.outage_backoff_max,
+                self.outage_backoff_base * 2 ** (delivery.delivery_count - 1),
+            )
+            log.warning(
+                "job %s: a backend is unavailable (%s); handing the message back in %.1fs",
+                delivery.message.job_id,
+                exc,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            raise
+
+    async def _handle(self, delivery: Delivery) -> None:
         msg = delivery.message
         job = await self._start(delivery)
         if job is None:

@@ -37,6 +37,8 @@ def configure_logging(level: str) -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)-7s [%(process)d] %(name)s: %(message)s",
     )
+    # The Azure SDKs log every HTTP request at INFO.
+    logging.getLogger("azure").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def is_loopback(host: str) -> bool:

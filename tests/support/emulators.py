@@ -99,8 +99,8 @@ class CosmosServer(Emulator):
     """@vercel/cosmosdb-server behind tests/support/cosmos_emulator.cjs (plain HTTP with
     keep-alive, 404 for missing items)."""
 
-    def __init__(self) -> None:
-        super().__init__("cosmosdb-server", free_port())
+    def __init__(self, port: int | None = None) -> None:
+        super().__init__("cosmosdb-server", port or free_port())
 
     def start(self) -> CosmosServer:
         self.proc = subprocess.Popen(

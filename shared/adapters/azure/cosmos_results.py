@@ -17,7 +17,7 @@ from typing import Any
 from azure.cosmos import PartitionKey
 
 from shared.adapters.azure.errors import translated
-from shared.errors import Conflict, NotFound
+from shared.errors import BackendUnavailable, Conflict, NotFound
 from shared.ports import StoredResult
 
 
@@ -48,19 +48,26 @@ class CosmosResultStore:
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._container is None:
-                with translated("results container"):
-                    if self.create_if_missing:
-                        db = await self.client.create_database_if_not_exists(self.database_name)
-                        self._container = await db.create_container_if_not_exists(
-                            self.container_name,
-                            partition_key=PartitionKey(path="/job_id"),
-                            default_ttl=-1,
-                        )
-                    else:
-                        self._container = self.client.get_database_client(
-                            self.database_name
-                        ).get_container_client(self.container_name)
+                self._container = await self._open_container()
         return self._container
+
+    async def _open_container(self) -> Any:
+        if not self.create_if_missing:
+            return self.client.get_database_client(self.database_name).get_container_client(
+                self.container_name
+            )
+        for _ in range(3):
+            try:
+                with translated("results container"):
+                    db = await self.client.create_database_if_not_exists(self.database_name)
+                    return await db.create_container_if_not_exists(
+                        self.container_name,
+                        partition_key=PartitionKey(path="/job_id"),
+                        default_ttl=-1,
+                    )
+            except Conflict:
+                continue  # another process created it between our read and create
+        raise BackendUnavailable("results container: could not open or create it")
 
     async def put(self, job_id: str, tenant_id: str, result: Any) -> bool:
         container = await self._get_container()
@@ -77,6 +84,20 @@ class CosmosResultStore:
                 await container.create_item(item)
         except Conflict:
             return False
+        except NotFound as exc:
+            if not self.create_if_missing:
+                raise BackendUnavailable(
+                    f"results container {self.container_name} is missing"
+                ) from exc
+            # The database or container is gone (an emulator restarted empty): create it
+            # again and retry once.
+            self._container = None
+            container = await self._get_container()
+            try:
+                with translated(f"result of job {job_id}"):
+                    await container.create_item(item)
+            except Conflict:
+                return False
         return True
 
     async def get(self, job_id: str) -> StoredResult | None:

@@ -1,0 +1,84 @@
+"""Backend faults in the middle of a run: the results store (the Cosmos server) goes away
+and comes back. Accepted jobs are not lost, nothing is dead-lettered, and the same worker
+processes finish the work once it is back."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.emulators import CosmosServer
+from tests.support.processes import LocalHost
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture
+def own_cosmos() -> Iterator[CosmosServer]:
+    from tests.conftest import _need_emulators
+
+    _need_emulators()
+    server = CosmosServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_results_store_outage_mid_run_loses_nothing(
+    tmp_path: Path, own_cosmos: CosmosServer
+) -> None:
+    host = LocalHost(
+        data_dir=tmp_path,
+        workers=2,
+        env={
+            "DTQ_RESULT_BACKEND": "cosmos",
+            "CosmosDBConnection": own_cosmos.connection_string,
+            # Between deliveries during the outage the worker waits 1, 2, 4, 4, ... s.
+            "DTQ_OUTAGE_BACKOFF_BASE_SECONDS": "1",
+            "DTQ_OUTAGE_BACKOFF_MAX_SECONDS": "4",
+        },
+    )
+    host.start()
+    try:
+        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=30) as api:
+            ids = [
+                api.post(
+                    "/jobs",
+                    json={"job_type": "simulate", "payload": {"duration_ms": 300, "steps": 3}},
+                ).json()["job_id"]
+                for _ in range(12)
+            ]
+            time.sleep(0.1)
+            own_cosmos.stop()  # results cannot be written while it is down
+            time.sleep(10)
+            health = api.get("/healthz")
+            assert health.status_code == 503 and not health.json()["checks"]["result_store"]["ok"]
+            during = api.post("/jobs", json={"job_type": "echo", "payload": {"message": "during"}})
+            assert during.status_code == 202, "submitting needs no results store"
+            ids.append(during.json()["job_id"])
+            assert all(
+                api.get(f"/jobs/{job_id}").json()["state"] != "completed" for job_id in ids
+            ), "no job completes without its result stored"
+
+            own_cosmos.start()  # back, on the same port, empty
+            deadline = time.monotonic() + 60
+            states: list[str] = []
+            while time.monotonic() < deadline:
+                states = [api.get(f"/jobs/{job_id}").json()["state"] for job_id in ids]
+                if all(s == "completed" for s in states):
+                    break
+                time.sleep(0.2)
+            assert states == ["completed"] * len(ids)
+            for job_id in ids:
+                assert api.get(f"/jobs/{job_id}/result").status_code == 200
+    finally:
+        host.stop()
+    with sqlite3.connect(tmp_path / "dtq.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM queue_messages").fetchone()[0] == 0
+    assert "restarting it" not in host.log(), "the workers recovered without a restart"
