@@ -262,3 +262,27 @@ async def test_an_attempt_past_its_deadline_is_a_retryable_timeout(
     retrying = await parts.status.get("t1", job.job_id)
     assert retrying.state is JobState.RETRYING and retrying.error is not None
     assert retrying.error.type == "JobTimedOut" and retrying.error.retryable is True
+
+
+async def test_a_backend_outage_is_raised_after_a_growing_wait(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.errors import BackendUnavailable
+
+    async def down(*args: Any) -> bool:
+        raise BackendUnavailable("results store down")
+
+    monkeypatch.setattr(parts.results, "put", down)
+    parts.worker.outage_backoff_base, parts.worker.outage_backoff_max = 0.05, 0.15
+    job = await submit(parts, "echo", {"message": "x"})
+    delivery = await deliver(parts)
+    waits = []
+    for count in (1, 2, 3, 4):
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(BackendUnavailable):
+            await parts.worker.handle(Delivery(delivery.message, delivery.message_id, count))
+        waits.append(asyncio.get_running_loop().time() - started)
+    for waited, expected in zip(waits, (0.05, 0.1, 0.15, 0.15), strict=True):
+        assert waited >= expected * 0.95
+    assert waits[3] < 0.5, "the wait is capped"
+    assert (await parts.status.get("t1", job.job_id)).state is JobState.RUNNING, "not failed"
