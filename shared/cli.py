@@ -19,7 +19,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from shared.host.serve import ServeOptions, configure_logging, is_loopback, run_serve
+    from shared.host.serve import ServeOptions, configure_logging, run_serve
+    from shared.net import is_loopback
 
     settings = _settings(args)
     configure_logging(settings.log_level)

@@ -3,10 +3,9 @@ them: a connection string, or identity-based settings with ``DefaultAzureCredent
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
-from urllib.parse import urlparse
 
+from shared.net import is_loopback_url
 from shared.settings import Settings
 
 #: Fail fast when a service is down, so the API can answer 503 quickly; the SDKs'
@@ -18,16 +17,6 @@ CLIENT_OPTIONS: dict[str, Any] = {
     "connection_timeout": 5,
     "read_timeout": 20,
 }
-
-
-def is_loopback_url(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def credential(client_id: str | None) -> Any:
