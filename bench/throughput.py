@@ -6,6 +6,9 @@ the submit rate and end-to-end jobs/s from the first submit to the last completi
 (counted from the SQLite status table by a read-only query every 20 ms, so polling
 does not load the API being measured).
 
+Celery with a Redis broker (redis-server from Debian on a free port; prefork pool of N
+processes) runs the same no-op task from one producer, timed to the last result.
+
 Huey (the embedded peer a Python user would pick): SqliteHuey with a no-op task,
 JOBS tasks enqueued from one producer while a `huey_consumer` with N worker processes
 runs them; end-to-end from the first enqueue to the last result stored. Huey is
@@ -87,6 +90,72 @@ async def run_dtq(
     return jobs / (submitted_at - start), jobs / (end - start), errors
 
 
+def run_celery(jobs: int, workers: int) -> tuple[float, float] | None:
+    """(enqueue/s, end-to-end jobs/s) through Celery with a Redis broker and result
+    backend (redis-server from Debian on a free port), or None without them."""
+    import importlib
+    import os
+    import shutil
+    import subprocess
+
+    from tests.support.processes import free_port, stop_process
+
+    try:
+        import celery  # noqa: F401
+        import redis
+    except ImportError:
+        return None
+    server = shutil.which("redis-server")
+    if server is None:
+        return None
+    port = free_port()
+    redis_proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.environ["BENCH_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    sys.path.insert(0, str(ROOT / "bench" / "peers"))
+    app = importlib.import_module("celery_app")
+    worker = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "celery"),
+            "-A",
+            "celery_app",
+            "worker",
+            "-c",
+            str(workers),
+            "-P",
+            "prefork",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT / "bench" / "peers",
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(3.0)  # let the worker connect, as dtq serve is started before timing
+        start = time.perf_counter()
+        results = [app.echo.delay(f"m{i}") for i in range(jobs)]
+        enqueued = time.perf_counter()
+        for result in results:
+            result.get(timeout=120)
+        end = time.perf_counter()
+    finally:
+        stop_process(worker)
+        stop_process(redis_proc)
+    return jobs / (enqueued - start), jobs / (end - start)
+
+
 def row(system: str, figures: tuple[float, float, int]) -> None:
     print(f"{system:<44} {figures[0]:>9.0f} {figures[1]:>18.0f} {figures[2]:>7}")
 
@@ -105,6 +174,17 @@ async def run(jobs: int, workers: int, concurrency: int) -> None:
     row("SqliteHuey (in-process enqueue, no HTTP)", (*huey, 0))
     print(
         f"dtq / Huey end-to-end: single {single[1] / huey[1]:.2f}, batch {batched[1] / huey[1]:.2f}"
+    )
+    celery = run_celery(jobs, workers)
+    if celery is None:
+        print(
+            "Celery/Redis: not installed (pip install -e '.[bench]'; apt-get install redis-server)"
+        )
+        return
+    row("Celery, Redis broker (in-process enqueue)", (*celery, 0))
+    print(
+        f"dtq / Celery end-to-end: single {single[1] / celery[1]:.2f},"
+        f" batch {batched[1] / celery[1]:.2f}"
     )
 
 
