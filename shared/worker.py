@@ -47,6 +47,11 @@ from shared.retries import RetryPolicy
 log = logging.getLogger(__name__)
 
 
+def running_attempt(job: Job, attempt: int) -> bool:
+    """Whether ``job`` is still running ``attempt`` (not settled, nor moved on elsewhere)."""
+    return job.state is JobState.RUNNING and job.attempt == attempt
+
+
 class Worker:
     def __init__(
         self,
@@ -161,17 +166,13 @@ class Worker:
 
     # -- finishing ----------------------------------------------------------------
 
-    def _still_ours(self, attempt: int) -> Callable[[Job], bool]:
-        return lambda job: job.state is JobState.RUNNING and job.attempt == attempt
-
     async def _finish(self, job: Job, state: JobState, **changes: Any) -> bool:
         """Settle this attempt in ``state``; False if it was settled elsewhere meanwhile."""
         attempt = job.attempt
-        ours = self._still_ours(attempt)
         now = self.clock()
 
         def change(current: Job) -> Job | None:
-            if not ours(current):
+            if not running_attempt(current, attempt):
                 return None  # someone else settled this attempt (e.g. took it over)
             return current.moved_to(state, now=now, **changes)
 
@@ -264,7 +265,7 @@ class _Run:
         now = self.worker.clock()
 
         def change(current: Job) -> Job | None:
-            if current.state is not JobState.RUNNING or current.attempt != attempt:
+            if not running_attempt(current, attempt):
                 return None
             return current.with_progress(progress, stage, now=now)
 
@@ -274,7 +275,7 @@ class _Run:
             )
         except PreconditionFailed:
             return False  # heavy contention on one job: skip this report, keep running
-        if stored.state is not JobState.RUNNING or stored.attempt != attempt:
+        if not running_attempt(stored, attempt):
             return True
         self.job = stored
         return False
