@@ -8,19 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.polling import wait_job
+
 pytestmark = pytest.mark.e2e
-
-
-def wait_for(
-    api: httpx.Client, job_id: str, states: set[str], timeout: float = 20
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = api.get(f"/jobs/{job_id}").json()
-        if job["state"] in states:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not reach {states}; last seen {job}")
 
 
 def submit(
@@ -48,7 +38,7 @@ def test_echo_round_trip(api: httpx.Client) -> None:
     assert response.headers["location"] == f"/api/v1/jobs/{accepted['job_id']}"
     assert int(response.headers["retry-after"]) >= 1
 
-    done = wait_for(api, accepted["job_id"], {"completed", "failed"})
+    done = wait_job(api, accepted["job_id"], {"completed", "failed"})
     assert done["state"] == "completed"
     assert done["progress"] == 100 and done["attempt"] == 1 and done["error"] is None
     result = api.get(f"/jobs/{accepted['job_id']}/result")
@@ -80,7 +70,7 @@ def test_progress_rises_to_100_while_running(api: httpx.Client) -> None:
 
 def test_transient_failure_is_retried_then_completes(api: httpx.Client) -> None:
     job = submit(api, "simulate", {"duration_ms": 0, "fail_first": 2}, max_attempts=3)
-    done = wait_for(api, job["job_id"], {"completed", "failed"})
+    done = wait_job(api, job["job_id"], {"completed", "failed"})
     assert done["state"] == "completed" and done["attempt"] == 3
     assert [e["attempt"] for e in done["errors"]] == [1, 2]
     assert all(e["retryable"] for e in done["errors"])
@@ -88,7 +78,7 @@ def test_transient_failure_is_retried_then_completes(api: httpx.Client) -> None:
 
 def test_permanent_failure_fails_without_retry(api: httpx.Client) -> None:
     job = submit(api, "simulate", {"duration_ms": 0, "fail_permanently": True})
-    done = wait_for(api, job["job_id"], {"completed", "failed"})
+    done = wait_job(api, job["job_id"], {"completed", "failed"})
     assert done["state"] == "failed" and done["attempt"] == 1
     assert done["error"]["retryable"] is False
     assert "permanent" in done["error"]["message"]
@@ -98,13 +88,13 @@ def test_permanent_failure_fails_without_retry(api: httpx.Client) -> None:
 def test_result_is_404_until_completed(api: httpx.Client) -> None:
     job = submit(api, "simulate", {"duration_ms": 1500, "steps": 3})
     assert_problem(api.get(f"/jobs/{job['job_id']}/result"), 404)
-    wait_for(api, job["job_id"], {"completed"})
+    wait_job(api, job["job_id"], {"completed"})
     assert api.get(f"/jobs/{job['job_id']}/result").status_code == 200
 
 
 def test_etag_and_not_modified(api: httpx.Client) -> None:
     job = submit(api, "echo", {"message": "etag"})
-    wait_for(api, job["job_id"], {"completed"})
+    wait_job(api, job["job_id"], {"completed"})
     first = api.get(f"/jobs/{job['job_id']}")
     etag = first.headers["etag"]
     again = api.get(f"/jobs/{job['job_id']}", headers={"If-None-Match": etag})
@@ -135,7 +125,7 @@ def test_list_is_newest_first_with_cursor_paging(api: httpx.Client) -> None:
 
 def test_list_filters_by_state(api: httpx.Client) -> None:
     job = submit(api, "simulate", {"duration_ms": 0, "fail_permanently": True})
-    wait_for(api, job["job_id"], {"failed"})
+    wait_job(api, job["job_id"], {"failed"})
     failed = api.get("/jobs", params={"state": "failed", "limit": 500}).json()["items"]
     assert job["job_id"] in [j["job_id"] for j in failed]
     assert {j["state"] for j in failed} == {"failed"}
@@ -178,7 +168,7 @@ def test_bad_input_gets_problem_json(api: httpx.Client) -> None:
 
 def test_cancel_of_a_finished_job_is_409(api: httpx.Client) -> None:
     job = submit(api, "echo", {"message": "done"})
-    wait_for(api, job["job_id"], {"completed"})
+    wait_job(api, job["job_id"], {"completed"})
     assert_problem(api.delete(f"/jobs/{job['job_id']}"), 409)
     assert api.get(f"/jobs/{job['job_id']}").json()["state"] == "completed"
 
@@ -218,7 +208,7 @@ def test_batch_submit_accepts_all_or_none(api: httpx.Client) -> None:
     items = response.json()["items"]
     assert [j["payload"]["message"] for j in items] == [f"b{i}" for i in range(5)]
     for job in items:
-        assert wait_for(api, job["job_id"], {"completed", "failed"})["state"] == "completed"
+        assert wait_job(api, job["job_id"], {"completed", "failed"})["state"] == "completed"
 
     before = {j["job_id"] for j in api.get("/jobs", params={"limit": 500}).json()["items"]}
     bad = [*jobs[:1], {"job_type": "echo", "payload": {}}, {"job_type": "nope"}]

@@ -7,7 +7,6 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +16,7 @@ from azure.data.tables import TableServiceClient
 from shared.adapters.azure.connections import parse_cosmos_connection_string
 from shared.adapters.azure.table_status import TableStatusStore, row_key
 from tests.support.emulators import Azurite, CosmosServer
+from tests.support.polling import wait_job
 from tests.support.processes import LocalHost, free_port
 
 pytestmark = pytest.mark.e2e
@@ -32,17 +32,6 @@ def azure_env(azurite: Azurite, cosmos: CosmosServer, table: str) -> dict[str, s
         "CosmosDBConnection": cosmos.connection_string,
         "DTQ_RETRY_BACKOFF_BASE_SECONDS": "0.1",
     }
-
-
-def wait_done(client: httpx.Client, job_id: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    job: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        job = client.get(f"/jobs/{job_id}").json()
-        if job["state"] in {"completed", "failed", "cancelled"}:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
 def test_jobs_complete_with_status_in_tables_and_results_in_cosmos(
@@ -62,7 +51,7 @@ def test_jobs_complete_with_status_in_tables_and_results_in_cosmos(
                 ).json()["job_id"]
                 for i in range(4)
             ]
-            done = [wait_done(client, job_id) for job_id in ids]
+            done = [wait_job(client, job_id, timeout=30) for job_id in ids]
             listed = client.get("/jobs", params={"limit": 10}).json()["items"]
     finally:
         host.stop()
@@ -121,7 +110,7 @@ def test_status_store_outage_is_503_and_recovers(
     try:
         with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=30) as client:
             before = client.post("/jobs", json=submit).json()["job_id"]
-            assert wait_done(client, before)["state"] == "completed"
+            assert wait_job(client, before, timeout=30)["state"] == "completed"
             time.sleep(6)  # Azurite saves to disk every 5 s; give it one save
 
             persistent_azurite.stop()
@@ -137,7 +126,7 @@ def test_status_store_outage_is_503_and_recovers(
             persistent_azurite.start()
             after = client.post("/jobs", json={**submit, "payload": {"message": "after"}})
             assert after.status_code == 202
-            assert wait_done(client, after.json()["job_id"])["state"] == "completed"
+            assert wait_job(client, after.json()["job_id"], timeout=30)["state"] == "completed"
             assert client.get(f"/jobs/{before}").json()["state"] == "completed", (
                 "kept across the outage"
             )

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.polling import wait_job
 from tests.support.processes import LocalHost, start_worker, stop_process
 
 pytestmark = pytest.mark.e2e
@@ -33,17 +34,6 @@ def get(host: LocalHost, path: str) -> httpx.Response:
     return httpx.get(f"{host.base_url}/api/v1{path}", timeout=10)
 
 
-def wait_state(host: LocalHost, job_id: str, predicate, timeout: float = 30.0) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    deadline = time.monotonic() + timeout
-    job: dict = {}  # type: ignore[type-arg]
-    while time.monotonic() < deadline:
-        job = get(host, f"/jobs/{job_id}").json()
-        if predicate(job):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met for job {job_id}; last seen {job}")
-
-
 def test_worker_killed_mid_job_is_redelivered_and_result_written_once(api_only: LocalHost) -> None:
     env = {"DTQ_QUEUE_LOCK_SECONDS": LOCK_SECONDS}
     first = start_worker(api_only.data_dir, env)
@@ -52,8 +42,8 @@ def test_worker_killed_mid_job_is_redelivered_and_result_written_once(api_only: 
             f"{api_only.base_url}/api/v1/jobs",
             json={"job_type": "simulate", "payload": {"duration_ms": 3000, "steps": 10}},
         ).json()["job_id"]
-        running = wait_state(
-            api_only, job_id, lambda j: j["state"] == "running" and j["progress"] >= 20
+        running = wait_job(
+            api_only, job_id, lambda j: j["state"] == "running" and j["progress"] >= 20, timeout=30
         )
         assert running["delivery_count"] == 1
         first.send_signal(signal.SIGKILL)
@@ -67,7 +57,9 @@ def test_worker_killed_mid_job_is_redelivered_and_result_written_once(api_only: 
 
     second = start_worker(api_only.data_dir, env)
     try:
-        done = wait_state(api_only, job_id, lambda j: j["state"] in {"completed", "failed"})
+        done = wait_job(
+            api_only, job_id, lambda j: j["state"] in {"completed", "failed"}, timeout=30
+        )
     finally:
         stop_process(second)
 
@@ -100,7 +92,7 @@ def test_cancelled_queued_job_never_runs(api_only: LocalHost) -> None:
 
     worker = start_worker(api_only.data_dir)
     try:
-        wait_state(api_only, marker, lambda j: j["state"] == "completed")
+        wait_job(api_only, marker, lambda j: j["state"] == "completed", timeout=30)
     finally:
         stop_process(worker)
     job = get(api_only, f"/jobs/{job_id}").json()
@@ -117,13 +109,13 @@ def test_graceful_shutdown_abandons_in_flight_jobs_which_finish_later(api_only: 
         f"{api_only.base_url}/api/v1/jobs",
         json={"job_type": "simulate", "payload": {"duration_ms": 4000, "steps": 8}},
     ).json()["job_id"]
-    wait_state(api_only, job_id, lambda j: j["state"] == "running" and j["progress"] > 0)
+    wait_job(api_only, job_id, lambda j: j["state"] == "running" and j["progress"] > 0, timeout=30)
     assert stop_process(first) == 0, "SIGTERM is a clean exit"
 
     # The lock is 30 s, so only an abandon (not lock expiry) lets this finish quickly.
     second = start_worker(api_only.data_dir, env)
     try:
-        done = wait_state(api_only, job_id, lambda j: j["state"] == "completed", timeout=15)
+        done = wait_job(api_only, job_id, lambda j: j["state"] == "completed", timeout=15)
     finally:
         stop_process(second)
     assert done["delivery_count"] == 2
