@@ -15,6 +15,7 @@ from shared.ports import JobQueue, ResultStore, StatusStore
 from shared.retries import RetryPolicy
 from shared.service import JobService
 from shared.settings import Settings
+from shared.usage import Usage
 from shared.worker import Worker
 
 
@@ -27,21 +28,24 @@ class Runtime:
     registry: JobTypeRegistry
     service: JobService
     worker: Worker
+    #: Billable operations of the Azure adapters (see :mod:`shared.usage`).
+    usage: Usage = field(default_factory=Usage)
     _databases: list[Database] = field(default_factory=list)
 
     @classmethod
     def from_settings(cls, settings: Settings, registry: JobTypeRegistry | None = None) -> Runtime:
         registry = registry or default_registry()
         databases: list[Database] = []
+        usage = Usage()
 
         def sqlite() -> Database:
             if not databases:
                 databases.append(Database(settings.sqlite_path))
             return databases[0]
 
-        status = _status_store(settings, sqlite)
-        results = _result_store(settings, sqlite)
-        queue = _job_queue(settings, sqlite)
+        status = _status_store(settings, sqlite, usage)
+        results = _result_store(settings, sqlite, usage)
+        queue = _job_queue(settings, sqlite, usage)
         service = JobService(
             status=status,
             results=results,
@@ -71,6 +75,7 @@ class Runtime:
             registry=registry,
             service=service,
             worker=worker,
+            usage=usage,
             _databases=databases,
         )
 
@@ -89,25 +94,25 @@ class Runtime:
             db.close()
 
 
-def _status_store(settings: Settings, sqlite: Callable[[], Database]) -> StatusStore:
+def _status_store(settings: Settings, sqlite: Callable[[], Database], usage: Usage) -> StatusStore:
     if settings.status_backend == "table":
         from shared.adapters.azure import connections
         from shared.adapters.azure.table_status import TableStatusStore
 
         return TableStatusStore(
-            connections.table_service(settings),
+            connections.table_service(settings, usage),
             settings.status_table,
             shards=settings.status_table_shards,
         )
     return SqliteStatusStore(sqlite())
 
 
-def _result_store(settings: Settings, sqlite: Callable[[], Database]) -> ResultStore:
+def _result_store(settings: Settings, sqlite: Callable[[], Database], usage: Usage) -> ResultStore:
     if settings.result_backend == "cosmos":
         from shared.adapters.azure import connections
         from shared.adapters.azure.cosmos_results import CosmosResultStore
 
-        client, may_create = connections.cosmos_client(settings)
+        client, may_create = connections.cosmos_client(settings, usage)
         return CosmosResultStore(
             client,
             settings.cosmos_database,
@@ -118,7 +123,7 @@ def _result_store(settings: Settings, sqlite: Callable[[], Database]) -> ResultS
     return SqliteResultStore(sqlite())
 
 
-def _job_queue(settings: Settings, sqlite: Callable[[], Database]) -> JobQueue:
+def _job_queue(settings: Settings, sqlite: Callable[[], Database], usage: Usage) -> JobQueue:
     if settings.queue_backend == "servicebus":
         from shared.adapters.azure import connections
         from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
@@ -130,6 +135,7 @@ def _job_queue(settings: Settings, sqlite: Callable[[], Database]) -> JobQueue:
             lock_duration=settings.queue_lock_seconds,
             max_delivery_count=settings.queue_max_delivery_count,
             admin=admin,
+            usage=usage,
         )
     return SqliteJobQueue(
         sqlite(),

@@ -111,6 +111,8 @@ class Worker:
             result = await runner.execute()
         except JobCancelled:
             await self._finish(runner.job, JobState.CANCELLED, stage="cancelled")
+        except BackendUnavailable:
+            raise  # dtq's own store is down (e.g. a progress write): not the job's failure
         except Exception as exc:  # the handler failed: record it, maybe retry
             await self._failed(runner.job, msg, exc)
         else:

@@ -19,6 +19,7 @@ from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, 
 from shared.ports import JobQueue, ResultStore, StatusStore
 from shared.runtime import _result_store, _status_store
 from shared.settings import Settings
+from shared.usage import Usage
 from tests.support.servicebus_fake import FakeNamespace
 
 QUEUE_BACKENDS = ["sqlite", "servicebus-fake", "servicebus"]
@@ -42,6 +43,8 @@ class Backends:
         self.closables: list[Any] = []
         self.cleanups: list[Callable[[], object]] = []
         self.real_queue_created = False
+        #: What the Azure adapters made here counted (shared/usage.py).
+        self.usage = Usage()
 
     def database(self) -> Database:
         db = Database(self.path)
@@ -62,7 +65,9 @@ class Backends:
                 duplicate_window=window,
             ) if "contract" not in self.namespace.queues else None
             client = self.namespace.client()
-            queue: JobQueue = ServiceBusJobQueue(client, "contract", admin=client, **options)
+            queue: JobQueue = ServiceBusJobQueue(
+                client, "contract", admin=client, usage=self.usage, **options
+            )
             self.closables.append(queue)
             return queue
         if self.queue_kind == "servicebus":
@@ -122,7 +127,7 @@ class Backends:
         store = (
             SqliteStatusStore(self.database())
             if kind == "sqlite"
-            else _status_store(self.settings(kind), self.database)
+            else _status_store(self.settings(kind), self.database, self.usage)
         )
         self.closables.append(store)
         return store
@@ -131,7 +136,7 @@ class Backends:
         store = (
             SqliteResultStore(self.database())
             if kind == "sqlite"
-            else _result_store(self.settings(kind), self.database)
+            else _result_store(self.settings(kind), self.database, self.usage)
         )
         self.closables.append(store)
         return store

@@ -1,6 +1,8 @@
-"""Backend faults in the middle of a run: the results store (the Cosmos server) goes away
-and comes back. Accepted jobs are not lost, nothing is dead-lettered, and the same worker
-processes finish the work once it is back."""
+"""Backend faults in the middle of a run: the results store (the Cosmos server) or the
+status store (Azurite, behind a proxy that cuts the network) goes away and comes back.
+The API answers 503 with Retry-After while it cannot persist, accepted jobs are not
+lost, nothing is dead-lettered, and the same worker processes finish the work once the
+backend is back."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.emulators import CosmosServer
+from tests.support.emulators import Azurite, CosmosServer
 from tests.support.processes import LocalHost
+from tests.support.proxy import TcpProxy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -79,6 +82,67 @@ def test_results_store_outage_mid_run_loses_nothing(
                 assert api.get(f"/jobs/{job_id}/result").status_code == 200
     finally:
         host.stop()
+    with sqlite3.connect(tmp_path / "dtq.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM queue_messages").fetchone()[0] == 0
+    assert "restarting it" not in host.log(), "the workers recovered without a restart"
+
+
+def test_status_store_outage_mid_run_loses_nothing(tmp_path: Path, azurite: Azurite) -> None:
+    proxy = TcpProxy(azurite.port).start()
+    table = f"faults{int(time.time() * 1000)}"
+    host = LocalHost(
+        data_dir=tmp_path,
+        workers=2,
+        env={
+            "DTQ_STATUS_BACKEND": "table",
+            "DTQ_STATUS_TABLE": table,
+            "TableStorageConnection": azurite.connection_string_via(proxy.port),
+            "DTQ_OUTAGE_BACKOFF_BASE_SECONDS": "1",
+            "DTQ_OUTAGE_BACKOFF_MAX_SECONDS": "4",
+        },
+    )
+    host.start()
+    try:
+        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=30) as api:
+            ids = [
+                api.post(
+                    "/jobs",
+                    json={"job_type": "simulate", "payload": {"duration_ms": 600, "steps": 6}},
+                ).json()["job_id"]
+                for _ in range(12)
+            ]
+            time.sleep(0.3)  # some are running, reporting progress
+            proxy.cut()
+            refused = api.post("/jobs", json={"job_type": "echo", "payload": {"message": "x"}})
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert int(refused.headers["retry-after"]) > 0
+            assert api.get(f"/jobs/{ids[0]}").status_code == 503
+            health = api.get("/healthz")
+            assert health.status_code == 503 and not health.json()["checks"]["status_store"]["ok"]
+            time.sleep(6)  # in-flight attempts fail to write; their messages go back
+
+            proxy.restore()
+            deadline = time.monotonic() + 60
+            states: list[str] = []
+            while time.monotonic() < deadline:
+                states = [api.get(f"/jobs/{job_id}").json()["state"] for job_id in ids]
+                if all(s == "completed" for s in states):
+                    break
+                time.sleep(0.2)
+            assert states == ["completed"] * len(ids)
+            for job_id in ids:
+                job = api.get(f"/jobs/{job_id}").json()
+                assert job["errors"] == [], "an outage of dtq's own store is not a job failure"
+                assert job["attempt"] == 1, "no retry was spent on the outage"
+                assert api.get(f"/jobs/{job_id}/result").status_code == 200
+            listed = api.get("/jobs", params={"limit": 100}).json()["items"]
+            assert sorted(j["job_id"] for j in listed) == sorted(ids), (
+                "the refused job was not stored"
+            )
+    finally:
+        host.stop()
+        proxy.cut()
     with sqlite3.connect(tmp_path / "dtq.sqlite3") as db:
         assert db.execute("SELECT COUNT(*) FROM queue_messages").fetchone()[0] == 0
     assert "restarting it" not in host.log(), "the workers recovered without a restart"

@@ -88,10 +88,14 @@ class Azurite(Emulator):
 
     @property
     def connection_string(self) -> str:
+        return self.connection_string_via(self.port)
+
+    def connection_string_via(self, port: int) -> str:
+        """The connection string for reaching this Azurite through ``port`` (a proxy)."""
         return (
             "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
             f"AccountKey={AZURITE_KEY};"
-            f"TableEndpoint=http://127.0.0.1:{self.port}/devstoreaccount1;"
+            f"TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
         )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from shared.net import is_loopback_url
 from shared.settings import Settings
+from shared.usage import Usage
 
 #: Fail fast when a service is down, so the API can answer 503 quickly; the SDKs'
 #: defaults retry for tens of seconds.
@@ -26,18 +27,24 @@ def credential(client_id: str | None) -> Any:
     return DefaultAzureCredential(managed_identity_client_id=client_id)
 
 
-def table_service(settings: Settings) -> Any:
+def _options(usage: Usage | None, service: str) -> dict[str, Any]:
+    if usage is None:
+        return dict(CLIENT_OPTIONS)
+    return {**CLIENT_OPTIONS, "raw_response_hook": usage.http_hook(service)}
+
+
+def table_service(settings: Settings, usage: Usage | None = None) -> Any:
     from azure.data.tables.aio import TableServiceClient
 
+    options = _options(usage, "table")
+
     if settings.table_connection:
-        return TableServiceClient.from_connection_string(
-            settings.table_connection, **CLIENT_OPTIONS
-        )
+        return TableServiceClient.from_connection_string(settings.table_connection, **options)
     if settings.table_service_uri:
         return TableServiceClient(
             endpoint=settings.table_service_uri,
             credential=credential(settings.table_client_id),
-            **CLIENT_OPTIONS,
+            **options,
         )
     raise ValueError(
         "DTQ_STATUS_BACKEND=table needs TableStorageConnection or "
@@ -78,11 +85,12 @@ def parse_cosmos_connection_string(text: str) -> tuple[str, str]:
         raise ValueError("CosmosDBConnection needs AccountEndpoint=...;AccountKey=...;") from None
 
 
-def cosmos_client(settings: Settings) -> tuple[Any, bool]:
+def cosmos_client(settings: Settings, usage: Usage | None = None) -> tuple[Any, bool]:
     """A Cosmos client, and whether it may create its database and container (key access
     may; an identity with data-plane roles may not, so the infrastructure creates them)."""
     from azure.cosmos.aio import CosmosClient
 
+    metered = _options(usage, "cosmos")
     if settings.cosmos_connection:
         endpoint, key = parse_cosmos_connection_string(settings.cosmos_connection)
         options: dict[str, Any] = {}
@@ -90,13 +98,13 @@ def cosmos_client(settings: Settings) -> tuple[Any, bool]:
             # Local emulators: one endpoint, no regional discovery; their certificates are
             # self-signed, so verification is off, for loopback addresses only.
             options = {"enable_endpoint_discovery": False, "connection_verify": False}
-        return CosmosClient(endpoint, credential=key, **options, **CLIENT_OPTIONS), True
+        return CosmosClient(endpoint, credential=key, **options, **metered), True
     if settings.cosmos_account_endpoint:
         return (
             CosmosClient(
                 settings.cosmos_account_endpoint,
                 credential=credential(settings.cosmos_client_id),
-                **CLIENT_OPTIONS,
+                **metered,
             ),
             False,
         )

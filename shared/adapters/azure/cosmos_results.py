@@ -20,6 +20,15 @@ from shared.adapters.azure.errors import translated
 from shared.errors import BackendUnavailable, Conflict, NotFound
 from shared.ports import StoredResult
 
+#: Results are only ever point-read by id and partition key, which need no index, so
+#: nothing is indexed: each write then costs fewer request units (docs/cost.md).
+INDEXING_POLICY: dict[str, Any] = {
+    "indexingMode": "consistent",
+    "automatic": True,
+    "includedPaths": [],
+    "excludedPaths": [{"path": "/*"}],
+}
+
 
 class CosmosResultStore:
     """See :class:`shared.ports.ResultStore`."""
@@ -64,6 +73,7 @@ class CosmosResultStore:
                         self.container_name,
                         partition_key=PartitionKey(path="/job_id"),
                         default_ttl=-1,
+                        indexing_policy=INDEXING_POLICY,
                     )
             except Conflict:
                 continue  # another process created it between our read and create

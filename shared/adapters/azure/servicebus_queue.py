@@ -25,6 +25,7 @@ from azure.servicebus.exceptions import (
 
 from shared.errors import BackendUnavailable, MessageLockLost
 from shared.ports import OutgoingMessage, QueueDepth, ReceivedMessage
+from shared.usage import Usage
 
 
 def _text(value: Any) -> Any:
@@ -67,8 +68,11 @@ class ServiceBusJobQueue:
         lock_duration: float,
         max_delivery_count: int,
         admin: Any = None,
+        usage: Usage | None = None,
     ) -> None:
         self.client = client
+        #: Billable operations; Service Bus bills each message sent and each call.
+        self.usage = usage or Usage()
         self.queue_name = queue_name
         self.lock_duration = lock_duration
         self.max_delivery_count = max_delivery_count
@@ -96,6 +100,7 @@ class ServiceBusJobQueue:
         ]
         with _translated(f"send to {self.queue_name}"):
             await self._sender.send_messages(batch)
+        self.usage.record("servicebus", "send", len(batch))
 
     # -- receive --------------------------------------------------------------------
 
@@ -124,6 +129,7 @@ class ServiceBusJobQueue:
             received = await self._receiver.receive_messages(
                 max_message_count=max_messages, max_wait_time=max_wait
             )
+        self.usage.record("servicebus", "receive")
         out = []
         for message in received:
             port_message = self._port_message(message)
@@ -142,6 +148,7 @@ class ServiceBusJobQueue:
     async def renew_lock(self, message: ReceivedMessage) -> datetime:
         with _translated(f"renew lock of {message.message_id}"):
             until = await self._receiver.renew_message_lock(self._sdk(message))
+        self.usage.record("servicebus", "renew_lock")
         return _utc(until)
 
     async def complete(self, message: ReceivedMessage) -> None:
@@ -149,6 +156,7 @@ class ServiceBusJobQueue:
         try:
             with _translated(f"complete {message.message_id}"):
                 await self._receiver.complete_message(sdk)
+            self.usage.record("servicebus", "complete")
         finally:
             self._held.pop(message.lock_token, None)
 
@@ -157,6 +165,7 @@ class ServiceBusJobQueue:
         try:
             with _translated(f"abandon {message.message_id}"):
                 await self._receiver.abandon_message(sdk)
+            self.usage.record("servicebus", "abandon")
         finally:
             self._held.pop(message.lock_token, None)
 
@@ -169,6 +178,7 @@ class ServiceBusJobQueue:
                 await self._receiver.dead_letter_message(
                     sdk, reason=reason, error_description=description
                 )
+            self.usage.record("servicebus", "dead_letter")
         finally:
             self._held.pop(message.lock_token, None)
 
@@ -181,6 +191,7 @@ class ServiceBusJobQueue:
         try:
             with _translated(f"peek dead letters of {self.queue_name}"):
                 peeked = await receiver.peek_messages(max_message_count=max_messages)
+            self.usage.record("servicebus", "peek")
         finally:
             await receiver.close()
         return [self._port_message(m) for m in peeked]
@@ -190,6 +201,7 @@ class ServiceBusJobQueue:
             raise BackendUnavailable("queue depth needs the Service Bus administration client")
         with _translated(f"runtime properties of {self.queue_name}"):
             props = await self.admin.get_queue_runtime_properties(self.queue_name)
+        self.usage.record("servicebus", "runtime_properties")
         return QueueDepth(
             active=props.active_message_count,
             scheduled=props.scheduled_message_count,
