@@ -6,8 +6,9 @@ The Azure Functions runtime imports this module; so does the local host
 
 import azure.functions as func
 
-from functions import api, worker
+from functions import api, dlq, worker
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(api.bp)
+app.register_functions(dlq.bp)
 app.register_functions(worker.bp)

@@ -23,7 +23,7 @@ from shared.service import Submission
 bp = func.Blueprint()
 
 
-def _tenant(req: func.HttpRequest) -> str:
+def tenant_of(req: func.HttpRequest) -> str:
     """The caller's tenant (the keyless default until API keys exist)."""
     return runtime().settings.default_tenant
 
@@ -32,7 +32,7 @@ def _job_url(job_id: str) -> str:
     return f"/api/v1/jobs/{job_id}"
 
 
-def _job_body(job: Job) -> dict[str, object]:
+def job_body(job: Job) -> dict[str, object]:
     return {
         **job.to_public(),
         "links": {"self": _job_url(job.job_id), "result": f"{_job_url(job.job_id)}/result"},
@@ -48,10 +48,10 @@ def _etag(job: Job) -> str:
 async def submit_job(req: func.HttpRequest) -> func.HttpResponse:
     body = parse_model(SubmitRequest, json_body(req))
     job = await runtime().service.submit(
-        _tenant(req), Submission(body.job_type, body.payload, body.max_attempts)
+        tenant_of(req), Submission(body.job_type, body.payload, body.max_attempts)
     )
     return json_response(
-        _job_body(job),
+        job_body(job),
         202,
         {
             "Location": _job_url(job.job_id),
@@ -66,10 +66,10 @@ async def submit_job(req: func.HttpRequest) -> func.HttpResponse:
 async def submit_jobs(req: func.HttpRequest) -> func.HttpResponse:
     body = parse_model(BatchSubmitRequest, json_body(req))
     jobs = await runtime().service.submit_many(
-        _tenant(req), [Submission(j.job_type, j.payload, j.max_attempts) for j in body.jobs]
+        tenant_of(req), [Submission(j.job_type, j.payload, j.max_attempts) for j in body.jobs]
     )
     return json_response(
-        {"items": [_job_body(job) for job in jobs]},
+        {"items": [job_body(job) for job in jobs]},
         202,
         {"Retry-After": str(POLL_AFTER_SECONDS)},
     )
@@ -79,34 +79,34 @@ async def submit_jobs(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 async def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
     page = await runtime().service.list(
-        _tenant(req),
+        tenant_of(req),
         state=req.params.get("state") or None,
         job_type=req.params.get("job_type") or None,
         limit=int_param(req, "limit", DEFAULT_PAGE_SIZE),
         cursor=req.params.get("cursor") or None,
     )
     return json_response(
-        {"items": [_job_body(j) for j in page.items], "next_cursor": page.next_cursor}
+        {"items": [job_body(j) for j in page.items], "next_cursor": page.next_cursor}
     )
 
 
 @bp.route(route="v1/jobs/{job_id}", methods=["GET"])
 @endpoint
 async def get_job(req: func.HttpRequest) -> func.HttpResponse:
-    job = await runtime().service.get(_tenant(req), req.route_params["job_id"])
+    job = await runtime().service.get(tenant_of(req), req.route_params["job_id"])
     etag = _etag(job)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag_matches(req, etag):
         return func.HttpResponse(status_code=304, headers=headers)
     if not job.terminal:
         headers["Retry-After"] = str(POLL_AFTER_SECONDS)
-    return json_response(_job_body(job), 200, headers)
+    return json_response(job_body(job), 200, headers)
 
 
 @bp.route(route="v1/jobs/{job_id}/result", methods=["GET"])
 @endpoint
 async def get_job_result(req: func.HttpRequest) -> func.HttpResponse:
-    stored = await runtime().service.result(_tenant(req), req.route_params["job_id"])
+    stored = await runtime().service.result(tenant_of(req), req.route_params["job_id"])
     return json_response(
         {
             "job_id": stored.job_id,
@@ -119,8 +119,8 @@ async def get_job_result(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/jobs/{job_id}", methods=["DELETE"])
 @endpoint
 async def cancel_job(req: func.HttpRequest) -> func.HttpResponse:
-    job = await runtime().service.cancel(_tenant(req), req.route_params["job_id"])
-    return json_response(_job_body(job))
+    job = await runtime().service.cancel(tenant_of(req), req.route_params["job_id"])
+    return json_response(job_body(job))
 
 
 @bp.route(route="v1/job-types", methods=["GET"])

@@ -15,7 +15,7 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.constants import MAX_BATCH, MAX_REQUEST_BODY_BYTES, PROBLEM_JSON
+from shared.constants import MAX_BATCH, MAX_BULK, MAX_REQUEST_BODY_BYTES, PROBLEM_JSON
 from shared.errors import (
     BackendUnavailable,
     Conflict,
@@ -110,7 +110,8 @@ def endpoint(handler: HttpHandler) -> HttpHandler:
     return wrapper
 
 
-def json_body(req: func.HttpRequest) -> Any:
+def json_body(req: func.HttpRequest, *, optional: bool = False) -> Any:
+    """The request body as JSON; with ``optional``, an empty body is ``{}``."""
     body = req.get_body() or b""
     if len(body) > MAX_REQUEST_BODY_BYTES:
         raise HttpProblem(
@@ -119,6 +120,8 @@ def json_body(req: func.HttpRequest) -> Any:
             f"the request body is {len(body)} bytes; the limit is {MAX_REQUEST_BODY_BYTES}",
         )
     if not body.strip():
+        if optional:
+            return {}
         raise HttpProblem(400, "Bad request", "the request body is empty; send a JSON object")
     try:
         return json.loads(body)
@@ -176,3 +179,25 @@ class BatchSubmitRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     jobs: list[SubmitRequest] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class RequeueRequest(BaseModel):
+    """Body of ``POST /api/v1/dlq/{job_id}/requeue`` (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int | None = Field(
+        default=None, ge=1, le=100, description="Attempts this round gets (default: 3)."
+    )
+
+
+class BulkDeadLetterRequest(BaseModel):
+    """Body of ``POST /api/v1/dlq/requeue`` and ``POST /api/v1/dlq/purge``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_type: str | None = Field(default=None, description="Only jobs of this type.")
+    limit: int = Field(default=100, ge=1, le=MAX_BULK, description="Most jobs to act on.")
+    max_attempts: int | None = Field(
+        default=None, ge=1, le=100, description="Requeue only: attempts this round gets."
+    )

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from functions.http import BulkDeadLetterRequest, RequeueRequest
 from shared import __version__
 from shared.constants import MAX_BATCH, MAX_PAGE_SIZE, PROBLEM_JSON
 from shared.jobs import Job, JobState
@@ -31,6 +32,13 @@ class JobPage(BaseModel):
     next_cursor: str | None = Field(description="Pass back as cursor= for the next page.")
 
 
+class BulkResult(BaseModel):
+    """What a bulk requeue or purge did: ``requeued`` or ``purged`` holds the count."""
+
+    job_ids: list[str]
+    more: bool = Field(description="More jobs match; repeat the request for them.")
+
+
 def _add(out: dict[str, Any], name: str, model: type[BaseModel]) -> dict[str, str]:
     schema = model.model_json_schema(ref_template=REF, mode="serialization")
     out.update(schema.pop("$defs", {}))
@@ -41,8 +49,13 @@ def _add(out: dict[str, Any], name: str, model: type[BaseModel]) -> dict[str, st
 def _schemas(registry: JobTypeRegistry) -> dict[str, Any]:
     """Response models, and a submission schema per job type (its payload model)."""
     out: dict[str, Any] = {}
-    for model in (Job, JobPage, Problem):
+    for model in (Job, JobPage, Problem, RequeueRequest, BulkDeadLetterRequest, BulkResult):
         _add(out, model.__name__, model)
+    # Filters name a known job type (anything else is a 422 naming the field).
+    out["BulkDeadLetterRequest"]["properties"]["job_type"] = {
+        "anyOf": [{"type": "string", "enum": registry.names()}, {"type": "null"}],
+        "default": None,
+    }
     variants = []
     for job_type in registry:
         payload = _add(out, f"{job_type.payload_model.__name__}", job_type.payload_model)
@@ -97,6 +110,75 @@ def _any_json(description: str) -> dict[str, Any]:
 
 
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+}
+CURSOR = {"name": "cursor", "in": "query", "schema": {"type": "string", "pattern": CURSOR_PATTERN}}
+
+
+def _job_type_param(registry: JobTypeRegistry) -> dict[str, Any]:
+    return {
+        "name": "job_type",
+        "in": "query",
+        "schema": {"type": "string", "enum": registry.names()},
+    }
+
+
+def _dlq_paths(registry: JobTypeRegistry, body: Any) -> dict[str, Any]:
+    optional_body = lambda model: {**body(model), "required": False}  # noqa: E731
+    return {
+        "/api/v1/dlq": {
+            "get": {
+                "operationId": "list_dead_letters",
+                "parameters": [_job_type_param(registry), LIMIT, CURSOR],
+                "responses": {"200": _json("JobPage"), **_problems(422, 503)},
+            }
+        },
+        "/api/v1/dlq/requeue": {
+            "post": {
+                "operationId": "requeue_dead_letters",
+                "requestBody": optional_body("BulkDeadLetterRequest"),
+                "responses": {"200": _json("BulkResult"), **_problems(400, 422, 503)},
+            }
+        },
+        "/api/v1/dlq/purge": {
+            "post": {
+                "operationId": "purge_dead_letters",
+                "requestBody": optional_body("BulkDeadLetterRequest"),
+                "responses": {"200": _json("BulkResult"), **_problems(400, 422, 503)},
+            }
+        },
+        "/api/v1/dlq/messages": {
+            "get": {
+                "operationId": "list_dead_lettered_messages",
+                "parameters": [LIMIT],
+                "responses": {
+                    "200": _any_json("the queue's dead-lettered messages, with reasons"),
+                    **_problems(422, 503),
+                },
+            }
+        },
+        "/api/v1/dlq/{job_id}/requeue": {
+            "post": {
+                "operationId": "requeue_dead_letter",
+                "parameters": [JOB_ID],
+                "requestBody": optional_body("RequeueRequest"),
+                "responses": {
+                    "202": _json("Job", "requeued"),
+                    **_problems(400, 404, 409, 422, 503),
+                },
+            }
+        },
+        "/api/v1/dlq/{job_id}": {
+            "delete": {
+                "operationId": "purge_dead_letter",
+                "parameters": [JOB_ID],
+                "responses": {"204": {"description": "purged"}, **_problems(404, 409, 503)},
+            }
+        },
+    }
 
 
 def document(registry: JobTypeRegistry) -> dict[str, Any]:
@@ -122,21 +204,9 @@ def document(registry: JobTypeRegistry) -> dict[str, Any]:
                             "in": "query",
                             "schema": {"type": "string", "enum": [s.value for s in JobState]},
                         },
-                        {
-                            "name": "job_type",
-                            "in": "query",
-                            "schema": {"type": "string", "enum": registry.names()},
-                        },
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
-                        },
-                        {
-                            "name": "cursor",
-                            "in": "query",
-                            "schema": {"type": "string", "pattern": CURSOR_PATTERN},
-                        },
+                        _job_type_param(registry),
+                        LIMIT,
+                        CURSOR,
                     ],
                     "responses": {"200": _json("JobPage"), **_problems(422, 503)},
                 },
@@ -180,6 +250,7 @@ def document(registry: JobTypeRegistry) -> dict[str, Any]:
                     "responses": {"200": _any_json("job types with payload JSON Schemas")},
                 }
             },
+            **_dlq_paths(registry, body),
             "/api/v1/healthz": {
                 "get": {
                     "operationId": "health",

@@ -2,8 +2,9 @@
 
 Settlement is the host's: it completes the message when this function returns
 and abandons it when it raises (``autoCompleteMessages: true`` in host.json; the
-local host applies the same rule). Service Bus dead-letters a message abandoned
-``maxDeliveryCount`` times.
+local host applies the same rule). :class:`DeadLetterMessage` asks for the
+dead-letter queue: the local host dead-letters at once with its reason; Service Bus
+dead-letters a message abandoned ``maxDeliveryCount`` times (docs/retries.md).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import azure.functions as func
 
 from functions.runtime import runtime
+from shared.errors import DeadLetterMessage, ValidationFailed
 from shared.messages import Delivery, JobMessage
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,9 @@ bp = func.Blueprint()
     arg_name="msg", queue_name="%DTQ_JOBS_QUEUE%", connection="ServiceBusConnection"
 )
 async def run_job(msg: func.ServiceBusMessage) -> None:
-    # A malformed message raises here: it is abandoned until the queue dead-letters it.
-    job_message = JobMessage.decode(msg.get_body(), dict(msg.application_properties or {}))
+    try:
+        job_message = JobMessage.decode(msg.get_body(), dict(msg.application_properties or {}))
+    except ValidationFailed as exc:
+        raise DeadLetterMessage("PoisonMessage", exc.detail) from None
     delivery = Delivery(job_message, msg.message_id or "", msg.delivery_count or 1)
     await runtime().worker.handle(delivery)

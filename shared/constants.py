@@ -11,6 +11,8 @@ MAX_STAGE_CHARS: Final = 200
 MAX_ERROR_CHARS: Final = 2000
 #: Most jobs one batch submit may carry.
 MAX_BATCH: Final = 100
+#: Most dead-lettered jobs one bulk requeue or purge handles.
+MAX_BULK: Final = 1000
 #: Page size bounds for listing endpoints.
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 500

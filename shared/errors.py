@@ -70,6 +70,9 @@ class MessageLockLost(DtqError):
 class JobFailure(DtqError):
     """Raised by a handler to fail an attempt with a message meant for users."""
 
+    #: The dead-letter reason when this failure ends the job.
+    reason = "PermanentFailure"
+
     def __init__(
         self, message: str, *, retryable: bool = True, retry_after: float | None = None
     ) -> None:
@@ -92,6 +95,28 @@ class PermanentJobError(JobFailure):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retryable=False)
+
+
+class PoisonJob(PermanentJobError):
+    """The stored job cannot run at all: its type is unknown here, or its payload no
+    longer validates (the type changed since it was submitted)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class DeadLetterMessage(DtqError):
+    """Raised by a queue trigger: this message must go to the dead-letter queue.
+
+    The local host dead-letters it at once with ``reason`` and ``description``; the
+    Functions host abandons it, and Service Bus dead-letters it once its deliveries
+    reach ``maxDeliveryCount`` (see docs/retries.md)."""
+
+    def __init__(self, reason: str, description: str) -> None:
+        super().__init__(f"{reason}: {description}")
+        self.reason = reason
+        self.description = description
 
 
 class JobCancelled(DtqError):

@@ -58,7 +58,8 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     ),
     JobState.RETRYING: frozenset({JobState.RUNNING, JobState.CANCELLED}),
     JobState.COMPLETED: frozenset(),
-    JobState.FAILED: frozenset(),
+    #: Only a requeue from the dead-letter queue brings a failed job back.
+    JobState.FAILED: frozenset({JobState.QUEUED}),
     JobState.CANCELLED: frozenset(),
 }
 
@@ -89,6 +90,17 @@ class JobError(BaseModel):
     at: datetime
 
 
+class DeadLetter(BaseModel):
+    """Why a failed job is in the dead-letter queue."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: ``MaxAttemptsExceeded``, ``PermanentFailure``, ``UnknownJobType``, ``InvalidPayload``...
+    reason: str
+    description: str
+    at: datetime
+
+
 class Job(BaseModel):
     """One unit of work and everything a reader needs to know about it."""
 
@@ -116,6 +128,10 @@ class Job(BaseModel):
     errors: list[JobError] = Field(default_factory=list)
     #: How many times the current attempt's message was delivered.
     delivery_count: int = 0
+    #: Set when the job failed for good: it is then in the dead-letter queue.
+    dead_letter: DeadLetter | None = None
+    #: Times the job was requeued from the dead-letter queue.
+    requeues: int = 0
     #: Opaque concurrency token of the stored version; set by the store.
     etag: str | None = Field(default=None, exclude=True)
 
@@ -157,6 +173,8 @@ class Job(BaseModel):
         if target.terminal:
             extra["finished_at"] = at
             extra["next_attempt_at"] = None
+        elif self.state.terminal:  # requeued: it runs again
+            extra.update(finished_at=None, dead_letter=None, error=None, progress=0)
         if target is JobState.COMPLETED:
             extra["progress"] = 100
         return self.model_copy(update={**extra, **changes})

@@ -1,17 +1,25 @@
-"""JobService: what the API offers users (submit, read, list, cancel)."""
+"""JobService: what the API offers users (submit, read, list, cancel, and the
+dead-letter queue: list, requeue, purge)."""
 
 from __future__ import annotations
 
 import asyncio
 import builtins
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.constants import MAX_BATCH, MAX_PAGE_SIZE
-from shared.errors import BackendUnavailable, Conflict, FieldError, NotFound, ValidationFailed
+from shared.constants import MAX_BATCH, MAX_BULK, MAX_PAGE_SIZE
+from shared.errors import (
+    BackendUnavailable,
+    Conflict,
+    FieldError,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
 from shared.guarded import guarded_update
 from shared.jobs import Job, JobState, utcnow
 from shared.jobtypes import JobTypeRegistry
@@ -134,6 +142,134 @@ class JobService:
 
         job, _ = await guarded_update(self.status, tenant_id, job_id, change)
         return job
+
+    # -- the dead-letter queue ----------------------------------------------------
+    #
+    # A job that failed for good is ``failed`` with a ``dead_letter`` record; the
+    # dead-letter queue a user sees is the tenant's failed jobs, so it pages, filters
+    # and isolates tenants like any list. Requeue moves a job back to ``queued`` with
+    # a fresh budget of attempts; purge deletes it.
+
+    async def dead_letters(
+        self,
+        tenant_id: str,
+        *,
+        job_type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Job]:
+        return await self.list(
+            tenant_id, state=JobState.FAILED.value, job_type=job_type, limit=limit, cursor=cursor
+        )
+
+    def _attempt_budget(self, max_attempts: int | None) -> int:
+        budget = max_attempts or self.default_max_attempts
+        if not 1 <= budget <= 100:
+            raise ValidationFailed(
+                "max_attempts is out of range", [FieldError("max_attempts", "must be 1 to 100")]
+            )
+        return budget
+
+    async def requeue(self, tenant_id: str, job_id: str, *, max_attempts: int | None = None) -> Job:
+        """Send a failed job round again with ``max_attempts`` more attempts (default:
+        the service's default); Conflict if the job is not in the dead-letter queue."""
+        budget = self._attempt_budget(max_attempts)
+        now = self.clock()
+
+        def change(job: Job) -> Job | None:
+            if job.state is not JobState.FAILED:
+                raise Conflict(f"job {job_id} is {job.state.value}, not in the dead-letter queue")
+            return job.moved_to(
+                JobState.QUEUED,
+                now=now,
+                max_attempts=job.attempt + budget,
+                requeues=job.requeues + 1,
+                stage="requeued",
+            )
+
+        failed = await self.get(tenant_id, job_id)
+        queued, _ = await guarded_update(self.status, tenant_id, job_id, change, known=failed)
+        message = JobMessage(job_id, tenant_id, queued.attempt + 1, trace_id=queued.trace_id)
+        try:
+            await self.queue.send([message.outgoing()])
+        except BackendUnavailable:
+            # Not enqueued: put the job back as it was, or it would wait for nothing.
+            try:
+                await self.status.replace(failed.model_copy(update={"etag": queued.etag}))
+            except (BackendUnavailable, PreconditionFailed):
+                log.error("job %s is queued but could not be enqueued nor put back", job_id)
+            raise
+        log.info("job %s requeued (attempt %d next)", job_id, message.attempt)
+        return queued
+
+    async def purge(self, tenant_id: str, job_id: str) -> None:
+        """Delete a failed job for good; Conflict if it is not in the dead-letter queue."""
+        job = await self.get(tenant_id, job_id)
+        if job.state is not JobState.FAILED:
+            raise Conflict(f"job {job_id} is {job.state.value}, not in the dead-letter queue")
+        await self.status.delete(tenant_id, job_id)
+
+    async def requeue_matching(
+        self,
+        tenant_id: str,
+        *,
+        job_type: str | None = None,
+        limit: int = 100,
+        max_attempts: int | None = None,
+    ) -> tuple[builtins.list[Job], bool]:
+        """Requeue up to ``limit`` dead-lettered jobs (of ``job_type``); returns them and
+        whether more remain."""
+        self._attempt_budget(max_attempts)
+
+        async def requeue_one(job: Job) -> Job:
+            return await self.requeue(tenant_id, job.job_id, max_attempts=max_attempts)
+
+        return await self._each_dead_letter(tenant_id, job_type, limit, requeue_one)
+
+    async def purge_matching(
+        self, tenant_id: str, *, job_type: str | None = None, limit: int = 100
+    ) -> tuple[builtins.list[Job], bool]:
+        """Purge up to ``limit`` dead-lettered jobs (of ``job_type``); returns them and
+        whether more remain."""
+
+        async def purge_one(job: Job) -> Job:
+            await self.purge(tenant_id, job.job_id)
+            return job
+
+        return await self._each_dead_letter(tenant_id, job_type, limit, purge_one)
+
+    async def _each_dead_letter(
+        self,
+        tenant_id: str,
+        job_type: str | None,
+        limit: int,
+        action: Callable[[Job], Awaitable[Job]],
+    ) -> tuple[builtins.list[Job], bool]:
+        if not 1 <= limit <= MAX_BULK:
+            raise ValidationFailed(
+                "limit is out of range", [FieldError("limit", f"must be 1 to {MAX_BULK}")]
+            )
+        done: builtins.list[Job] = []
+        cursor: str | None = None
+        while len(done) < limit:
+            page = await self.dead_letters(
+                tenant_id,
+                job_type=job_type,
+                limit=min(MAX_PAGE_SIZE, limit - len(done)),
+                cursor=cursor,
+            )
+            for job in page.items:
+                try:
+                    done.append(await action(job))
+                except (Conflict, NotFound):
+                    continue  # requeued, purged or changed meanwhile by someone else
+            cursor = page.next_cursor
+            if cursor is None:
+                return done, False
+        more = bool(
+            (await self.dead_letters(tenant_id, job_type=job_type, limit=1, cursor=cursor)).items
+        )
+        return done, more
 
     # -- queries ------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ The worker decides from the stored job what a delivery means:
 =========================================  ===========================================
 stored job                                 this delivery (attempt n, delivery count d)
 =========================================  ===========================================
+failed by attempt n (dead-lettered)        dead-letter this message again
 missing or terminal                        no-op (the message is completed)
 queued / scheduled / retrying, next is n   start attempt n
 running attempt n, d == 1                  a duplicate while another worker runs: no-op
@@ -18,6 +19,10 @@ Every state change is a conditional write, so two workers racing on one job
 cannot both win; the result store keeps the first result written for a job.
 Retries are scheduled messages sent *before* the job is marked ``retrying``,
 so a crash in between leaves a redelivery, never a job nobody will run.
+
+A job that fails for good (a permanent error, or its last attempt) ends ``failed``
+with a :class:`~shared.jobs.DeadLetter` record, and its message goes to the queue's
+dead-letter queue: :meth:`Worker.handle` raises :class:`DeadLetterMessage`.
 """
 
 from __future__ import annotations
@@ -31,14 +36,17 @@ from typing import Any
 
 from shared.errors import (
     BackendUnavailable,
+    DeadLetterMessage,
     JobCancelled,
     JobFailure,
     JobTimedOut,
     NotFound,
+    PoisonJob,
     PreconditionFailed,
+    ValidationFailed,
 )
 from shared.guarded import guarded_update
-from shared.jobs import Job, JobState, utcnow
+from shared.jobs import DeadLetter, Job, JobState, utcnow
 from shared.jobtypes import JobContext, JobTypeRegistry
 from shared.messages import Delivery, JobMessage
 from shared.ports import JobQueue, ResultStore, StatusStore
@@ -79,8 +87,10 @@ class Worker:
     async def handle(self, delivery: Delivery) -> None:
         """Run the delivered attempt; returns normally when the message may be completed.
 
-        Raises only for infrastructure failures (a backend is down), so that the host
-        abandons the message and it is delivered again. Before raising it waits, longer
+        Raises :class:`DeadLetterMessage` when the attempt ended the job as failed (the
+        message belongs in the dead-letter queue). Otherwise raises only for
+        infrastructure failures (a backend is down), so that the host abandons the
+        message and it is delivered again. Before raising it waits, longer
         with each delivery (the host keeps renewing the lock meanwhile), so an outage of
         minutes does not use up the message's deliveries and dead-letter a good job.
         """
@@ -156,6 +166,11 @@ class Worker:
             log.warning("message for unknown job %s completed as a no-op", msg.job_id)
             return None
         if not changed:
+            if job.state is JobState.FAILED and job.attempt == msg.attempt and job.dead_letter:
+                # This message's attempt failed the job, and the message is delivered
+                # again (a crash before settling, or a host that abandons until the
+                # queue dead-letters it): send it on to the dead-letter queue.
+                raise DeadLetterMessage(job.dead_letter.reason, job.dead_letter.description)
             log.info(
                 "delivery %s of job %s (%s, attempt %d) is a no-op",
                 delivery.message_id,
@@ -196,12 +211,7 @@ class Worker:
 
     async def _failed(self, job: Job, msg: JobMessage, exc: BaseException) -> None:
         now = self.clock()
-        if isinstance(exc, JobFailure):
-            retryable, message, retry_after = exc.retryable, exc.message, exc.retry_after
-        elif isinstance(exc, JobTimedOut | TimeoutError):
-            retryable, message, retry_after = True, str(exc) or "the attempt timed out", None
-        else:  # an unexpected exception: assume the next attempt may succeed
-            retryable, message, retry_after = True, f"{type(exc).__name__}: {exc}", None
+        retryable, message, retry_after, reason = classify(exc)
         error = job.failure(type(exc).__name__, message, retryable=retryable, now=now)
         errors = [*job.errors, error]
         if retryable and job.attempt < job.max_attempts:
@@ -223,8 +233,25 @@ class Worker:
                 "job %s attempt %d failed, retry at %s: %s", job.job_id, job.attempt, due, message
             )
         else:
-            await self._finish(job, JobState.FAILED, error=error, errors=errors, stage="failed")
-            log.warning("job %s failed: %s", job.job_id, message)
+            if retryable:
+                reason = "MaxAttemptsExceeded"
+                message = f"attempt {job.attempt} of {job.max_attempts} failed: {message}"
+            dead = DeadLetter(reason=reason, description=message, at=now)
+            if await self._finish(
+                job, JobState.FAILED, error=error, errors=errors, stage="failed", dead_letter=dead
+            ):
+                log.warning("job %s failed (%s): %s", job.job_id, reason, message)
+                raise DeadLetterMessage(reason, message)
+
+
+def classify(exc: BaseException) -> tuple[bool, str, float | None, str]:
+    """(retryable, message, retry_after, dead-letter reason if it ends the job)."""
+    if isinstance(exc, JobFailure):
+        return exc.retryable, exc.message, exc.retry_after, exc.reason
+    if isinstance(exc, JobTimedOut | TimeoutError):
+        return True, str(exc) or "the attempt timed out", None, "Timeout"
+    # An unexpected exception: assume the next attempt may succeed.
+    return True, f"{type(exc).__name__}: {exc}", None, "UnhandledException"
 
 
 class _Run:
@@ -235,8 +262,15 @@ class _Run:
         self.job = job
 
     async def execute(self) -> Any:
-        job_type = self.worker.registry.get(self.job.job_type)
-        payload = job_type.parse(self.job.payload)
+        try:
+            job_type = self.worker.registry.get(self.job.job_type)
+        except ValidationFailed as exc:
+            raise PoisonJob("UnknownJobType", exc.detail) from None
+        try:
+            payload = job_type.parse(self.job.payload)
+        except ValidationFailed as exc:
+            fields = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+            raise PoisonJob("InvalidPayload", f"{exc.detail} ({fields})") from None
         ctx = JobContext(
             job_id=self.job.job_id,
             tenant_id=self.job.tenant_id,

@@ -15,6 +15,7 @@ from azure.functions.servicebus import ServiceBusMessage
 
 from functions import api, worker
 from functions.runtime import install
+from shared.errors import DeadLetterMessage
 from shared.messages import JobMessage
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -86,7 +87,7 @@ async def test_submit_then_run_the_message_through_the_worker_trigger(runtime: R
     assert received.message_id == JobMessage(job["job_id"], "local", 1).message_id
 
 
-async def test_malformed_message_raises_so_the_host_abandons_it(runtime: Runtime) -> None:
+async def test_malformed_message_asks_for_the_dead_letter_queue(runtime: Runtime) -> None:
     run_job = user_function(worker.bp, "run_job")
     bad = ServiceBusMessage(
         body=b"not json",
@@ -95,8 +96,9 @@ async def test_malformed_message_raises_so_the_host_abandons_it(runtime: Runtime
         application_properties={},
         user_properties={},
     )
-    with pytest.raises(Exception, match="not JSON"):
+    with pytest.raises(DeadLetterMessage) as dead:
         await run_job(bad)
+    assert dead.value.reason == "PoisonMessage" and "not JSON" in dead.value.description
 
 
 async def test_errors_are_problem_json(runtime: Runtime) -> None:

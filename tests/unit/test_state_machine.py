@@ -9,7 +9,7 @@ import pytest
 
 from shared.constants import MAX_STAGE_CHARS
 from shared.errors import IllegalTransition
-from shared.jobs import TERMINAL_STATES, TRANSITIONS, Job, JobState, new_job_id
+from shared.jobs import TERMINAL_STATES, TRANSITIONS, DeadLetter, Job, JobState, new_job_id
 
 
 def job_in(state: JobState) -> Job:
@@ -38,9 +38,25 @@ def test_illegal_transitions_are_refused(source: JobState, target: JobState) -> 
     assert (info.value.current, info.value.target) == (source.value, target.value)
 
 
-def test_terminal_states_have_no_way_out() -> None:
-    assert {s for s in JobState if not TRANSITIONS[s]} == TERMINAL_STATES
+def test_terminal_states_have_no_way_out_but_a_requeue_of_a_failed_job() -> None:
+    assert {s for s in JobState if not TRANSITIONS[s]} == {JobState.COMPLETED, JobState.CANCELLED}
     assert {JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED} == TERMINAL_STATES
+    assert TRANSITIONS[JobState.FAILED] == {JobState.QUEUED}
+
+
+def test_a_requeued_job_forgets_its_dead_letter_but_keeps_its_history() -> None:
+    failed = job_in(JobState.RUNNING).moved_to(JobState.FAILED, progress=40)
+    failed = failed.model_copy(
+        update={
+            "dead_letter": DeadLetter(
+                reason="MaxAttemptsExceeded", description="x", at=failed.updated_at
+            ),
+            "errors": [failed.failure("E", "boom", retryable=True, now=failed.updated_at)],
+        }
+    )
+    again = failed.moved_to(JobState.QUEUED)
+    assert again.dead_letter is None and again.finished_at is None and again.progress == 0
+    assert len(again.errors) == 1, "the failed attempts stay on record"
 
 
 def test_the_expected_paths_exist() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from shared.errors import JobCancelled, PermanentJobError, TransientJobError
+from shared.errors import DeadLetterMessage, JobCancelled, PermanentJobError, TransientJobError
 from shared.jobs import Job, JobState
 from shared.jobtypes import JobContext, JobTypeRegistry, default_registry
 from shared.messages import Delivery, JobMessage
@@ -138,20 +138,33 @@ async def test_attempts_run_out_and_the_job_fails(parts: Parts, behaviour: Behav
     behaviour.outcome = TransientJobError("always")
     job = await submit(parts, attempts=2)
     await parts.worker.handle(await deliver(parts))
-    await parts.worker.handle(await deliver(parts, max_wait=2))
+    last = await deliver(parts, max_wait=2)
+    with pytest.raises(DeadLetterMessage) as dead:
+        await parts.worker.handle(last)
+    assert dead.value.reason == "MaxAttemptsExceeded" and "always" in dead.value.description
     failed = await parts.status.get("t1", job.job_id)
     assert failed.state is JobState.FAILED and failed.attempt == 2
     assert [e.attempt for e in failed.errors] == [1, 2]
+    assert failed.dead_letter is not None and failed.dead_letter.reason == "MaxAttemptsExceeded"
     assert (await parts.queue.depth()).active == 0 and (await parts.queue.depth()).scheduled == 0
 
 
 async def test_permanent_failure_is_not_retried(parts: Parts, behaviour: Behaviour) -> None:
     behaviour.outcome = PermanentJobError("bad input")
     job = await submit(parts)
-    await parts.worker.handle(await deliver(parts))
+    delivery = await deliver(parts)
+    with pytest.raises(DeadLetterMessage, match="PermanentFailure"):
+        await parts.worker.handle(delivery)
     failed = await parts.status.get("t1", job.job_id)
     assert failed.state is JobState.FAILED and failed.error is not None
     assert failed.error.retryable is False
+    assert failed.dead_letter is not None and failed.dead_letter.description == "bad input"
+    assert behaviour.calls == [1]
+    # The same message again (a host that abandons until the queue dead-letters it):
+    # it is sent on to the dead-letter queue without running anything.
+    with pytest.raises(DeadLetterMessage, match="PermanentFailure"):
+        await parts.worker.handle(Delivery(delivery.message, delivery.message_id, 2))
+    assert behaviour.calls == [1]
     depth = await parts.queue.depth()
     assert depth.active == depth.scheduled == 0
 
@@ -286,3 +299,24 @@ async def test_a_backend_outage_is_raised_after_a_growing_wait(
         assert waited >= expected * 0.95
     assert waits[3] < 0.5, "the wait is capped"
     assert (await parts.status.get("t1", job.job_id)).state is JobState.RUNNING, "not failed"
+
+
+async def test_a_job_of_an_unknown_type_is_dead_lettered_without_retries(parts: Parts) -> None:
+    job = await submit(parts, "echo", {"message": "x"})
+    parts.worker.registry = JobTypeRegistry()  # this worker no longer knows "echo"
+    with pytest.raises(DeadLetterMessage) as dead:
+        await parts.worker.handle(await deliver(parts))
+    assert dead.value.reason == "UnknownJobType"
+    failed = await parts.status.get("t1", job.job_id)
+    assert failed.state is JobState.FAILED and failed.attempt == 1
+    assert failed.dead_letter is not None and failed.dead_letter.reason == "UnknownJobType"
+    assert (await parts.queue.depth()).scheduled == 0
+
+
+async def test_a_payload_that_no_longer_validates_is_dead_lettered(parts: Parts) -> None:
+    job = await submit(parts, "echo", {"message": "x"})
+    stored = await parts.status.get("t1", job.job_id)
+    await parts.status.replace(stored.model_copy(update={"payload": {"message": 5}}))
+    with pytest.raises(DeadLetterMessage) as dead:
+        await parts.worker.handle(await deliver(parts))
+    assert dead.value.reason == "InvalidPayload" and "payload.message" in dead.value.description
