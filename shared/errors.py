@@ -97,6 +97,41 @@ class PermanentJobError(JobFailure):
         super().__init__(message, retryable=False)
 
 
+# --- errors of the providers (the external APIs job types call) ------------------
+
+
+class ProviderTimeout(TransientJobError):
+    """The provider did not answer in time."""
+
+
+class ProviderUnavailable(TransientJobError):
+    """The provider could not be reached (connection refused or reset, DNS, TLS)."""
+
+
+class ProviderRateLimited(TransientJobError):
+    """The provider asked us to slow down (429, or GitHub's exhausted rate limit)."""
+
+
+class ProviderServerError(TransientJobError):
+    """The provider failed (5xx)."""
+
+
+class ProviderBadResponse(TransientJobError):
+    """The provider answered 2xx with a body that is not what its API promises."""
+
+
+class ProviderNotFound(PermanentJobError):
+    """The provider has no such thing (a 404, or an empty search)."""
+
+    reason = "NotFound"
+
+
+class ProviderRejected(PermanentJobError):
+    """The provider refused the request (a 4xx other than 404 and 429)."""
+
+    reason = "Rejected"
+
+
 class PoisonJob(PermanentJobError):
     """The stored job cannot run at all: its type is unknown here, or its payload no
     longer validates (the type changed since it was submitted)."""

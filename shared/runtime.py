@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 
 from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, SqliteStatusStore
 from shared.jobtypes import JobTypeRegistry, default_registry
+from shared.jobtypes.discovery import load_job_types
 from shared.ports import JobQueue, ResultStore, StatusStore
+from shared.providers import ProviderClient
+from shared.providers import register as register_providers
 from shared.retries import RetryPolicy
 from shared.service import JobService
 from shared.settings import Settings
@@ -30,11 +33,14 @@ class Runtime:
     worker: Worker
     #: Billable operations of the Azure adapters (see :mod:`shared.usage`).
     usage: Usage = field(default_factory=Usage)
+    #: The HTTP client of the provider job types.
+    providers: ProviderClient | None = None
     _databases: list[Database] = field(default_factory=list)
 
     @classmethod
     def from_settings(cls, settings: Settings, registry: JobTypeRegistry | None = None) -> Runtime:
-        registry = registry or default_registry()
+        providers = ProviderClient(settings.provider_timeout_seconds)
+        registry = registry or build_registry(settings, providers)
         databases: list[Database] = []
         usage = Usage()
 
@@ -59,7 +65,9 @@ class Runtime:
             queue=queue,
             registry=registry,
             retry_policy=RetryPolicy(
-                settings.retry_backoff_base_seconds, settings.retry_backoff_max_seconds
+                settings.retry_backoff_base_seconds,
+                settings.retry_backoff_max_seconds,
+                settings.retry_after_max_seconds,
             ),
             timeout_seconds=settings.job_timeout_seconds,
             outage_backoff=(
@@ -76,6 +84,7 @@ class Runtime:
             service=service,
             worker=worker,
             usage=usage,
+            providers=providers,
             _databases=databases,
         )
 
@@ -90,8 +99,18 @@ class Runtime:
             await queue.close()
         await self.status.close()
         await self.results.close()
+        if self.providers is not None:
+            await self.providers.close()
         for db in self._databases:
             db.close()
+
+
+def build_registry(settings: Settings, providers: ProviderClient) -> JobTypeRegistry:
+    """Every job type this deployment runs: built-in, providers, and the user's own."""
+    registry = default_registry()
+    register_providers(registry, settings, providers)
+    load_job_types(registry, settings.job_type_modules)
+    return registry
 
 
 def _status_store(settings: Settings, sqlite: Callable[[], Database], usage: Usage) -> StatusStore:

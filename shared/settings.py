@@ -101,8 +101,27 @@ class Settings(BaseSettings):
     #: message back: base * 2**(delivery-1) seconds, capped (lock renewal continues).
     outage_backoff_base_seconds: float = Field(default=1.0, ge=0)
     outage_backoff_max_seconds: float = Field(default=60.0, ge=0)
+    #: Longest wait a provider's Retry-After may impose before the next attempt.
+    retry_after_max_seconds: float = Field(default=3600.0, ge=0)
     #: Tenant of requests that carry no credentials (the keyless local host).
     default_tenant: str = "local"
+    #: Modules (comma-separated) whose ``register(registry, settings)`` adds job types;
+    #: packages can also declare the entry point group ``dtq.job_types`` (docs/job-types.md).
+    job_type_modules: str = ""
+
+    # -- providers: the external APIs of the built-in job types ----------------------
+    #: Seconds to wait for a provider (connect, read, each); past it the attempt is retried.
+    provider_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: Open-Meteo geocoding and forecast APIs (weather).
+    weather_geocoding_url: str = "https://geocoding-api.open-meteo.com"
+    weather_forecast_url: str = "https://api.open-meteo.com"
+    #: QuoteSlate API (quote): GET /api/quotes/random?tags=...
+    quote_api_url: str = "https://quoteslate.vercel.app"
+    #: Frankfurter API (exchange_rate): ECB reference rates.
+    exchange_rate_api_url: str = "https://api.frankfurter.dev"
+    #: GitHub REST API (github_user), and an optional token that raises the rate limit.
+    github_api_url: str = "https://api.github.com"
+    github_token: str | None = Field(default=None, repr=False)
 
     # -- local host ----------------------------------------------------------------
     #: Seconds in-flight jobs get to finish on shutdown before their messages are abandoned.

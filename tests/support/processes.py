@@ -34,6 +34,20 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
     return proc.returncode
 
 
+#: Tests never reach the internet: unless a test points them at its fake provider server,
+#: the provider job types call a loopback port where nothing listens.
+NO_INTERNET = {
+    f"DTQ_{name}": "http://127.0.0.1:9"
+    for name in (
+        "WEATHER_GEOCODING_URL",
+        "WEATHER_FORECAST_URL",
+        "QUOTE_API_URL",
+        "EXCHANGE_RATE_API_URL",
+        "GITHUB_API_URL",
+    )
+}
+
+
 @dataclass
 class LocalHost:
     """``dtq serve`` in a subprocess on a free loopback port."""
@@ -54,6 +68,7 @@ class LocalHost:
             **os.environ,
             "DTQ_DATA_DIR": str(self.data_dir),
             "DTQ_SHUTDOWN_GRACE_SECONDS": "2",
+            **NO_INTERNET,
             **self.env,
         }
 

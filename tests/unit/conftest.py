@@ -29,7 +29,9 @@ class Parts:
             results=self.results,
             queue=self.queue,
             registry=registry,
-            retry_policy=RetryPolicy(base_seconds=0.05, max_seconds=0.1),
+            retry_policy=RetryPolicy(
+                base_seconds=0.05, max_seconds=0.1, retry_after_max_seconds=60
+            ),
         )
 
 

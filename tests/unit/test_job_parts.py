@@ -208,6 +208,7 @@ def test_full_jitter_stays_under_the_ceiling_and_spreads() -> None:
 
 
 def test_retry_after_is_a_floor_bounded_by_the_cap() -> None:
-    policy = RetryPolicy(base_seconds=0.01, max_seconds=60)
+    policy = RetryPolicy(base_seconds=0.01, max_seconds=60, retry_after_max_seconds=900)
     assert policy.delay(1, retry_after=5) >= 5
-    assert policy.delay(1, retry_after=600) == 60
+    assert policy.delay(1, retry_after=600) == 600, "a provider's wait beats our own cap"
+    assert policy.delay(1, retry_after=7200) == 900

@@ -128,10 +128,12 @@ async def test_retry_after_from_the_handler_is_honoured(parts: Parts, behaviour:
     await parts.worker.handle(await deliver(parts))
     retrying = await parts.status.get("t1", job.job_id)
     assert retrying.next_attempt_at is not None
-    # The policy's cap (0.1 s in these tests) bounds Retry-After as well.
+    # Honoured even past the backoff cap (0.1 s in these tests), up to its own cap (60 s).
     assert (retrying.next_attempt_at - retrying.updated_at).total_seconds() == pytest.approx(
-        0.1, abs=0.01
+        30, abs=0.01
     )
+    depth = await parts.queue.depth()
+    assert (depth.active, depth.scheduled) == (0, 1), "the retry waits as a scheduled message"
 
 
 async def test_attempts_run_out_and_the_job_fails(parts: Parts, behaviour: Behaviour) -> None:
