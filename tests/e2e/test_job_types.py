@@ -1,0 +1,136 @@
+"""End to end on the local host: the provider job types against the local fake of their
+APIs (a 429 is retried after its Retry-After), and a user-defined job type enabled by a
+setting alone (the example of docs/job-types.md)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.fake_providers import FakeProviders
+from tests.support.polling import wait_job
+from tests.support.processes import ROOT, LocalHost
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeProviders]:
+    server = FakeProviders().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory, fake: FakeProviders) -> Iterator[httpx.Client]:
+    host = LocalHost(data_dir=Path(tmp_path_factory.mktemp("dtq-job-types")), workers=1)
+    host.env.update(
+        {
+            **fake.environment(),
+            "DTQ_JOB_TYPE_MODULES": "examples.word_count",
+            "DTQ_RETRY_BACKOFF_BASE_SECONDS": "0.05",
+            "DTQ_RETRY_AFTER_MAX_SECONDS": "0.3",  # the fake asks for 7 s
+        }
+    )
+    host.start()
+    try:
+        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as client:
+            yield client
+    finally:
+        host.stop()
+
+
+def submit(api: httpx.Client, job_type: str, payload: dict[str, object], **extra: object) -> str:
+    response = api.post("/jobs", json={"job_type": job_type, "payload": payload, **extra})
+    assert response.status_code == 202, response.text
+    return str(response.json()["job_id"])
+
+
+def test_every_job_type_is_listed_with_its_schema(api: httpx.Client) -> None:
+    listed = {t["job_type"]: t for t in api.get("/job-types").json()["items"]}
+    assert set(listed) == {
+        "echo",
+        "simulate",
+        "weather",
+        "quote",
+        "exchange_rate",
+        "github_user",
+        "word_count",
+    }
+    assert listed["word_count"]["payload_schema"]["required"] == ["text"]
+    assert listed["weather"]["payload_schema"]["properties"]["units"]["enum"] == [
+        "metric",
+        "imperial",
+    ]
+
+
+def test_a_provider_job_runs_through_the_host(api: httpx.Client, fake: FakeProviders) -> None:
+    fake.reset()
+    job_id = submit(api, "weather", {"city": "Coimbra", "country_code": "PT"})
+    done = wait_job(api, job_id)
+    assert done["state"] == "completed", done
+    result = api.get(f"/jobs/{job_id}/result").json()["result"]
+    assert result["city"] == "Coimbra" and result["conditions"] == "overcast"
+    assert done["trace_id"] and done["progress"] == 100
+
+
+def test_a_rate_limited_provider_is_retried_until_it_answers(
+    api: httpx.Client, fake: FakeProviders
+) -> None:
+    fake.reset()
+    fake.set("quote", "429")
+    job_id = submit(api, "quote", {"category": "life"}, max_attempts=10)
+    first = wait_job(api, job_id, lambda j: bool(j["errors"]))
+    assert first["errors"][0]["type"] == "ProviderRateLimited"
+    assert first["errors"][0]["retryable"] is True
+    fake.set("quote", "ok")
+    done = wait_job(api, job_id)
+    assert done["state"] == "completed" and done["attempt"] >= 2
+    assert {e["type"] for e in done["errors"]} == {"ProviderRateLimited"}
+
+
+def test_a_provider_not_found_is_dead_lettered_at_once(
+    api: httpx.Client, fake: FakeProviders
+) -> None:
+    fake.reset()
+    job_id = submit(api, "github_user", {"username": "ghost"})
+    done = wait_job(api, job_id)
+    assert done["state"] == "failed" and done["attempt"] == 1
+    assert done["dead_letter"]["reason"] == "NotFound"
+    assert job_id in [j["job_id"] for j in api.get("/dlq").json()["items"]]
+
+
+def test_a_bad_username_is_refused_at_submit(api: httpx.Client, fake: FakeProviders) -> None:
+    fake.reset()
+    response = api.post(
+        "/jobs", json={"job_type": "github_user", "payload": {"username": "../orgs/x"}}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "payload.username"
+    assert fake.requests("github") == []
+
+
+def test_the_user_defined_job_type_runs(api: httpx.Client) -> None:
+    job_id = submit(api, "word_count", {"text": "the cat and the hat\nThe end", "top": 2})
+    assert wait_job(api, job_id)["state"] == "completed"
+    result = api.get(f"/jobs/{job_id}/result").json()["result"]
+    assert result == {
+        "words": 7,
+        "unique": 5,
+        "top": [{"word": "the", "count": 3}, {"word": "cat", "count": 1}],
+    }
+    empty = submit(api, "word_count", {"text": "1 2 3"})
+    assert wait_job(api, empty)["dead_letter"]["reason"] == "PermanentFailure"
+
+
+def test_the_guide_shows_the_example_as_it_is() -> None:
+    guide = (ROOT / "docs" / "job-types.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", guide, flags=re.S)
+    example = (ROOT / "examples" / "word_count.py").read_text()
+    assert example in blocks, "docs/job-types.md must show examples/word_count.py verbatim"
