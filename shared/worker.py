@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -72,6 +73,7 @@ class Worker:
         timeout_seconds: float | None = None,
         outage_backoff: tuple[float, float] = (1.0, 60.0),
         clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
     ) -> None:
         self.status = status
         self.results = results
@@ -83,6 +85,8 @@ class Worker:
         #: Wait before handing a message back when a backend is down: base * 2**(d-1), capped.
         self.outage_backoff_base, self.outage_backoff_max = outage_backoff
         self.clock = clock
+        #: Source of the backoff jitter (seeded in tests).
+        self.rng = rng
 
     async def handle(self, delivery: Delivery) -> None:
         """Run the delivered attempt; returns normally when the message may be completed.
@@ -215,7 +219,7 @@ class Worker:
         error = job.failure(type(exc).__name__, message, retryable=retryable, now=now)
         errors = [*job.errors, error]
         if retryable and job.attempt < job.max_attempts:
-            delay = self.retry_policy.delay(job.attempt, retry_after)
+            delay = self.retry_policy.delay(job.attempt, retry_after, rng=self.rng)
             due = now + timedelta(seconds=delay)
             retry = JobMessage(
                 job.job_id, job.tenant_id, job.attempt + 1, msg.trace_id or job.trace_id

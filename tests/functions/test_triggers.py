@@ -128,3 +128,69 @@ async def test_backend_down_is_503_with_retry_after(runtime: Runtime) -> None:
     assert int(response.headers["Retry-After"]) >= 1
     health = await user_function(api.bp, "health")(request("GET", "v1/healthz"))
     assert health.status_code == 503 and as_json(health)["ok"] is False
+
+
+async def test_on_service_bus_a_failed_job_reaches_the_native_dead_letter_queue(
+    tmp_path: Path,
+) -> None:
+    """The Functions host's own rule (autoCompleteMessages: true, no settlement
+    extension): an exception abandons the message. The worker raises again on each
+    redelivery without running the job, so Service Bus dead-letters the message after
+    maxDeliveryCount; the job record keeps the real reason."""
+    from pydantic import BaseModel
+
+    from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
+    from shared.errors import PermanentJobError
+    from shared.jobtypes import default_registry
+    from shared.service import Submission
+    from tests.support.servicebus_fake import FakeNamespace
+
+    runs: list[int] = []
+
+    class Nothing(BaseModel):
+        pass
+
+    async def refuse(payload: Nothing, ctx: Any) -> None:
+        runs.append(ctx.attempt)
+        raise PermanentJobError("cannot ever work")
+
+    registry = default_registry()
+    registry.register("refuse", Nothing, refuse)
+    namespace = FakeNamespace()
+    namespace.create_queue("dtq-jobs", max_delivery_count=4, lock_duration=30)
+    rt = Runtime.from_settings(Settings.load(None, data_dir=tmp_path), registry=registry)
+    queue = ServiceBusJobQueue(
+        namespace.client(), "dtq-jobs", lock_duration=30, max_delivery_count=4
+    )
+    rt.queues = {"dtq-jobs": queue}
+    rt.service.queue = rt.worker.queue = queue
+    install(rt)
+    try:
+        job = await rt.service.submit("local", Submission("refuse", {}))
+        run_job = user_function(worker.bp, "run_job")
+        deliveries = 0
+        while messages := await queue.receive(1, max_wait=0.2):
+            [message] = messages
+            deliveries += 1
+            binding = ServiceBusMessage(
+                body=message.body,
+                message_id=message.message_id,
+                delivery_count=message.delivery_count,
+                application_properties=dict(message.application_properties),
+                user_properties={},
+            )
+            try:
+                await run_job(binding)
+            except DeadLetterMessage as dead:
+                assert dead.reason == "PermanentFailure"
+                await queue.abandon(message)  # what the Functions host does on an exception
+            else:
+                await queue.complete(message)
+        assert deliveries == 4 and runs == [1], "run once, then only sent on its way"
+        [letter] = await queue.peek_dead_letters()
+        assert letter.dead_letter_reason == "MaxDeliveryCountExceeded"
+        stored = await rt.status.get("local", job.job_id)
+        assert stored.dead_letter is not None and stored.dead_letter.reason == "PermanentFailure"
+    finally:
+        install(None)
+        await rt.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import random
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from shared.errors import DeadLetterMessage, JobCancelled, PermanentJobError, Tr
 from shared.jobs import Job, JobState
 from shared.jobtypes import JobContext, JobTypeRegistry, default_registry
 from shared.messages import Delivery, JobMessage
+from shared.retries import RetryPolicy
 from shared.service import Submission
 from tests.unit.conftest import Parts
 
@@ -322,3 +325,38 @@ async def test_a_payload_that_no_longer_validates_is_dead_lettered(parts: Parts)
     with pytest.raises(DeadLetterMessage) as dead:
         await parts.worker.handle(await deliver(parts))
     assert dead.value.reason == "InvalidPayload" and "payload.message" in dead.value.description
+
+
+async def test_the_retry_schedule_grows_with_jitter_honours_retry_after_and_stops(
+    parts: Parts, behaviour: Behaviour
+) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    parts.worker.clock = lambda: now
+    parts.worker.rng = random.Random(11)
+    parts.worker.retry_policy = RetryPolicy(
+        base_seconds=1, max_seconds=8, retry_after_max_seconds=100
+    )
+    asks = {3: 20.0}  # attempt 3's provider says: come back in 20 s
+    behaviour.outcome = lambda ctx: TransientJobError("down", retry_after=asks.get(ctx.attempt))
+    job = await submit(parts, attempts=5)
+    delays = []
+    for attempt in range(1, 5):
+        message = JobMessage(job.job_id, "t1", attempt)
+        await parts.worker.handle(Delivery(message, message.message_id, 1))
+        stored = await parts.status.get("t1", job.job_id)
+        assert stored.state is JobState.RETRYING and stored.next_attempt_at is not None
+        delays.append((stored.next_attempt_at - now).total_seconds())
+    ceilings = [parts.worker.retry_policy.ceiling(a) for a in range(1, 5)]
+    assert ceilings == [1, 2, 4, 8], "the backoff ceiling doubles"
+    for attempt, (delay, ceiling) in enumerate(zip(delays, ceilings, strict=True), start=1):
+        if attempt == 3:
+            assert delay == 20.0, "Retry-After is a floor, even past the backoff cap"
+        else:
+            assert 0 <= delay <= ceiling, (attempt, delay)
+    assert len({round(d, 6) for d in delays}) == 4, "jittered, not fixed steps"
+    last = JobMessage(job.job_id, "t1", 5)
+    with pytest.raises(DeadLetterMessage, match="MaxAttemptsExceeded"):
+        await parts.worker.handle(Delivery(last, last.message_id, 1))
+    assert behaviour.calls == [1, 2, 3, 4, 5]
+    depth = await parts.queue.depth()  # the first message and the four retries, no more
+    assert depth.active + depth.scheduled == 5, "no retry after the last attempt"
