@@ -18,7 +18,6 @@ from functions.http import (
 from functions.runtime import runtime
 from shared.constants import DEFAULT_PAGE_SIZE, POLL_AFTER_SECONDS
 from shared.jobs import Job
-from shared.service import Submission
 
 bp = func.Blueprint()
 
@@ -47,9 +46,7 @@ def _etag(job: Job) -> str:
 @endpoint
 async def submit_job(req: func.HttpRequest) -> func.HttpResponse:
     body = parse_model(SubmitRequest, json_body(req))
-    job = await runtime().service.submit(
-        tenant_of(req), Submission(body.job_type, body.payload, body.max_attempts)
-    )
+    job = await runtime().service.submit(tenant_of(req), body.submission())
     return json_response(
         job_body(job),
         202,
@@ -65,9 +62,7 @@ async def submit_job(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 async def submit_jobs(req: func.HttpRequest) -> func.HttpResponse:
     body = parse_model(BatchSubmitRequest, json_body(req))
-    jobs = await runtime().service.submit_many(
-        tenant_of(req), [Submission(j.job_type, j.payload, j.max_attempts) for j in body.jobs]
-    )
+    jobs = await runtime().service.submit_many(tenant_of(req), [j.submission() for j in body.jobs])
     return json_response(
         {"items": [job_body(job) for job in jobs]},
         202,
@@ -132,7 +127,8 @@ async def list_job_types(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/openapi.json", methods=["GET"])
 @endpoint
 async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
-    return json_response(openapi.document(runtime().registry))
+    rt = runtime()
+    return json_response(openapi.document(rt.registry, rt.settings.job_timeout_seconds))
 
 
 @bp.route(route="v1/healthz", methods=["GET"])

@@ -13,9 +13,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from shared.constants import MAX_BATCH, MAX_BULK, MAX_REQUEST_BODY_BYTES, PROBLEM_JSON
+from shared.constants import (
+    MAX_BATCH,
+    MAX_BULK,
+    MAX_REQUEST_BODY_BYTES,
+    MAX_SCHEDULE_AHEAD,
+    PROBLEM_JSON,
+)
 from shared.errors import (
     BackendUnavailable,
     Conflict,
@@ -25,8 +31,11 @@ from shared.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
+from shared.service import Submission
 
 log = logging.getLogger(__name__)
+
+MAX_DELAY_SECONDS = MAX_SCHEDULE_AHEAD.total_seconds()
 
 HttpHandler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
 
@@ -171,6 +180,19 @@ class SubmitRequest(BaseModel):
     job_type: str = Field(min_length=1, max_length=100)
     payload: dict[str, Any] = Field(default_factory=dict)
     max_attempts: int | None = Field(default=None, ge=1, le=100)
+    scheduled_at: AwareDatetime | None = None
+    delay_seconds: float | None = Field(default=None, ge=0, le=MAX_DELAY_SECONDS)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+
+    def submission(self) -> Submission:
+        return Submission(
+            self.job_type,
+            self.payload,
+            max_attempts=self.max_attempts,
+            scheduled_at=self.scheduled_at,
+            delay_seconds=self.delay_seconds,
+            timeout_seconds=self.timeout_seconds,
+        )
 
 
 class BatchSubmitRequest(BaseModel):

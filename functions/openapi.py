@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from functions.http import BulkDeadLetterRequest, RequeueRequest
 from shared import __version__
-from shared.constants import MAX_BATCH, MAX_PAGE_SIZE, PROBLEM_JSON
+from shared.constants import MAX_BATCH, MAX_PAGE_SIZE, MAX_SCHEDULE_AHEAD, PROBLEM_JSON
 from shared.jobs import Job, JobState
 from shared.jobtypes import JobTypeRegistry
 from shared.paging import CURSOR_PATTERN
@@ -46,7 +46,7 @@ def _add(out: dict[str, Any], name: str, model: type[BaseModel]) -> dict[str, st
     return {"$ref": REF.format(model=name)}
 
 
-def _schemas(registry: JobTypeRegistry) -> dict[str, Any]:
+def _schemas(registry: JobTypeRegistry, max_timeout: float) -> dict[str, Any]:
     """Response models, and a submission schema per job type (its payload model)."""
     out: dict[str, Any] = {}
     for model in (Job, JobPage, Problem, RequeueRequest, BulkDeadLetterRequest, BulkResult):
@@ -64,10 +64,35 @@ def _schemas(registry: JobTypeRegistry) -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["job_type", "payload"],
+                # scheduled_at or delay_seconds, not both
+                "not": {
+                    "required": ["scheduled_at", "delay_seconds"],
+                    "properties": {
+                        "scheduled_at": {"type": "string"},
+                        "delay_seconds": {"type": "number"},
+                    },
+                },
                 "properties": {
                     "job_type": {"const": job_type.name},
                     "payload": payload,
                     "max_attempts": {"type": ["integer", "null"], "minimum": 1, "maximum": 100},
+                    "scheduled_at": {
+                        "type": ["string", "null"],
+                        "format": "date-time",
+                        "description": "Start no earlier than this (RFC 3339, with an offset).",
+                    },
+                    "delay_seconds": {
+                        "type": ["number", "null"],
+                        "minimum": 0,
+                        "maximum": MAX_SCHEDULE_AHEAD.total_seconds(),
+                        "description": "Start no earlier than this many seconds from now.",
+                    },
+                    "timeout_seconds": {
+                        "type": ["number", "null"],
+                        "exclusiveMinimum": 0,
+                        "maximum": max_timeout,
+                        "description": "Longest one attempt may run.",
+                    },
                 },
             }
         )
@@ -181,7 +206,8 @@ def _dlq_paths(registry: JobTypeRegistry, body: Any) -> dict[str, Any]:
     }
 
 
-def document(registry: JobTypeRegistry) -> dict[str, Any]:
+def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str, Any]:
+    """The document; ``max_timeout`` is the deployment's DTQ_JOB_TIMEOUT_SECONDS."""
     body = lambda model: {  # noqa: E731
         "required": True,
         "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}},
@@ -261,5 +287,5 @@ def document(registry: JobTypeRegistry) -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": _schemas(registry)},
+        "components": {"schemas": _schemas(registry, max_timeout)},
     }

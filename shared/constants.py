@@ -1,5 +1,6 @@
 """Fixed values of the product. Anything a deployment may change is a setting instead."""
 
+from datetime import timedelta
 from typing import Final
 
 API_VERSION_PREFIX: Final = "v1"
@@ -11,6 +12,8 @@ MAX_STAGE_CHARS: Final = 200
 MAX_ERROR_CHARS: Final = 2000
 #: Most jobs one batch submit may carry.
 MAX_BATCH: Final = 100
+#: Furthest ahead a job may be scheduled.
+MAX_SCHEDULE_AHEAD: Final = timedelta(days=365)
 #: Most dead-lettered jobs one bulk requeue or purge handles.
 MAX_BULK: Final = 1000
 #: Page size bounds for listing endpoints.

@@ -132,6 +132,8 @@ class Job(BaseModel):
     dead_letter: DeadLetter | None = None
     #: Times the job was requeued from the dead-letter queue.
     requeues: int = 0
+    #: Longest one attempt may run, in seconds (None: the deployment's limit).
+    timeout_seconds: float | None = None
     #: Opaque concurrency token of the stored version; set by the store.
     etag: str | None = Field(default=None, exclude=True)
 
@@ -144,14 +146,21 @@ class Job(BaseModel):
         payload: dict[str, Any],
         max_attempts: int,
         now: datetime | None = None,
+        run_at: datetime | None = None,
+        timeout_seconds: float | None = None,
     ) -> Job:
+        """A new job: ``queued``, or ``scheduled`` when ``run_at`` is in the future."""
         at = now or utcnow()
+        later = run_at is not None and run_at > at
         return cls(
             job_id=new_job_id(),
             tenant_id=tenant_id,
             job_type=job_type,
             payload=payload,
+            state=JobState.SCHEDULED if later else JobState.QUEUED,
+            next_attempt_at=run_at if later else None,
             max_attempts=max_attempts,
+            timeout_seconds=timeout_seconds,
             created_at=at,
             updated_at=at,
             trace_id=new_trace_id(),

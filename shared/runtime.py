@@ -58,6 +58,7 @@ class Runtime:
             queue=queue,
             registry=registry,
             default_max_attempts=settings.default_max_attempts,
+            max_timeout_seconds=settings.job_timeout_seconds,
         )
         worker = Worker(
             status=status,

@@ -8,10 +8,10 @@ import builtins
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.constants import MAX_BATCH, MAX_BULK, MAX_PAGE_SIZE
+from shared.constants import MAX_BATCH, MAX_BULK, MAX_PAGE_SIZE, MAX_SCHEDULE_AHEAD
 from shared.errors import (
     BackendUnavailable,
     Conflict,
@@ -37,6 +37,12 @@ class Submission:
     job_type: str
     payload: Any
     max_attempts: int | None = None
+    #: Start no earlier than this (RFC 3339 with an offset) ...
+    scheduled_at: datetime | None = None
+    #: ... or this many seconds from now (not both).
+    delay_seconds: float | None = None
+    #: Longest one attempt may run (at most the deployment's DTQ_JOB_TIMEOUT_SECONDS).
+    timeout_seconds: float | None = None
 
 
 class JobService:
@@ -48,6 +54,7 @@ class JobService:
         queue: JobQueue,
         registry: JobTypeRegistry,
         default_max_attempts: int = 3,
+        max_timeout_seconds: float = 540.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.status = status
@@ -55,6 +62,7 @@ class JobService:
         self.queue = queue
         self.registry = registry
         self.default_max_attempts = default_max_attempts
+        self.max_timeout_seconds = max_timeout_seconds
         self.clock = clock
 
     # -- commands -----------------------------------------------------------------
@@ -97,7 +105,9 @@ class JobService:
         failure = next((c for c in created if isinstance(c, BaseException)), None)
         if failure is None:
             messages = [
-                JobMessage(job.job_id, tenant_id, attempt=1, trace_id=job.trace_id).outgoing()
+                JobMessage(job.job_id, tenant_id, attempt=1, trace_id=job.trace_id).outgoing(
+                    scheduled_at=job.next_attempt_at
+                )
                 for job in stored
             ]
             try:
@@ -117,17 +127,58 @@ class JobService:
         job_type = self.registry.get(submission.job_type)
         payload = job_type.parse(submission.payload).model_dump(mode="json")
         max_attempts = submission.max_attempts or self.default_max_attempts
+        errors: builtins.list[FieldError] = []
         if not 1 <= max_attempts <= 100:
-            raise ValidationFailed(
-                "max_attempts is out of range", [FieldError("max_attempts", "must be 1 to 100")]
+            errors.append(FieldError("max_attempts", "must be 1 to 100"))
+        timeout = submission.timeout_seconds
+        if timeout is not None and not 0 < timeout <= self.max_timeout_seconds:
+            errors.append(
+                FieldError(
+                    "timeout_seconds",
+                    f"must be more than 0 and at most {self.max_timeout_seconds:g}"
+                    " (this deployment's DTQ_JOB_TIMEOUT_SECONDS)",
+                )
             )
+        now = self.clock()
+        run_at = self._run_at(submission, now, errors)
+        if errors:
+            raise ValidationFailed("the submission is not valid", errors)
         return Job.new(
             tenant_id=tenant_id,
             job_type=job_type.name,
             payload=payload,
             max_attempts=max_attempts,
-            now=self.clock(),
+            now=now,
+            run_at=run_at,
+            timeout_seconds=timeout,
         )
+
+    @staticmethod
+    def _run_at(
+        submission: Submission, now: datetime, errors: builtins.list[FieldError]
+    ) -> datetime | None:
+        if submission.scheduled_at is not None and submission.delay_seconds is not None:
+            errors.append(
+                FieldError("delay_seconds", "give scheduled_at or delay_seconds, not both")
+            )
+            return None
+        if submission.delay_seconds is not None:
+            if not 0 <= submission.delay_seconds <= MAX_SCHEDULE_AHEAD.total_seconds():
+                errors.append(FieldError("delay_seconds", "must be 0 to 31536000 (a year)"))
+                return None
+            return now + timedelta(seconds=submission.delay_seconds)
+        at = submission.scheduled_at
+        if at is None:
+            return None
+        if at.tzinfo is None:
+            errors.append(
+                FieldError("scheduled_at", "needs a UTC offset, e.g. 2026-01-01T09:00:00Z")
+            )
+            return None
+        try:
+            return at.astimezone(UTC)  # a time in the past means: now
+        except (OverflowError, ValueError):  # within an offset of year 1 or year 9999
+            return None if at.year == 1 else datetime.max.replace(tzinfo=UTC)
 
     async def cancel(self, tenant_id: str, job_id: str) -> Job:
         """Cancel a job that has not started; Conflict if it is running or finished."""

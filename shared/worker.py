@@ -275,6 +275,7 @@ class _Run:
         except ValidationFailed as exc:
             fields = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
             raise PoisonJob("InvalidPayload", f"{exc.detail} ({fields})") from None
+        limit = self._time_limit()
         ctx = JobContext(
             job_id=self.job.job_id,
             tenant_id=self.job.tenant_id,
@@ -282,11 +283,8 @@ class _Run:
             attempt=self.job.attempt,
             max_attempts=self.job.max_attempts,
             trace_id=self.job.trace_id,
-            deadline=(
-                None
-                if self.worker.timeout_seconds is None
-                else time.monotonic() + self.worker.timeout_seconds
-            ),
+            deadline=None if limit is None else time.monotonic() + limit,
+            time_limit=limit,
             _sink=self.report,
         )
         left = ctx.time_left()
@@ -296,7 +294,14 @@ class _Run:
             async with asyncio.timeout(left):
                 return await job_type.handler(payload, ctx)
         except TimeoutError:
-            raise JobTimedOut(f"attempt {self.job.attempt} ran past its deadline") from None
+            raise JobTimedOut(
+                f"attempt {self.job.attempt} ran past its time limit of {limit:g}s"
+            ) from None
+
+    def _time_limit(self) -> float | None:
+        """The job's own timeout, within the deployment's limit."""
+        limits = [t for t in (self.job.timeout_seconds, self.worker.timeout_seconds) if t]
+        return min(limits) if limits else None
 
     async def report(self, progress: int, stage: str | None) -> bool:
         """Store progress; True when this attempt should stop (the job was settled or

@@ -31,6 +31,8 @@ class JobContext:
     #: ``time.monotonic()`` value after which the attempt is over, or None.
     deadline: float | None
     _sink: ProgressSink = field(repr=False)
+    #: The attempt's time limit in seconds (what ``deadline`` was computed from).
+    time_limit: float | None = None
     _cancelled: bool = field(default=False, repr=False)
 
     @property

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -151,3 +153,50 @@ async def test_a_batch_is_enqueued_in_order_with_one_message_per_job(parts: Part
     messages = await parts.queue.receive(50, max_wait=0.2)
     assert [JobMessage.decode(m.body).job_id for m in messages] == [j.job_id for j in jobs]
     assert [j.payload["message"] for j in jobs] == [str(i) for i in range(30)]
+
+
+# --- scheduling and time limits ---------------------------------------------------
+
+
+async def test_a_delayed_job_is_scheduled_with_a_scheduled_message(parts: Parts) -> None:
+    now = datetime.now(UTC)
+    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}, delay_seconds=30))
+    assert job.state is JobState.SCHEDULED and job.next_attempt_at is not None
+    assert 29 <= (job.next_attempt_at - now).total_seconds() <= 31
+    depth = await parts.queue.depth()
+    assert (depth.active, depth.scheduled) == (0, 1), "not receivable before it is due"
+    assert await parts.queue.receive(1, max_wait=0.1) == []
+
+
+async def test_scheduled_at_with_an_offset_is_kept_in_utc(parts: Parts) -> None:
+    at = datetime.now(UTC) + timedelta(hours=2)
+    local = at.astimezone(timezone(timedelta(hours=-5)))
+    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}, scheduled_at=local))
+    assert job.state is JobState.SCHEDULED and job.next_attempt_at == at
+    assert job.next_attempt_at.utcoffset() == timedelta(0)
+
+
+async def test_a_time_in_the_past_means_now(parts: Parts) -> None:
+    past = datetime.now(UTC) - timedelta(days=3)
+    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}, scheduled_at=past))
+    assert job.state is JobState.QUEUED and job.next_attempt_at is None
+    assert (await parts.queue.depth()).active == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"delay_seconds": 5, "scheduled_at": datetime(2030, 1, 1, tzinfo=UTC)}, "delay_seconds"),
+        ({"scheduled_at": datetime(2030, 1, 1)}, "scheduled_at"),
+        ({"delay_seconds": -1}, "delay_seconds"),
+        ({"timeout_seconds": 0}, "timeout_seconds"),
+        ({"timeout_seconds": 10_000}, "timeout_seconds"),
+    ],
+)
+async def test_bad_schedules_and_time_limits_name_their_field(
+    parts: Parts, changes: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        await parts.service.submit("t1", Submission("echo", {"message": "x"}, **changes))
+    assert [e.field for e in info.value.errors] == [field]
+    assert (await parts.queue.depth()).active == 0

@@ -360,3 +360,23 @@ async def test_the_retry_schedule_grows_with_jitter_honours_retry_after_and_stop
     assert behaviour.calls == [1, 2, 3, 4, 5]
     depth = await parts.queue.depth()  # the first message and the four retries, no more
     assert depth.active + depth.scheduled == 5, "no retry after the last attempt"
+
+
+async def test_a_jobs_own_time_limit_cancels_its_handler(parts: Parts) -> None:
+    job = await parts.service.submit(
+        "t1", Submission("simulate", {"duration_ms": 5000, "steps": 1}, timeout_seconds=0.2)
+    )
+    await asyncio.wait_for(parts.worker.handle(await deliver(parts)), timeout=3)
+    retrying = await parts.status.get("t1", job.job_id)
+    assert retrying.state is JobState.RETRYING and retrying.error is not None
+    assert retrying.error.type == "JobTimedOut" and retrying.error.retryable
+    assert "time limit of 0.2s" in retrying.error.message
+
+
+async def test_a_scheduled_job_starts_when_its_message_comes(parts: Parts) -> None:
+    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}, delay_seconds=0.3))
+    assert job.state is JobState.SCHEDULED
+    await parts.worker.handle(await deliver(parts, max_wait=2))
+    done = await parts.status.get("t1", job.job_id)
+    assert done.state is JobState.COMPLETED and done.next_attempt_at is None
+    assert done.started_at is not None and done.started_at >= job.next_attempt_at  # type: ignore[operator]

@@ -1,0 +1,83 @@
+"""End to end on the local host: scheduled and delayed jobs, per-job time limits."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.polling import wait_job
+
+pytestmark = pytest.mark.e2e
+
+
+def submit(api: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    response = api.post("/jobs", json=body)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def parse(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def test_a_job_scheduled_two_seconds_ahead_does_not_start_early(api: httpx.Client) -> None:
+    at = datetime.now(UTC) + timedelta(seconds=2)
+    job = submit(
+        api, {"job_type": "echo", "payload": {"message": "later"}, "scheduled_at": at.isoformat()}
+    )
+    assert job["state"] == "scheduled" and parse(job["next_attempt_at"]) == at
+    while datetime.now(UTC) < at - timedelta(seconds=0.2):
+        assert api.get(f"/jobs/{job['job_id']}").json()["state"] == "scheduled"
+        time.sleep(0.1)
+    done = wait_job(api, job["job_id"], timeout=10)
+    assert done["state"] == "completed"
+    assert parse(done["started_at"]) >= at, "started before it was due"
+
+
+def test_a_delayed_job_can_be_cancelled_before_it_is_due(api: httpx.Client) -> None:
+    job = submit(api, {"job_type": "echo", "payload": {"message": "never"}, "delay_seconds": 1})
+    assert job["state"] == "scheduled"
+    cancelled = api.delete(f"/jobs/{job['job_id']}")
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+    time.sleep(1.5)  # its message comes due and is completed as a no-op
+    after = api.get(f"/jobs/{job['job_id']}").json()
+    assert after["state"] == "cancelled" and after["started_at"] is None
+
+
+def test_a_jobs_own_time_limit_ends_a_slow_attempt(api: httpx.Client) -> None:
+    job = submit(
+        api,
+        {
+            "job_type": "simulate",
+            "payload": {"duration_ms": 5000, "steps": 1},
+            "timeout_seconds": 0.5,
+            "max_attempts": 1,
+        },
+    )
+    started = time.monotonic()
+    failed = wait_job(api, job["job_id"], timeout=10)
+    assert time.monotonic() - started < 4, "stopped at its limit, not after the 5 s run"
+    assert failed["state"] == "failed" and failed["timeout_seconds"] == 0.5
+    assert failed["error"]["type"] == "JobTimedOut" and failed["error"]["retryable"]
+    assert failed["dead_letter"]["reason"] == "MaxAttemptsExceeded"
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"scheduled_at": "2030-01-01T09:00:00"}, "scheduled_at"),
+        ({"delay_seconds": 1, "scheduled_at": "2030-01-01T09:00:00Z"}, "delay_seconds"),
+        ({"delay_seconds": -1}, "delay_seconds"),
+        ({"timeout_seconds": 100000}, "timeout_seconds"),
+    ],
+)
+def test_bad_schedules_are_refused_naming_the_field(
+    api: httpx.Client, extra: dict[str, Any], field: str
+) -> None:
+    response = api.post("/jobs", json={"job_type": "echo", "payload": {"message": "x"}, **extra})
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
