@@ -115,7 +115,10 @@ async def get_job_result(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 async def cancel_job(req: func.HttpRequest) -> func.HttpResponse:
     job = await runtime().service.cancel(tenant_of(req), req.route_params["job_id"])
-    return json_response(job_body(job))
+    if job.terminal:
+        return json_response(job_body(job))
+    # Running: asked to stop; it ends "cancelled" at its next progress report or check.
+    return json_response(job_body(job), 202, {"Retry-After": str(POLL_AFTER_SECONDS)})
 
 
 @bp.route(route="v1/job-types", methods=["GET"])

@@ -260,7 +260,11 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                 "delete": {
                     "operationId": "cancel_job",
                     "parameters": [JOB_ID],
-                    "responses": {"200": _json("Job"), **_problems(404, 409, 503)},
+                    "responses": {
+                        "200": _json("Job", "cancelled"),
+                        "202": _json("Job", "running: asked to stop (cancel_requested_at)"),
+                        **_problems(404, 409, 503),
+                    },
                 },
             },
             "/api/v1/jobs/{job_id}/result": {

@@ -134,6 +134,8 @@ class Job(BaseModel):
     requeues: int = 0
     #: Longest one attempt may run, in seconds (None: the deployment's limit).
     timeout_seconds: float | None = None
+    #: Set when a user cancels the job while it runs; the worker stops it cooperatively.
+    cancel_requested_at: datetime | None = None
     #: Opaque concurrency token of the stored version; set by the store.
     etag: str | None = Field(default=None, exclude=True)
 

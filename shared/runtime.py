@@ -71,6 +71,7 @@ class Runtime:
                 settings.retry_after_max_seconds,
             ),
             timeout_seconds=settings.job_timeout_seconds,
+            cancel_check_seconds=settings.cancel_check_seconds,
             outage_backoff=(
                 settings.outage_backoff_base_seconds,
                 settings.outage_backoff_max_seconds,

@@ -181,15 +181,27 @@ class JobService:
             return None if at.year == 1 else datetime.max.replace(tzinfo=UTC)
 
     async def cancel(self, tenant_id: str, job_id: str) -> Job:
-        """Cancel a job that has not started; Conflict if it is running or finished."""
+        """Cancel a job. One that has not started is cancelled at once (its message is a
+        no-op when delivered); a running one is asked to stop, and its worker ends it
+        ``cancelled`` at its next progress report or cancellation check. Conflict if
+        the job already finished otherwise."""
         await self.get(tenant_id, job_id)
+        now = self.clock()
 
         def change(job: Job) -> Job | None:
             if job.state is JobState.CANCELLED:
                 return None
+            if job.state is JobState.RUNNING:
+                if job.cancel_requested_at is not None:
+                    return None
+                return job.model_copy(
+                    update={"cancel_requested_at": now, "updated_at": now, "stage": "cancelling"}
+                )
             if job.state not in CANCELLABLE_AT_ONCE:
-                raise Conflict(f"job {job_id} is {job.state.value} and cannot be cancelled now")
-            return job.moved_to(JobState.CANCELLED, now=self.clock(), stage="cancelled")
+                raise Conflict(f"job {job_id} is {job.state.value} and cannot be cancelled")
+            return job.moved_to(
+                JobState.CANCELLED, now=now, stage="cancelled", cancel_requested_at=now
+            )
 
         job, _ = await guarded_update(self.status, tenant_id, job_id, change)
         return job

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     outage_backoff_max_seconds: float = Field(default=60.0, ge=0)
     #: Longest wait a provider's Retry-After may impose before the next attempt.
     retry_after_max_seconds: float = Field(default=3600.0, ge=0)
+    #: How often a running job's status is read to notice a cancellation between its
+    #: progress reports, in seconds (0: only at progress reports).
+    cancel_check_seconds: float = Field(default=2.0, ge=0)
     #: Tenant of requests that carry no credentials (the keyless local host).
     default_tenant: str = "local"
     #: Modules (comma-separated) whose ``register(registry, settings)`` adds job types;

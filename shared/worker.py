@@ -28,6 +28,7 @@ dead-letter queue: :meth:`Worker.handle` raises :class:`DeadLetterMessage`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -61,6 +62,12 @@ def running_attempt(job: Job, attempt: int) -> bool:
     return job.state is JobState.RUNNING and job.attempt == attempt
 
 
+def should_stop(job: Job, attempt: int) -> bool:
+    """Whether the worker running ``attempt`` should stop: the job was cancelled, or
+    settled or taken over elsewhere."""
+    return not running_attempt(job, attempt) or job.cancel_requested_at is not None
+
+
 class Worker:
     def __init__(
         self,
@@ -72,6 +79,7 @@ class Worker:
         retry_policy: RetryPolicy | None = None,
         timeout_seconds: float | None = None,
         outage_backoff: tuple[float, float] = (1.0, 60.0),
+        cancel_check_seconds: float = 2.0,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
     ) -> None:
@@ -84,6 +92,9 @@ class Worker:
         self.timeout_seconds = timeout_seconds
         #: Wait before handing a message back when a backend is down: base * 2**(d-1), capped.
         self.outage_backoff_base, self.outage_backoff_max = outage_backoff
+        #: How often a running job's status is read to see a cancellation (0: only at
+        #: progress reports).
+        self.cancel_check_seconds = cancel_check_seconds
         self.clock = clock
         #: Source of the backoff jitter (seeded in tests).
         self.rng = rng
@@ -264,6 +275,8 @@ class _Run:
     def __init__(self, worker: Worker, job: Job) -> None:
         self.worker = worker
         self.job = job
+        #: Set when the watcher stopped the handler (cancelled, or settled elsewhere).
+        self.stopped = False
 
     async def execute(self) -> Any:
         try:
@@ -287,16 +300,25 @@ class _Run:
             time_limit=limit,
             _sink=self.report,
         )
-        left = ctx.time_left()
-        if left is None:
-            return await job_type.handler(payload, ctx)
+        handler = asyncio.ensure_future(job_type.handler(payload, ctx))
+        watcher = asyncio.create_task(self._watch(handler))
         try:
-            async with asyncio.timeout(left):
-                return await job_type.handler(payload, ctx)
+            async with asyncio.timeout(ctx.time_left()):
+                return await asyncio.shield(handler)
         except TimeoutError:
             raise JobTimedOut(
                 f"attempt {self.job.attempt} ran past its time limit of {limit:g}s"
             ) from None
+        except asyncio.CancelledError:
+            if self.stopped:
+                raise JobCancelled(f"job {self.job.job_id} was cancelled") from None
+            raise
+        finally:
+            watcher.cancel()
+            if not handler.done():
+                handler.cancel()
+                with contextlib.suppress(BaseException):
+                    await handler
 
     def _time_limit(self) -> float | None:
         """The job's own timeout, within the deployment's limit."""
@@ -310,7 +332,7 @@ class _Run:
         now = self.worker.clock()
 
         def change(current: Job) -> Job | None:
-            if not running_attempt(current, attempt):
+            if not running_attempt(current, attempt) or current.cancel_requested_at:
                 return None
             return current.with_progress(progress, stage, now=now)
 
@@ -320,7 +342,25 @@ class _Run:
             )
         except PreconditionFailed:
             return False  # heavy contention on one job: skip this report, keep running
-        if not running_attempt(stored, attempt):
+        if should_stop(stored, attempt):
             return True
         self.job = stored
         return False
+
+    async def _watch(self, handler: asyncio.Future[Any]) -> None:
+        """Between progress reports, check every ``cancel_check_seconds`` whether the job
+        was cancelled (or settled elsewhere) and, if so, cancel the handler at its
+        current await."""
+        interval = self.worker.cancel_check_seconds
+        if not interval:
+            return
+        while not handler.done():
+            await asyncio.sleep(interval)
+            try:
+                current = await self.worker.status.get(self.job.tenant_id, self.job.job_id)
+            except BackendUnavailable:
+                continue  # the next progress write or check will tell
+            if should_stop(current, self.job.attempt):
+                self.stopped = True
+                handler.cancel()
+                return

@@ -3,7 +3,7 @@
 const BASE = (document.querySelector('meta[name="dtq-api-base"]')?.content || "/api").replace(/\/+$/, "");
 const API = `${BASE}/v1`;
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
-const CANCELLABLE = new Set(["queued", "scheduled", "retrying"]);
+const CANCELLABLE = new Set(["queued", "scheduled", "retrying", "running"]);
 const [PAGE, MAX_PAGE] = [20, 500]; // rows per page; the API's largest page
 const [FAST, SLOW] = [1000, 5000]; // poll delays (ms): while things change, and the longest
 
@@ -211,7 +211,7 @@ function updateRow(tr, job) {
   stage.textContent = job.stage || "";
   attempt.textContent = `${job.attempt}/${job.max_attempts}`;
   updated.replaceChildren(el("time", { datetime: job.updated_at, title: job.updated_at, text: formatTime(job.updated_at) }));
-  actions.firstChild.hidden = !CANCELLABLE.has(job.state);
+  actions.firstChild.hidden = !CANCELLABLE.has(job.state) || Boolean(job.cancel_requested_at);
   tr.dataset.state = job.state;
   markCurrent(tr, job.job_id === state.detail.id);
 }
@@ -329,7 +329,7 @@ async function cancelJob(id) {
     const { data } = await api(`/jobs/${encodeURIComponent(id)}`, { method: "DELETE" });
     replaceJob(data);
     if (state.detail.id === id) renderDetail(data);
-    announce(`Job ${short(id)} cancelled.`);
+    announce(data.state === "cancelled" ? `Job ${short(id)} cancelled.` : `Job ${short(id)} is stopping.`);
   } catch (error) {
     announce(`Could not cancel job ${short(id)}: ${error.message}`);
   }
@@ -408,7 +408,7 @@ function renderDetail(job) {
   $("#detail-error-box").hidden = !job.error && !errors.length;
   $("#detail-error").textContent = JSON.stringify(job.error, null, 2) +
     (errors.length > 1 ? `\n\nEvery attempt:\n${JSON.stringify(errors, null, 2)}` : "");
-  $("#detail-cancel").hidden = !CANCELLABLE.has(job.state);
+  $("#detail-cancel").hidden = !CANCELLABLE.has(job.state) || Boolean(job.cancel_requested_at);
   if (job.state !== "completed") $("#detail-result").textContent = TERMINAL.has(job.state) ? `No result: the job is ${job.state}.` : "No result yet.";
 }
 

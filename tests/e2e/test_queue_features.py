@@ -81,3 +81,25 @@ def test_bad_schedules_are_refused_naming_the_field(
     response = api.post("/jobs", json={"job_type": "echo", "payload": {"message": "x"}, **extra})
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+def test_a_running_job_is_cancelled_cooperatively(api: httpx.Client) -> None:
+    job = submit(api, {"job_type": "simulate", "payload": {"duration_ms": 20000, "steps": 200}})
+    wait_job(api, job["job_id"], lambda j: j["state"] == "running" and j["progress"] > 0)
+    asked = api.delete(f"/jobs/{job['job_id']}")
+    assert asked.status_code == 202, asked.text
+    assert asked.json()["state"] == "running" and asked.json()["cancel_requested_at"]
+    done = wait_job(api, job["job_id"], timeout=5)
+    assert done["state"] == "cancelled" and done["progress"] < 100
+    assert api.get(f"/jobs/{job['job_id']}/result").status_code == 404
+    assert api.delete(f"/jobs/{job['job_id']}").status_code == 200, "cancelling again is harmless"
+
+
+def test_a_running_job_that_reports_nothing_is_cancelled_too(api: httpx.Client) -> None:
+    job = submit(api, {"job_type": "simulate", "payload": {"duration_ms": 20000, "steps": 1}})
+    wait_job(api, job["job_id"], {"running"})
+    assert api.delete(f"/jobs/{job['job_id']}").status_code == 202
+    started = time.monotonic()
+    done = wait_job(api, job["job_id"], timeout=8)
+    assert done["state"] == "cancelled"
+    assert time.monotonic() - started < 5, "seen by the worker's periodic check (2 s)"

@@ -110,8 +110,18 @@ async def test_cancel_a_queued_job_is_idempotent(parts: Parts) -> None:
     assert again.state is JobState.CANCELLED and again.etag == cancelled.etag
 
 
-@pytest.mark.parametrize("state", [JobState.RUNNING, JobState.COMPLETED, JobState.FAILED])
-async def test_cancel_refuses_started_jobs(parts: Parts, state: JobState) -> None:
+async def test_cancel_of_a_running_job_asks_it_to_stop(parts: Parts) -> None:
+    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}))
+    stored = await parts.status.get("t1", job.job_id)
+    await parts.status.replace(stored.moved_to(JobState.RUNNING, attempt=1))
+    asked = await parts.service.cancel("t1", job.job_id)
+    assert asked.state is JobState.RUNNING and asked.cancel_requested_at is not None
+    again = await parts.service.cancel("t1", job.job_id)
+    assert again.etag == asked.etag, "asking twice changes nothing"
+
+
+@pytest.mark.parametrize("state", [JobState.COMPLETED, JobState.FAILED])
+async def test_cancel_refuses_finished_jobs(parts: Parts, state: JobState) -> None:
     job = await parts.service.submit("t1", Submission("echo", {"message": "x"}))
     stored = await parts.status.get("t1", job.job_id)
     await parts.status.replace(stored.model_copy(update={"state": state}))

@@ -380,3 +380,38 @@ async def test_a_scheduled_job_starts_when_its_message_comes(parts: Parts) -> No
     done = await parts.status.get("t1", job.job_id)
     assert done.state is JobState.COMPLETED and done.next_attempt_at is None
     assert done.started_at is not None and done.started_at >= job.next_attempt_at  # type: ignore[operator]
+
+
+async def test_a_running_job_cancelled_stops_at_its_next_progress_report(parts: Parts) -> None:
+    parts.worker.cancel_check_seconds = 0  # only progress reports tell it
+    job = await parts.service.submit(
+        "t1", Submission("simulate", {"duration_ms": 3000, "steps": 30})
+    )
+    running = asyncio.create_task(parts.worker.handle(await deliver(parts)))
+    await wait_for_state(parts, job.job_id, JobState.RUNNING)
+    await parts.service.cancel("t1", job.job_id)
+    await asyncio.wait_for(running, timeout=2)
+    done = await parts.status.get("t1", job.job_id)
+    assert done.state is JobState.CANCELLED and done.progress < 100
+    assert await parts.results.get(job.job_id) is None
+
+
+async def test_a_running_job_that_never_reports_is_cancelled_at_its_await(
+    parts: Parts, behaviour: Behaviour
+) -> None:
+    parts.worker.cancel_check_seconds = 0.05
+    behaviour.gate = asyncio.Event()  # the handler waits, reporting nothing
+    job = await submit(parts)
+    running = asyncio.create_task(parts.worker.handle(await deliver(parts)))
+    await wait_for_state(parts, job.job_id, JobState.RUNNING)
+    await parts.service.cancel("t1", job.job_id)
+    await asyncio.wait_for(running, timeout=2)
+    done = await parts.status.get("t1", job.job_id)
+    assert done.state is JobState.CANCELLED and done.cancel_requested_at is not None
+    assert behaviour.calls == [1] and not behaviour.gate.is_set()
+
+
+async def wait_for_state(parts: Parts, job_id: str, state: JobState) -> None:
+    async with asyncio.timeout(3):
+        while (await parts.status.get("t1", job_id)).state is not state:
+            await asyncio.sleep(0.01)
