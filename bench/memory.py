@@ -47,7 +47,7 @@ def main() -> None:
                         {"job_type": "echo", "payload": {"message": f"m{first + i}"}}
                         for i in range(min(100, args.jobs - first))
                     ]
-                    api.post("/jobs/batch", json={"jobs": batch}).raise_for_status()
+                    api.post("/jobs:batch", json={"jobs": batch}).raise_for_status()
                 assert host.proc is not None
                 queued_peak = peak_mib(host.proc.pid)
                 workers = [start_worker(data, {"DTQ_LOG_LEVEL": "WARNING"}) for _ in range(2)]

@@ -14,10 +14,13 @@ from functions.http import (
     json_body,
     json_response,
     parse_model,
+    problem_body,
 )
 from functions.runtime import runtime
 from shared.constants import DEFAULT_PAGE_SIZE, POLL_AFTER_SECONDS
+from shared.errors import ValidationFailed
 from shared.jobs import Job
+from shared.service import Submission
 
 bp = func.Blueprint()
 
@@ -58,14 +61,29 @@ async def submit_job(req: func.HttpRequest) -> func.HttpResponse:
     )
 
 
-@bp.route(route="v1/jobs/batch", methods=["POST"])
+@bp.route(route="v1/jobs:batch", methods=["POST"])
 @endpoint
 async def submit_jobs(req: func.HttpRequest) -> func.HttpResponse:
+    """Up to 100 jobs, each accepted or refused on its own: 200 with one result per item
+    (``status`` 202 and the job, or the item's problem), in order."""
     body = parse_model(BatchSubmitRequest, json_body(req))
-    jobs = await runtime().service.submit_many(tenant_of(req), [j.submission() for j in body.jobs])
+    submissions: list[Submission | ValidationFailed] = []
+    for item in body.jobs:
+        try:
+            submissions.append(parse_model(SubmitRequest, item).submission())
+        except ValidationFailed as exc:
+            submissions.append(exc)
+    outcomes = await runtime().service.submit_each(tenant_of(req), submissions)
+    items: list[dict[str, object]] = []
+    for index, outcome in enumerate(outcomes):
+        if isinstance(outcome, Job):
+            items.append({"index": index, "status": 202, "job": job_body(outcome)})
+        else:
+            items.append({"index": index, **problem_body(outcome)})
+    accepted = sum(1 for o in outcomes if isinstance(o, Job))
     return json_response(
-        {"items": [job_body(job) for job in jobs]},
-        202,
+        {"accepted": accepted, "rejected": len(outcomes) - accepted, "items": items},
+        200,
         {"Retry-After": str(POLL_AFTER_SECONDS)},
     )
 

@@ -152,6 +152,12 @@ def parse_model(model: type[BaseModel], data: Any) -> Any:
         raise ValidationFailed("the request body is not valid", errors) from None
 
 
+def problem_body(exc: Exception) -> dict[str, Any]:
+    """The problem+json body ``exc`` would answer with, as data (for per-item results)."""
+    response = to_problem(exc)
+    return {"status": response.status_code, **json.loads(response.get_body())}
+
+
 def int_param(req: func.HttpRequest, name: str, default: int) -> int:
     raw = req.params.get(name)
     if raw is None or raw == "":
@@ -196,11 +202,11 @@ class SubmitRequest(BaseModel):
 
 
 class BatchSubmitRequest(BaseModel):
-    """Body of ``POST /api/v1/jobs/batch``."""
+    """Body of ``POST /api/v1/jobs:batch``: each item is validated on its own."""
 
     model_config = ConfigDict(extra="forbid")
 
-    jobs: list[SubmitRequest] = Field(min_length=1, max_length=MAX_BATCH)
+    jobs: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class RequeueRequest(BaseModel):

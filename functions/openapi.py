@@ -106,7 +106,10 @@ def _schemas(registry: JobTypeRegistry, max_timeout: float) -> dict[str, Any]:
                 "type": "array",
                 "minItems": 1,
                 "maxItems": MAX_BATCH,
-                "items": {"$ref": REF.format(model="SubmitRequest")},
+                "items": {
+                    "type": "object",
+                    "description": "A SubmitRequest; each is validated on its own.",
+                },
             }
         },
     }
@@ -237,12 +240,15 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                     "responses": {"200": _json("JobPage"), **_problems(422, 503)},
                 },
             },
-            "/api/v1/jobs/batch": {
+            "/api/v1/jobs:batch": {
                 "post": {
                     "operationId": "submit_jobs",
                     "requestBody": body("BatchSubmitRequest"),
                     "responses": {
-                        "202": _any_json("accepted: {items: [Job]}"),
+                        "200": _any_json(
+                            "per item, in order: {index, status: 202, job} or {index, status,"
+                            " title, detail, errors}; with the accepted and rejected counts"
+                        ),
                         **_problems(400, 413, 422, 503),
                     },
                 }

@@ -69,35 +69,37 @@ class JobService:
 
     async def submit(self, tenant_id: str, submission: Submission) -> Job:
         """Validate, persist and enqueue a job; BackendUnavailable if it cannot be kept."""
-        [job] = await self.submit_many(tenant_id, [submission], field_prefix="")
+        [job] = await self._accept(tenant_id, [self._new_job(tenant_id, submission)])
         return job
 
-    async def submit_many(
-        self, tenant_id: str, submissions: list[Submission], *, field_prefix: str = "jobs"
-    ) -> list[Job]:
-        """Submit several jobs at once: all are valid and accepted, or none is.
-
-        Validation errors name the job (``jobs[3].payload.message``). The status rows
-        are written concurrently (the embedded store commits them together) and the
-        messages go to the queue in one send.
-        """
+    async def submit_each(
+        self, tenant_id: str, submissions: builtins.list[Submission | ValidationFailed]
+    ) -> builtins.list[Job | ValidationFailed]:
+        """Submit up to MAX_BATCH jobs, each validated on its own: the valid ones are
+        accepted, each invalid one answers with its error, in order. Items the caller
+        already found invalid are passed through. The status rows are written
+        concurrently and the messages go to the queue in one send; if the backends
+        cannot keep them, none of them is accepted (BackendUnavailable)."""
         if not 1 <= len(submissions) <= MAX_BATCH:
             raise ValidationFailed(
                 f"a batch holds 1 to {MAX_BATCH} jobs",
-                [FieldError(field_prefix or "jobs", f"must hold 1 to {MAX_BATCH} jobs")],
+                [FieldError("jobs", f"must hold 1 to {MAX_BATCH} jobs")],
             )
-        jobs = []
-        errors: list[FieldError] = []
-        for index, submission in enumerate(submissions):
-            prefix = f"{field_prefix}[{index}]." if field_prefix else ""
+        outcomes: builtins.list[Job | ValidationFailed] = []
+        for submission in submissions:
+            if isinstance(submission, ValidationFailed):
+                outcomes.append(submission)
+                continue
             try:
-                jobs.append(self._new_job(tenant_id, submission))
+                outcomes.append(self._new_job(tenant_id, submission))
             except ValidationFailed as exc:
-                errors += [FieldError(prefix + e.field, e.message) for e in exc.errors]
-                if len(submissions) == 1:
-                    raise ValidationFailed(exc.detail, errors) from None
-        if errors:
-            raise ValidationFailed("some jobs of the batch are not valid", errors)
+                outcomes.append(exc)
+        valid = [o for o in outcomes if isinstance(o, Job)]
+        accepted = iter(await self._accept(tenant_id, valid) if valid else [])
+        return [next(accepted) if isinstance(o, Job) else o for o in outcomes]
+
+    async def _accept(self, tenant_id: str, jobs: builtins.list[Job]) -> builtins.list[Job]:
+        """Store the jobs and send their messages; all of them, or none (and raise)."""
         created = await asyncio.gather(
             *(self.status.create(job) for job in jobs), return_exceptions=True
         )

@@ -201,21 +201,38 @@ def test_the_web_page_and_its_assets_are_served(host) -> None:  # type: ignore[n
         assert web.get("/api/nothing-here").status_code == 404
 
 
-def test_batch_submit_accepts_all_or_none(api: httpx.Client) -> None:
+def test_batch_submit_accepts_each_valid_job_and_refuses_each_invalid_one(
+    api: httpx.Client,
+) -> None:
     jobs = [{"job_type": "echo", "payload": {"message": f"b{i}"}} for i in range(5)]
-    response = api.post("/jobs/batch", json={"jobs": jobs})
-    assert response.status_code == 202, response.text
-    items = response.json()["items"]
-    assert [j["payload"]["message"] for j in items] == [f"b{i}" for i in range(5)]
-    for job in items:
-        assert wait_job(api, job["job_id"], {"completed", "failed"})["state"] == "completed"
+    response = api.post("/jobs:batch", json={"jobs": jobs})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["accepted"], body["rejected"]) == (5, 0)
+    assert [i["index"] for i in body["items"]] == list(range(5))
+    assert [i["job"]["payload"]["message"] for i in body["items"]] == [f"b{i}" for i in range(5)]
+    for item in body["items"]:
+        assert item["status"] == 202
+        assert wait_job(api, item["job"]["job_id"])["state"] == "completed"
 
-    before = {j["job_id"] for j in api.get("/jobs", params={"limit": 500}).json()["items"]}
-    bad = [*jobs[:1], {"job_type": "echo", "payload": {}}, {"job_type": "nope"}]
-    body = assert_problem(api.post("/jobs/batch", json={"jobs": bad}), 422)
-    assert [e["field"] for e in body["errors"]] == ["jobs[1].payload.message", "jobs[2].job_type"]
-    after = {j["job_id"] for j in api.get("/jobs", params={"limit": 500}).json()["items"]}
-    assert after == before, "an invalid batch stores nothing"
+    mixed = [
+        jobs[0],
+        {"job_type": "echo", "payload": {}},
+        {"job_type": "nope"},
+        {"job_type": "echo", "payload": {"message": "x"}, "max_attempts": 0},
+        jobs[1],
+    ]
+    body = api.post("/jobs:batch", json={"jobs": mixed}).json()
+    assert (body["accepted"], body["rejected"]) == (2, 3)
+    statuses = [(i["index"], i["status"]) for i in body["items"]]
+    assert statuses == [(0, 202), (1, 422), (2, 422), (3, 422), (4, 202)]
+    assert body["items"][1]["errors"][0]["field"] == "payload.message"
+    assert body["items"][2]["errors"][0]["field"] == "job_type"
+    assert body["items"][3]["errors"][0]["field"] == "max_attempts"
+    for index in (0, 4):
+        job_id = body["items"][index]["job"]["job_id"]
+        assert wait_job(api, job_id)["state"] == "completed", "valid items run"
 
-    assert_problem(api.post("/jobs/batch", json={"jobs": []}), 422)
-    assert_problem(api.post("/jobs/batch", json={"jobs": jobs * 21}), 422)
+    assert_problem(api.post("/jobs:batch", json={"jobs": []}), 422)
+    assert_problem(api.post("/jobs:batch", json={"jobs": jobs * 21}), 422)
+    assert_problem(api.post("/jobs:batch", json={"jobs": [1, 2]}), 422)

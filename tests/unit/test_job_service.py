@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from shared.errors import BackendUnavailable, Conflict, NotFound, ValidationFailed
-from shared.jobs import JobState
+from shared.errors import BackendUnavailable, Conflict, FieldError, NotFound, ValidationFailed
+from shared.jobs import Job, JobState
 from shared.messages import JobMessage
 from shared.ports import OutgoingMessage
 from shared.service import Submission
@@ -152,17 +152,44 @@ async def test_a_batch_that_cannot_be_enqueued_leaves_nothing(
     monkeypatch.setattr(parts.queue, "send", broken_send)
     batch = [Submission("echo", {"message": str(i)}) for i in range(10)]
     with pytest.raises(BackendUnavailable):
-        await parts.service.submit_many("t1", batch)
+        await parts.service.submit_each("t1", [*batch])
     assert (await parts.status.list("t1")).items == []
 
 
 async def test_a_batch_is_enqueued_in_order_with_one_message_per_job(parts: Parts) -> None:
-    jobs = await parts.service.submit_many(
+    outcomes = await parts.service.submit_each(
         "t1", [Submission("echo", {"message": str(i)}) for i in range(30)]
     )
+    jobs = [o for o in outcomes if isinstance(o, Job)]
     messages = await parts.queue.receive(50, max_wait=0.2)
     assert [JobMessage.decode(m.body).job_id for m in messages] == [j.job_id for j in jobs]
     assert [j.payload["message"] for j in jobs] == [str(i) for i in range(30)]
+
+
+async def test_a_batch_accepts_each_valid_job_and_answers_each_invalid_one(parts: Parts) -> None:
+    already = ValidationFailed("bad", [FieldError("job_type", "missing")])
+    outcomes = await parts.service.submit_each(
+        "t1",
+        [
+            Submission("echo", {"message": "a"}),
+            Submission("echo", {}),
+            already,
+            Submission("echo", {"message": "b"}, max_attempts=500),
+            Submission("echo", {"message": "c"}),
+        ],
+    )
+    assert [type(o).__name__ for o in outcomes] == [
+        "Job",
+        "ValidationFailed",
+        "ValidationFailed",
+        "ValidationFailed",
+        "Job",
+    ]
+    assert outcomes[2] is already
+    assert [e.field for e in outcomes[1].errors] == ["payload.message"]  # type: ignore[union-attr]
+    stored = {j.job_id for j in (await parts.status.list("t1")).items}
+    assert stored == {outcomes[0].job_id, outcomes[4].job_id}  # type: ignore[union-attr]
+    assert len(await parts.queue.receive(10, max_wait=0.2)) == 2
 
 
 # --- scheduling and time limits ---------------------------------------------------
