@@ -77,12 +77,12 @@ async def list_dead_lettered_messages(req: func.HttpRequest) -> func.HttpRespons
     rt = runtime()
     tenant = tenant_of(req)
     limit = max(1, min(int_param(req, "limit", DEFAULT_PAGE_SIZE), 250))
-    peeked = await rt.queue(rt.settings.jobs_queue).peek_dead_letters(limit)
+    peeked = [(name, m) for name, q in rt.queues.items() for m in await q.peek_dead_letters(limit)]
     # A tenant sees its own messages; messages that name no tenant (undecodable ones)
     # only the operator's default tenant sees.
     messages = [
-        m
-        for m in peeked
+        (queue_name, m)
+        for queue_name, m in peeked
         if m.application_properties.get(PROP_TENANT_ID, rt.settings.default_tenant) == tenant
     ]
     return json_response(
@@ -95,9 +95,10 @@ async def list_dead_lettered_messages(req: func.HttpRequest) -> func.HttpRespons
                     "delivery_count": m.delivery_count,
                     "enqueued_time": m.enqueued_time.isoformat(),
                     "job_id": m.application_properties.get(PROP_JOB_ID),
+                    "queue": queue_name,
                     "body": m.body.decode(errors="replace")[:BODY_EXCERPT_CHARS],
                 }
-                for m in messages
+                for queue_name, m in messages
             ]
         }
     )

@@ -31,6 +31,7 @@ from shared.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
+from shared.jobs import Priority
 from shared.service import Submission
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ class SubmitRequest(BaseModel):
     scheduled_at: AwareDatetime | None = None
     delay_seconds: float | None = Field(default=None, ge=0, le=MAX_DELAY_SECONDS)
     timeout_seconds: float | None = Field(default=None, gt=0)
+    priority: Priority = Priority.NORMAL
 
     def submission(self) -> Submission:
         return Submission(
@@ -198,6 +200,7 @@ class SubmitRequest(BaseModel):
             scheduled_at=self.scheduled_at,
             delay_seconds=self.delay_seconds,
             timeout_seconds=self.timeout_seconds,
+            priority=self.priority,
         )
 
 

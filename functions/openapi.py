@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from functions.http import BulkDeadLetterRequest, RequeueRequest
 from shared import __version__
 from shared.constants import MAX_BATCH, MAX_PAGE_SIZE, MAX_SCHEDULE_AHEAD, PROBLEM_JSON
-from shared.jobs import Job, JobState
+from shared.jobs import Job, JobState, Priority
 from shared.jobtypes import JobTypeRegistry
 from shared.paging import CURSOR_PATTERN
 
@@ -86,6 +86,12 @@ def _schemas(registry: JobTypeRegistry, max_timeout: float) -> dict[str, Any]:
                         "minimum": 0,
                         "maximum": MAX_SCHEDULE_AHEAD.total_seconds(),
                         "description": "Start no earlier than this many seconds from now.",
+                    },
+                    "priority": {
+                        "type": "string",
+                        "enum": [p.value for p in Priority],
+                        "default": "normal",
+                        "description": "Which queue carries it (docs/priorities.md).",
                     },
                     "timeout_seconds": {
                         "type": ["number", "null"],

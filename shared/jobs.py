@@ -40,6 +40,14 @@ class JobState(StrEnum):
         return self in TERMINAL_STATES
 
 
+class Priority(StrEnum):
+    """Which queue carries a job (see :mod:`shared.priorities`)."""
+
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
 TERMINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 
 #: Every legal state change. ``running -> running`` is a redelivery taking over a
@@ -110,6 +118,8 @@ class Job(BaseModel):
     tenant_id: str
     job_type: str
     payload: dict[str, Any]
+    #: ``high``, ``normal`` or ``low``: which queue carries it.
+    priority: Priority = Priority.NORMAL
     state: JobState = JobState.QUEUED
     progress: int = Field(default=0, ge=0, le=100)
     stage: str = ""
@@ -150,6 +160,7 @@ class Job(BaseModel):
         now: datetime | None = None,
         run_at: datetime | None = None,
         timeout_seconds: float | None = None,
+        priority: Priority = Priority.NORMAL,
     ) -> Job:
         """A new job: ``queued``, or ``scheduled`` when ``run_at`` is in the future."""
         at = now or utcnow()
@@ -159,6 +170,7 @@ class Job(BaseModel):
             tenant_id=tenant_id,
             job_type=job_type,
             payload=payload,
+            priority=priority,
             state=JobState.SCHEDULED if later else JobState.QUEUED,
             next_attempt_at=run_at if later else None,
             max_attempts=max_attempts,

@@ -10,9 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, SqliteStatusStore
+from shared.jobs import Priority
 from shared.jobtypes import JobTypeRegistry, default_registry
 from shared.jobtypes.discovery import load_job_types
 from shared.ports import JobQueue, ResultStore, StatusStore
+from shared.priorities import PriorityQueues
 from shared.providers import ProviderClient
 from shared.providers import register as register_providers
 from shared.retries import RetryPolicy
@@ -51,7 +53,13 @@ class Runtime:
 
         status = _status_store(settings, sqlite, usage)
         results = _result_store(settings, sqlite, usage)
-        queue = _job_queue(settings, sqlite, usage)
+        names = {
+            Priority.HIGH: settings.jobs_queue_high,
+            Priority.NORMAL: settings.jobs_queue,
+            Priority.LOW: settings.jobs_queue_low,
+        }
+        by_name = {name: _job_queue(settings, name, sqlite, usage) for name in set(names.values())}
+        queue = PriorityQueues({p: by_name[name] for p, name in names.items()})
         service = JobService(
             status=status,
             results=results,
@@ -81,7 +89,7 @@ class Runtime:
             settings=settings,
             status=status,
             results=results,
-            queues={settings.jobs_queue: queue},
+            queues=by_name,
             registry=registry,
             service=service,
             worker=worker,
@@ -144,7 +152,9 @@ def _result_store(settings: Settings, sqlite: Callable[[], Database], usage: Usa
     return SqliteResultStore(sqlite())
 
 
-def _job_queue(settings: Settings, sqlite: Callable[[], Database], usage: Usage) -> JobQueue:
+def _job_queue(
+    settings: Settings, name: str, sqlite: Callable[[], Database], usage: Usage
+) -> JobQueue:
     if settings.queue_backend == "servicebus":
         from shared.adapters.azure import connections
         from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
@@ -152,7 +162,7 @@ def _job_queue(settings: Settings, sqlite: Callable[[], Database], usage: Usage)
         client, admin = connections.servicebus_clients(settings)
         return ServiceBusJobQueue(
             client,
-            settings.jobs_queue,
+            name,
             lock_duration=settings.queue_lock_seconds,
             max_delivery_count=settings.queue_max_delivery_count,
             admin=admin,
@@ -160,7 +170,7 @@ def _job_queue(settings: Settings, sqlite: Callable[[], Database], usage: Usage)
         )
     return SqliteJobQueue(
         sqlite(),
-        settings.jobs_queue,
+        name,
         lock_duration=settings.queue_lock_seconds,
         max_delivery_count=settings.queue_max_delivery_count,
         duplicate_detection_window=settings.queue_duplicate_window_seconds,

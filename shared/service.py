@@ -21,10 +21,11 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.guarded import guarded_update
-from shared.jobs import Job, JobState, utcnow
+from shared.jobs import Job, JobState, Priority, utcnow
 from shared.jobtypes import JobTypeRegistry
 from shared.messages import JobMessage
 from shared.ports import JobQueue, Page, ResultStore, StatusStore, StoredResult
+from shared.priorities import PriorityQueues
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class Submission:
     delay_seconds: float | None = None
     #: Longest one attempt may run (at most the deployment's DTQ_JOB_TIMEOUT_SECONDS).
     timeout_seconds: float | None = None
+    priority: Priority = Priority.NORMAL
 
 
 class JobService:
@@ -51,7 +53,7 @@ class JobService:
         *,
         status: StatusStore,
         results: ResultStore,
-        queue: JobQueue,
+        queue: JobQueue | PriorityQueues,
         registry: JobTypeRegistry,
         default_max_attempts: int = 3,
         max_timeout_seconds: float = 540.0,
@@ -59,11 +61,20 @@ class JobService:
     ) -> None:
         self.status = status
         self.results = results
-        self.queue = queue
+        self.queues = queue if isinstance(queue, PriorityQueues) else PriorityQueues.single(queue)
         self.registry = registry
         self.default_max_attempts = default_max_attempts
         self.max_timeout_seconds = max_timeout_seconds
         self.clock = clock
+
+    @property
+    def queue(self) -> JobQueue:
+        """The normal-priority queue."""
+        return self.queues[Priority.NORMAL]
+
+    @queue.setter
+    def queue(self, queue: JobQueue) -> None:
+        self.queues = PriorityQueues.single(queue)
 
     # -- commands -----------------------------------------------------------------
 
@@ -106,17 +117,20 @@ class JobService:
         stored = [job for job in created if isinstance(job, Job)]
         failure = next((c for c in created if isinstance(c, BaseException)), None)
         if failure is None:
-            messages = [
-                JobMessage(job.job_id, tenant_id, attempt=1, trace_id=job.trace_id).outgoing(
-                    scheduled_at=job.next_attempt_at
-                )
-                for job in stored
-            ]
             try:
-                await self.queue.send(messages)
+                for _, queue in self.queues.distinct():
+                    messages = [
+                        JobMessage(job.job_id, tenant_id, 1, trace_id=job.trace_id).outgoing(
+                            scheduled_at=job.next_attempt_at
+                        )
+                        for job in stored
+                        if self.queues[job.priority] is queue
+                    ]
+                    if messages:
+                        await queue.send(messages)
                 return stored
             except BackendUnavailable as exc:
-                failure = exc
+                failure = exc  # messages already sent find no job and are no-ops
         # Not enqueued means not accepted: take the records back so no job waits forever.
         for job in stored:
             try:
@@ -153,6 +167,7 @@ class JobService:
             now=now,
             run_at=run_at,
             timeout_seconds=timeout,
+            priority=submission.priority,
         )
 
     @staticmethod
@@ -256,7 +271,7 @@ class JobService:
         queued, _ = await guarded_update(self.status, tenant_id, job_id, change, known=failed)
         message = JobMessage(job_id, tenant_id, queued.attempt + 1, trace_id=queued.trace_id)
         try:
-            await self.queue.send([message.outgoing()])
+            await self.queues[queued.priority].send([message.outgoing()])
         except BackendUnavailable:
             # Not enqueued: put the job back as it was, or it would wait for nothing.
             try:
@@ -387,7 +402,7 @@ class JobService:
         for name, probe in (
             ("status_store", self.status.ping),
             ("result_store", self.results.ping),
-            ("job_queue", self.queue.depth),
+            *((f"job_queue_{p.value}", q.depth) for p, q in self.queues.distinct()),
         ):
             try:
                 await probe()

@@ -32,8 +32,11 @@ class Settings(BaseSettings):
     # -- where things live ---------------------------------------------------------
     #: Folder of the embedded backend's SQLite file (relative to the working directory).
     data_dir: Path = Path(".dtq")
-    #: Name of the job queue (a Service Bus queue name; also the trigger's %DTQ_JOBS_QUEUE%).
+    #: Names of the job queues, one per priority (Service Bus queue names; the triggers
+    #: bind to %DTQ_JOBS_QUEUE%, %DTQ_JOBS_QUEUE_HIGH%, %DTQ_JOBS_QUEUE_LOW%).
     jobs_queue: str = "dtq-jobs"
+    jobs_queue_high: str = "dtq-jobs-high"
+    jobs_queue_low: str = "dtq-jobs-low"
     #: Backend of each port.
     queue_backend: Literal["sqlite", "servicebus"] = "sqlite"
     status_backend: Literal["sqlite", "table"] = "sqlite"

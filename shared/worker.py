@@ -48,10 +48,11 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.guarded import guarded_update
-from shared.jobs import DeadLetter, Job, JobState, utcnow
+from shared.jobs import DeadLetter, Job, JobState, Priority, utcnow
 from shared.jobtypes import JobContext, JobTypeRegistry
 from shared.messages import Delivery, JobMessage
 from shared.ports import JobQueue, ResultStore, StatusStore
+from shared.priorities import PriorityQueues
 from shared.retries import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class Worker:
         *,
         status: StatusStore,
         results: ResultStore,
-        queue: JobQueue,
+        queue: JobQueue | PriorityQueues,
         registry: JobTypeRegistry,
         retry_policy: RetryPolicy | None = None,
         timeout_seconds: float | None = None,
@@ -85,7 +86,7 @@ class Worker:
     ) -> None:
         self.status = status
         self.results = results
-        self.queue = queue
+        self.queues = queue if isinstance(queue, PriorityQueues) else PriorityQueues.single(queue)
         self.registry = registry
         self.retry_policy = retry_policy or RetryPolicy()
         #: Longest an attempt may run; past it the handler is cancelled (a retryable error).
@@ -98,6 +99,15 @@ class Worker:
         self.clock = clock
         #: Source of the backoff jitter (seeded in tests).
         self.rng = rng
+
+    @property
+    def queue(self) -> JobQueue:
+        """The normal-priority queue."""
+        return self.queues[Priority.NORMAL]
+
+    @queue.setter
+    def queue(self, queue: JobQueue) -> None:
+        self.queues = PriorityQueues.single(queue)
 
     async def handle(self, delivery: Delivery) -> None:
         """Run the delivered attempt; returns normally when the message may be completed.
@@ -235,7 +245,7 @@ class Worker:
             retry = JobMessage(
                 job.job_id, job.tenant_id, job.attempt + 1, msg.trace_id or job.trace_id
             )
-            await self.queue.send([retry.outgoing(scheduled_at=due)])
+            await self.queues[job.priority].send([retry.outgoing(scheduled_at=due)])
             await self._finish(
                 job,
                 JobState.RETRYING,

@@ -184,7 +184,13 @@ def test_job_types_publish_their_schemas(api: httpx.Client) -> None:
 def test_health_reports_each_backend(api: httpx.Client) -> None:
     health = api.get("/healthz").json()
     assert health["ok"] is True
-    assert set(health["checks"]) == {"status_store", "result_store", "job_queue"}
+    assert set(health["checks"]) == {
+        "status_store",
+        "result_store",
+        "job_queue_high",
+        "job_queue_normal",
+        "job_queue_low",
+    }
 
 
 def test_the_web_page_and_its_assets_are_served(host) -> None:  # type: ignore[no-untyped-def]

@@ -103,3 +103,24 @@ def test_a_running_job_that_reports_nothing_is_cancelled_too(api: httpx.Client) 
     done = wait_job(api, job["job_id"], timeout=8)
     assert done["state"] == "cancelled"
     assert time.monotonic() - started < 5, "seen by the worker's periodic check (2 s)"
+
+
+def test_high_priority_jobs_overtake_a_backlog_of_low_ones(api: httpx.Client) -> None:
+    slow = {"duration_ms": 400, "steps": 1}
+    low = [
+        submit(api, {"job_type": "simulate", "payload": slow, "priority": "low"})["job_id"]
+        for _ in range(128)  # four rounds of the low queue's 16 slots in 2 worker processes
+    ]
+    high = [
+        submit(api, {"job_type": "simulate", "payload": slow, "priority": "high"})["job_id"]
+        for _ in range(4)
+    ]
+    assert api.get(f"/jobs/{high[0]}").json()["priority"] == "high"
+    finished = {
+        job_id: parse(wait_job(api, job_id, timeout=30)["finished_at"]) for job_id in low + high
+    }
+    last_high = max(finished[j] for j in high)
+    low_after = sum(1 for j in low if finished[j] > last_high)
+    assert low_after >= len(low) // 2, (
+        f"high jobs waited behind the low backlog: only {low_after} low jobs finished later"
+    )

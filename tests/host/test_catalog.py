@@ -68,9 +68,15 @@ def test_literal_routes_win_over_parameters() -> None:
 def test_the_real_app_indexes_with_resolved_queue_names() -> None:
     import function_app
 
-    catalog = build_catalog(function_app.app, Settings.load(None, jobs_queue="my-queue"))
-    assert [q.queue_name for q in catalog.queues] == ["my-queue"]
-    assert catalog.queues[0].connection == "ServiceBusConnection"
+    catalog = build_catalog(
+        function_app.app, Settings.load(None, jobs_queue="my-queue", jobs_queue_low="slow")
+    )
+    assert {q.name: q.queue_name for q in catalog.queues} == {
+        "run_job_high": "dtq-jobs-high",
+        "run_job": "my-queue",
+        "run_job_low": "slow",
+    }
+    assert {q.connection for q in catalog.queues} == {"ServiceBusConnection"}
     routes = {(f.template, m) for f in catalog.http for m in f.methods}
     assert ("v1/jobs", "POST") in routes and ("v1/jobs/{job_id}", "DELETE") in routes
 

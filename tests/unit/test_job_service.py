@@ -10,7 +10,7 @@ import pytest
 
 from shared.errors import BackendUnavailable, Conflict, FieldError, NotFound, ValidationFailed
 from shared.jobs import Job, JobState
-from shared.messages import JobMessage
+from shared.messages import Delivery, JobMessage
 from shared.ports import OutgoingMessage
 from shared.service import Submission
 from tests.unit.conftest import Parts
@@ -237,3 +237,31 @@ async def test_bad_schedules_and_time_limits_name_their_field(
         await parts.service.submit("t1", Submission("echo", {"message": "x"}, **changes))
     assert [e.field for e in info.value.errors] == [field]
     assert (await parts.queue.depth()).active == 0
+
+
+async def test_each_priority_has_its_own_queue_and_retries_stay_on_it(parts: Parts) -> None:
+    from shared.adapters.sqlite import SqliteJobQueue
+    from shared.jobs import Priority
+    from shared.priorities import PriorityQueues
+
+    queues = {
+        p: SqliteJobQueue(parts.db, f"jobs-{p.value}", lock_duration=5, max_delivery_count=5)
+        for p in Priority
+    }
+    parts.service.queues = parts.worker.queues = PriorityQueues(queues)
+    job = await parts.service.submit(
+        "t1", Submission("simulate", {"duration_ms": 0, "fail_first": 1}, priority=Priority.HIGH)
+    )
+    assert job.priority is Priority.HIGH
+    assert await queues[Priority.NORMAL].receive(1, max_wait=0.1) == []
+    [message] = await queues[Priority.HIGH].receive(1, max_wait=0.5)
+    await queues[Priority.HIGH].complete(message)
+    await parts.worker.handle(
+        Delivery(JobMessage.decode(message.body), message.message_id, message.delivery_count)
+    )
+    assert (await parts.status.get("t1", job.job_id)).state is JobState.RETRYING
+    depth = await queues[Priority.HIGH].depth()
+    assert depth.active + depth.scheduled == 1, "the retry went to the high queue"
+    for p in (Priority.NORMAL, Priority.LOW):
+        d = await queues[p].depth()
+        assert d.active + d.scheduled == 0
