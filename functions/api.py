@@ -49,16 +49,16 @@ def _etag(job: Job) -> str:
 @endpoint
 async def submit_job(req: func.HttpRequest) -> func.HttpResponse:
     body = parse_model(SubmitRequest, json_body(req))
-    job = await runtime().service.submit(tenant_of(req), body.submission())
-    return json_response(
-        job_body(job),
-        202,
-        {
-            "Location": _job_url(job.job_id),
-            "Retry-After": str(POLL_AFTER_SECONDS),
-            "ETag": _etag(job),
-        },
-    )
+    key = req.headers.get("Idempotency-Key")
+    headers = {"Retry-After": str(POLL_AFTER_SECONDS)}
+    if key is None:
+        job, created = await runtime().service.submit(tenant_of(req), body.submission()), True
+    else:
+        job, created = await runtime().service.submit_once(tenant_of(req), body.submission(), key)
+        headers["Idempotent-Replayed"] = "false" if created else "true"
+    headers.update({"Location": _job_url(job.job_id), "ETag": _etag(job)})
+    # 202: accepted now; 200: a repeat of an earlier request, answered with its job.
+    return json_response(job_body(job), 202 if created else 200, headers)
 
 
 @bp.route(route="v1/jobs:batch", methods=["POST"])

@@ -228,8 +228,21 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
             "/api/v1/jobs": {
                 "post": {
                     "operationId": "submit_job",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "description": "Makes the submit safe to repeat (docs/api.md).",
+                            "schema": {"type": "string", "pattern": "^[\\x20-\\x7e]{1,255}$"},
+                        }
+                    ],
                     "requestBody": body("SubmitRequest"),
-                    "responses": {"202": _json("Job", "accepted"), **_problems(400, 413, 422, 503)},
+                    "responses": {
+                        "202": _json("Job", "accepted"),
+                        "200": _json("Job", "a repeat (same Idempotency-Key and body)"),
+                        **_problems(400, 409, 413, 422, 503),
+                    },
                 },
                 "get": {
                     "operationId": "list_jobs",

@@ -170,3 +170,43 @@ class ResultStore(Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+# --- IdempotencyKeys --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """What an ``Idempotency-Key`` stands for: the job it created, and a hash of the
+    request that created it."""
+
+    job_id: str
+    request_hash: str
+    expires_at: datetime
+    #: True when this claim created the record (the caller goes on to create the job).
+    created: bool
+
+
+@runtime_checkable
+class IdempotencyKeys(Protocol):
+    """A tenant's idempotency keys, each claimed by one request at a time."""
+
+    async def claim(
+        self,
+        tenant_id: str,
+        key: str,
+        request_hash: str,
+        job_id: str,
+        expires_at: datetime,
+        now: datetime,
+    ) -> IdempotencyRecord:
+        """Atomically record ``key -> (job_id, request_hash)`` if the key is new or its
+        record expired (``created=True``); otherwise return the live record unchanged
+        (``created=False``). Two racing claims: exactly one creates."""
+        ...
+
+    async def release(self, tenant_id: str, key: str, job_id: str) -> None:
+        """Forget the key if it still stands for ``job_id`` (its submit failed)."""
+        ...
+
+    async def close(self) -> None: ...

@@ -9,11 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, SqliteStatusStore
+from shared.adapters.sqlite import (
+    Database,
+    SqliteIdempotencyKeys,
+    SqliteJobQueue,
+    SqliteResultStore,
+    SqliteStatusStore,
+)
 from shared.jobs import Priority
 from shared.jobtypes import JobTypeRegistry, default_registry
 from shared.jobtypes.discovery import load_job_types
-from shared.ports import JobQueue, ResultStore, StatusStore
+from shared.ports import IdempotencyKeys, JobQueue, ResultStore, StatusStore
 from shared.priorities import PriorityQueues
 from shared.providers import ProviderClient
 from shared.providers import register as register_providers
@@ -33,6 +39,7 @@ class Runtime:
     registry: JobTypeRegistry
     service: JobService
     worker: Worker
+    keys: IdempotencyKeys
     #: Billable operations of the Azure adapters (see :mod:`shared.usage`).
     usage: Usage = field(default_factory=Usage)
     #: The HTTP client of the provider job types.
@@ -53,6 +60,7 @@ class Runtime:
 
         status = _status_store(settings, sqlite, usage)
         results = _result_store(settings, sqlite, usage)
+        keys = _idempotency_keys(settings, sqlite, usage)
         names = {
             Priority.HIGH: settings.jobs_queue_high,
             Priority.NORMAL: settings.jobs_queue,
@@ -67,6 +75,8 @@ class Runtime:
             registry=registry,
             default_max_attempts=settings.default_max_attempts,
             max_timeout_seconds=settings.job_timeout_seconds,
+            keys=keys,
+            idempotency_window_seconds=settings.idempotency_window_seconds,
         )
         worker = Worker(
             status=status,
@@ -93,6 +103,7 @@ class Runtime:
             registry=registry,
             service=service,
             worker=worker,
+            keys=keys,
             usage=usage,
             providers=providers,
             _databases=databases,
@@ -109,6 +120,7 @@ class Runtime:
             await queue.close()
         await self.status.close()
         await self.results.close()
+        await self.keys.close()
         if self.providers is not None:
             await self.providers.close()
         for db in self._databases:
@@ -134,6 +146,19 @@ def _status_store(settings: Settings, sqlite: Callable[[], Database], usage: Usa
             shards=settings.status_table_shards,
         )
     return SqliteStatusStore(sqlite())
+
+
+def _idempotency_keys(
+    settings: Settings, sqlite: Callable[[], Database], usage: Usage
+) -> IdempotencyKeys:
+    if settings.status_backend == "table":
+        from shared.adapters.azure import connections
+        from shared.adapters.azure.table_idempotency import TableIdempotencyKeys
+
+        return TableIdempotencyKeys(
+            connections.table_service(settings, usage), settings.idempotency_table
+        )
+    return SqliteIdempotencyKeys(sqlite())
 
 
 def _result_store(settings: Settings, sqlite: Callable[[], Database], usage: Usage) -> ResultStore:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
+import hashlib
+import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,10 +28,13 @@ from shared.guarded import guarded_update
 from shared.jobs import Job, JobState, Priority, utcnow
 from shared.jobtypes import JobTypeRegistry
 from shared.messages import JobMessage
-from shared.ports import JobQueue, Page, ResultStore, StatusStore, StoredResult
+from shared.ports import IdempotencyKeys, JobQueue, Page, ResultStore, StatusStore, StoredResult
 from shared.priorities import PriorityQueues
 
 log = logging.getLogger(__name__)
+
+#: What an Idempotency-Key may be.
+IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 
 #: States a job can be cancelled from without asking a worker.
 CANCELLABLE_AT_ONCE = frozenset({JobState.QUEUED, JobState.SCHEDULED, JobState.RETRYING})
@@ -47,6 +54,21 @@ class Submission:
     priority: Priority = Priority.NORMAL
 
 
+def request_hash(submission: Submission) -> str:
+    """A digest of everything a submission asks for, to tell a repeat from a new request."""
+    body = {
+        "job_type": submission.job_type,
+        "payload": submission.payload,
+        "max_attempts": submission.max_attempts,
+        "scheduled_at": submission.scheduled_at.isoformat() if submission.scheduled_at else None,
+        "delay_seconds": submission.delay_seconds,
+        "timeout_seconds": submission.timeout_seconds,
+        "priority": submission.priority.value,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 class JobService:
     def __init__(
         self,
@@ -57,6 +79,8 @@ class JobService:
         registry: JobTypeRegistry,
         default_max_attempts: int = 3,
         max_timeout_seconds: float = 540.0,
+        keys: IdempotencyKeys | None = None,
+        idempotency_window_seconds: float = 86400.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.status = status
@@ -65,6 +89,8 @@ class JobService:
         self.registry = registry
         self.default_max_attempts = default_max_attempts
         self.max_timeout_seconds = max_timeout_seconds
+        self.keys = keys
+        self.idempotency_window = timedelta(seconds=idempotency_window_seconds)
         self.clock = clock
 
     @property
@@ -82,6 +108,47 @@ class JobService:
         """Validate, persist and enqueue a job; BackendUnavailable if it cannot be kept."""
         [job] = await self._accept(tenant_id, [self._new_job(tenant_id, submission)])
         return job
+
+    async def submit_once(
+        self, tenant_id: str, submission: Submission, key: str
+    ) -> tuple[Job, bool]:
+        """Submit under an idempotency key: the first request creates the job; a repeat
+        with the same body within the window gets that job back (``False``: not new);
+        the same key with a different body is a Conflict."""
+        if not IDEMPOTENCY_KEY.fullmatch(key):
+            raise ValidationFailed(
+                "the Idempotency-Key header is not valid",
+                [FieldError("Idempotency-Key", "must be 1 to 255 printable ASCII characters")],
+            )
+        if self.keys is None:
+            return await self.submit(tenant_id, submission), True
+        job = self._new_job(tenant_id, submission)
+        digest = request_hash(submission)
+        now = self.clock()
+        record = await self.keys.claim(
+            tenant_id, key, digest, job.job_id, now + self.idempotency_window, now
+        )
+        if not record.created:
+            if record.request_hash != digest:
+                raise Conflict(
+                    "this Idempotency-Key was used for a different request; use a new key"
+                )
+            for _ in range(20):  # a concurrent first request may still be storing its job
+                try:
+                    return await self.get(tenant_id, record.job_id), False
+                except NotFound:
+                    await asyncio.sleep(0.1)
+            raise Conflict(
+                "the job of this Idempotency-Key is not there (still being submitted, or"
+                " purged); retry shortly or use a new key"
+            )
+        try:
+            [stored] = await self._accept(tenant_id, [job])
+        except BaseException:
+            with contextlib.suppress(BackendUnavailable):
+                await self.keys.release(tenant_id, key, job.job_id)
+            raise
+        return stored, True
 
     async def submit_each(
         self, tenant_id: str, submissions: builtins.list[Submission | ValidationFailed]

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # -- Azure Table storage (status_backend = table) --------------------------------
     #: Table of job status rows.
     status_table: str = Field(default="dtqjobs", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+    #: Table of idempotency keys (when the status backend is Table storage).
+    idempotency_table: str = Field(default="dtqidempotency", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
     #: Partitions per tenant; fixed for the life of a table (see docs/storage.md).
     status_table_shards: int = Field(default=8, ge=1, le=64)
     #: A connection string (Azurite, quick trials) ...
@@ -109,6 +111,8 @@ class Settings(BaseSettings):
     #: How often a running job's status is read to notice a cancellation between its
     #: progress reports, in seconds (0: only at progress reports).
     cancel_check_seconds: float = Field(default=2.0, ge=0)
+    #: How long an Idempotency-Key stands for the job it created, in seconds.
+    idempotency_window_seconds: float = Field(default=86400.0, gt=0)
     #: Tenant of requests that carry no credentials (the keyless local host).
     default_tenant: str = "local"
     #: Modules (comma-separated) whose ``register(registry, settings)`` adds job types;

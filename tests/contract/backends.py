@@ -16,8 +16,8 @@ import pytest
 
 from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
 from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, SqliteStatusStore
-from shared.ports import JobQueue, ResultStore, StatusStore
-from shared.runtime import _result_store, _status_store
+from shared.ports import IdempotencyKeys, JobQueue, ResultStore, StatusStore
+from shared.runtime import _idempotency_keys, _result_store, _status_store
 from shared.settings import Settings
 from shared.usage import Usage
 from tests.support.servicebus_fake import FakeNamespace
@@ -25,6 +25,7 @@ from tests.support.servicebus_fake import FakeNamespace
 QUEUE_BACKENDS = ["sqlite", "servicebus-fake", "servicebus"]
 STATUS_BACKENDS = ["sqlite", "table"]
 RESULT_BACKENDS = ["sqlite", "cosmos"]
+KEY_BACKENDS = ["sqlite", "table"]
 
 
 class Backends:
@@ -138,6 +139,14 @@ class Backends:
             if kind == "sqlite"
             else _result_store(self.settings(kind), self.database, self.usage)
         )
+        self.closables.append(store)
+        return store
+
+    def keys(self, kind: str) -> IdempotencyKeys:
+        settings = self.settings(kind)
+        if kind == "table":
+            settings = settings.model_copy(update={"idempotency_table": self.unique + "keys"})
+        store = _idempotency_keys(settings, self.database, self.usage)
         self.closables.append(store)
         return store
 

@@ -6,8 +6,15 @@ wait for it up to the busy timeout; readers never block writers.
 """
 
 from shared.adapters.sqlite.database import Database
+from shared.adapters.sqlite.idempotency import SqliteIdempotencyKeys
 from shared.adapters.sqlite.queue import SqliteJobQueue
 from shared.adapters.sqlite.results import SqliteResultStore
 from shared.adapters.sqlite.status import SqliteStatusStore
 
-__all__ = ["Database", "SqliteJobQueue", "SqliteResultStore", "SqliteStatusStore"]
+__all__ = [
+    "Database",
+    "SqliteIdempotencyKeys",
+    "SqliteJobQueue",
+    "SqliteResultStore",
+    "SqliteStatusStore",
+]
