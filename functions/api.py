@@ -152,6 +152,13 @@ async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(openapi.document(rt.registry, rt.settings.job_timeout_seconds))
 
 
+@bp.route(route="v1/stats", methods=["GET"])
+@endpoint
+async def stats(req: func.HttpRequest) -> func.HttpResponse:
+    rt = runtime()
+    return json_response(await rt.service.stats(tenant_of(req), rt.workers))
+
+
 @bp.route(route="v1/healthz", methods=["GET"])
 @endpoint
 async def health(req: func.HttpRequest) -> func.HttpResponse:

@@ -306,6 +306,19 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                 }
             },
             **_dlq_paths(registry, body),
+            "/api/v1/stats": {
+                "get": {
+                    "operationId": "stats",
+                    "responses": {
+                        "200": _any_json(
+                            "jobs by state and type, completed per minute over the last hour,"
+                            " the dead-letter queue, queue depth per priority, worker processes"
+                            " (local host)"
+                        ),
+                        **_problems(503),
+                    },
+                }
+            },
             "/api/v1/healthz": {
                 "get": {
                     "operationId": "health",

@@ -107,6 +107,18 @@ class JobQueue(Protocol):
 # --- StatusStore ----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class JobCounts:
+    """A tenant's jobs counted: by state and type, and completions per minute."""
+
+    #: (state, job_type) -> number of jobs
+    by_state_and_type: dict[tuple[str, str], int]
+    #: (minute, jobs completed in it), oldest first; minutes without any are left out
+    completed_per_minute: list[tuple[datetime, int]]
+    #: True when the store stopped counting at its scan limit (the counts are a floor)
+    truncated: bool = False
+
+
 @runtime_checkable
 class StatusStore(Protocol):
     """Hot job status with conditional writes.
@@ -137,6 +149,11 @@ class StatusStore(Protocol):
         cursor: str | None = None,
     ) -> Page[Job]:
         """A tenant's jobs, newest first."""
+        ...
+
+    async def counts(self, tenant_id: str, completed_since: datetime) -> JobCounts:
+        """The tenant's jobs by state and type, and those completed since
+        ``completed_since`` per minute."""
         ...
 
     async def ping(self) -> None:
@@ -210,3 +227,33 @@ class IdempotencyKeys(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+# --- WorkerRegistry (local host) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerBeat:
+    """One worker process, as its last heartbeat described it."""
+
+    worker_id: str
+    pid: int
+    hostname: str
+    started_at: datetime
+    last_seen: datetime
+    #: Invocations running now, and run since the process started.
+    in_flight: int
+    invocations: int
+    queues: list[str]
+
+
+@runtime_checkable
+class WorkerRegistry(Protocol):
+    """Heartbeats of the local host's worker processes (in Azure the platform runs the
+    instances and this port is not used)."""
+
+    async def beat(self, beat: WorkerBeat) -> None: ...
+
+    async def live(self, seen_since: datetime) -> list[WorkerBeat]: ...
+
+    async def forget(self, worker_id: str) -> None: ...

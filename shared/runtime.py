@@ -16,10 +16,11 @@ from shared.adapters.sqlite import (
     SqliteResultStore,
     SqliteStatusStore,
 )
+from shared.adapters.sqlite.workers import SqliteWorkerRegistry
 from shared.jobs import Priority
 from shared.jobtypes import JobTypeRegistry, default_registry
 from shared.jobtypes.discovery import load_job_types
-from shared.ports import IdempotencyKeys, JobQueue, ResultStore, StatusStore
+from shared.ports import IdempotencyKeys, JobQueue, ResultStore, StatusStore, WorkerRegistry
 from shared.priorities import PriorityQueues
 from shared.providers import ProviderClient
 from shared.providers import register as register_providers
@@ -44,6 +45,9 @@ class Runtime:
     usage: Usage = field(default_factory=Usage)
     #: The HTTP client of the provider job types.
     providers: ProviderClient | None = None
+    #: Heartbeats of worker processes: only the local host sets this up.
+    workers: WorkerRegistry | None = None
+    _sqlite: Callable[[], Database] | None = None
     _databases: list[Database] = field(default_factory=list)
 
     @classmethod
@@ -107,7 +111,16 @@ class Runtime:
             usage=usage,
             providers=providers,
             _databases=databases,
+            _sqlite=sqlite,
         )
+
+    def enable_worker_registry(self) -> WorkerRegistry:
+        """Keep worker heartbeats in the embedded database (the local host does this;
+        the data folder then holds a SQLite file even if every backend is Azure)."""
+        if self.workers is None:
+            assert self._sqlite is not None
+            self.workers = SqliteWorkerRegistry(self._sqlite())
+        return self.workers
 
     def queue(self, name: str) -> JobQueue:
         try:

@@ -28,10 +28,21 @@ from shared.guarded import guarded_update
 from shared.jobs import Job, JobState, Priority, utcnow
 from shared.jobtypes import JobTypeRegistry
 from shared.messages import JobMessage
-from shared.ports import IdempotencyKeys, JobQueue, Page, ResultStore, StatusStore, StoredResult
+from shared.ports import (
+    IdempotencyKeys,
+    JobQueue,
+    Page,
+    ResultStore,
+    StatusStore,
+    StoredResult,
+    WorkerRegistry,
+)
 from shared.priorities import PriorityQueues
 
 log = logging.getLogger(__name__)
+
+#: A worker process not heard from for this long is left out of the stats.
+WORKER_STALE_SECONDS = 15
 
 #: What an Idempotency-Key may be.
 IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
@@ -459,6 +470,67 @@ class JobService:
         return await self.status.list(
             tenant_id, state=parsed_state, job_type=job_type or None, limit=limit, cursor=cursor
         )
+
+    async def stats(self, tenant_id: str, workers: WorkerRegistry | None = None) -> dict[str, Any]:
+        """The tenant's jobs by state and type, completions per minute over the last
+        hour, the dead-letter queue, queue depth per priority and (local host) the
+        worker processes."""
+        now = self.clock()
+        minute = now.replace(second=0, microsecond=0)
+        since = minute - timedelta(minutes=59)
+        counts = await self.status.counts(tenant_id, completed_since=since)
+        by_state: dict[str, int] = {s.value: 0 for s in JobState}
+        by_type: dict[str, dict[str, int]] = {}
+        for (state, job_type), n in counts.by_state_and_type.items():
+            by_state[state] = by_state.get(state, 0) + n
+            by_type.setdefault(job_type, {})[state] = n
+        done = dict(counts.completed_per_minute)
+        per_minute = [
+            {
+                "minute": (since + timedelta(minutes=i)).isoformat(),
+                "completed": done.get(since + timedelta(minutes=i), 0),
+            }
+            for i in range(60)
+        ]
+        queues: dict[str, Any] = {}
+        dead_lettered_messages = 0
+        for priority, queue in self.queues.distinct():
+            depth = await queue.depth()
+            dead_lettered_messages += depth.dead_lettered
+            queues[priority.value] = {
+                "queue": queue.queue_name,
+                "active": depth.active,
+                "scheduled": depth.scheduled,
+                "dead_lettered": depth.dead_lettered,
+            }
+        out: dict[str, Any] = {
+            "at": now.isoformat(),
+            "jobs": {"total": sum(by_state.values()), "by_state": by_state, "by_type": by_type},
+            "completed_last_hour": sum(p["completed"] for p in per_minute),
+            "completed_per_minute": per_minute,
+            "dead_letter": {
+                "jobs": by_state.get(JobState.FAILED.value, 0),
+                "messages": dead_lettered_messages,
+            },
+            "queues": queues,
+            "truncated": counts.truncated,
+        }
+        if workers is not None:
+            live = await workers.live(seen_since=now - timedelta(seconds=WORKER_STALE_SECONDS))
+            out["workers"] = [
+                {
+                    "worker_id": w.worker_id,
+                    "pid": w.pid,
+                    "hostname": w.hostname,
+                    "started_at": w.started_at.isoformat(),
+                    "last_seen": w.last_seen.isoformat(),
+                    "in_flight": w.in_flight,
+                    "invocations": w.invocations,
+                    "queues": w.queues,
+                }
+                for w in live
+            ]
+        return out
 
     def job_types(self) -> builtins.list[dict[str, Any]]:
         return [jt.describe() for jt in self.registry]

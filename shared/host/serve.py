@@ -14,17 +14,21 @@ import ctypes
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from functions.runtime import install
+from shared.errors import BackendUnavailable
 from shared.host.catalog import build_catalog, load_app
 from shared.host.config import HostConfig
 from shared.host.listener import QueueListener
+from shared.ports import WorkerBeat
 from shared.runtime import Runtime
 from shared.settings import Settings, environment_overrides
 
@@ -54,6 +58,7 @@ async def run_worker(settings: Settings, app_dir: Path) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     listeners = [QueueListener(f, runtime.queue(f.queue_name), config) for f in catalog.queues]
+    beating = asyncio.create_task(_heartbeat(runtime, listeners, stop))
     log.info(
         "worker %d ready: %s (%d concurrent calls each)",
         os.getpid(),
@@ -63,9 +68,43 @@ async def run_worker(settings: Settings, app_dir: Path) -> None:
     try:
         await asyncio.gather(*(lst.run(stop, settings.shutdown_grace_seconds) for lst in listeners))
     finally:
+        beating.cancel()
+        with contextlib.suppress(BaseException):
+            await beating
         await runtime.close()
         install(None)
     log.info("worker %d stopped", os.getpid())
+
+
+#: Seconds between a worker process's heartbeats; /api/v1/stats lists the workers seen
+#: within three of them.
+HEARTBEAT_SECONDS = 5.0
+
+
+async def _heartbeat(runtime: Runtime, listeners: list[QueueListener], stop: asyncio.Event) -> None:
+    registry = runtime.enable_worker_registry()
+    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    started = datetime.now(UTC)
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(BackendUnavailable):
+                await registry.beat(
+                    WorkerBeat(
+                        worker_id=worker_id,
+                        pid=os.getpid(),
+                        hostname=socket.gethostname(),
+                        started_at=started,
+                        last_seen=datetime.now(UTC),
+                        in_flight=sum(len(lst.in_flight) for lst in listeners),
+                        invocations=sum(lst.invocations for lst in listeners),
+                        queues=[lst.function.queue_name for lst in listeners],
+                    )
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), HEARTBEAT_SECONDS)
+    finally:
+        with contextlib.suppress(BaseException):
+            await registry.forget(worker_id)
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -146,6 +185,7 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
 
     config = HostConfig.load(options.app_dir)
     runtime = Runtime.from_settings(settings)
+    runtime.enable_worker_registry()  # /api/v1/stats lists the worker processes
     install(runtime)
     catalog = build_catalog(load_app(options.app_dir), settings)
     web = create_web_app(catalog, config.route_prefix, options.app_dir / "static-web")

@@ -210,3 +210,43 @@ async def test_racing_guarded_updates_all_apply(new_status: MakeStatus) -> None:
     labels = [e.type for e in final.errors]
     assert sorted(labels) == sorted([f"a{i}" for i in range(10)] + [f"b{i}" for i in range(10)])
     assert [label for label in labels if label.startswith("a")] == [f"a{i}" for i in range(10)]
+
+
+async def test_counts_by_state_and_type_and_completions_per_minute(
+    new_status: MakeStatus,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    store = new_status()
+    base = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+    async def job_in(state: JobState, job_type: str, finished: datetime | None = None) -> None:
+        job = await store.create(new_job(job_type=job_type))
+        if state is not JobState.QUEUED:
+            await store.replace(job.model_copy(update={"state": state, "finished_at": finished}))
+
+    await job_in(JobState.QUEUED, "echo")
+    await job_in(JobState.QUEUED, "echo")
+    await job_in(JobState.RUNNING, "simulate")
+    await job_in(JobState.FAILED, "simulate", base + timedelta(minutes=1))
+    await job_in(JobState.COMPLETED, "echo", base - timedelta(minutes=5))  # before the window
+    await job_in(JobState.COMPLETED, "echo", base + timedelta(minutes=1, seconds=5))
+    await job_in(JobState.COMPLETED, "echo", base + timedelta(minutes=1, seconds=59))
+    await job_in(JobState.COMPLETED, "simulate", base + timedelta(minutes=3, seconds=30))
+    await store.create(new_job(tenant="t2"))  # another tenant's
+
+    counts = await store.counts("t1", completed_since=base)
+    assert counts.by_state_and_type == {
+        ("queued", "echo"): 2,
+        ("running", "simulate"): 1,
+        ("failed", "simulate"): 1,
+        ("completed", "echo"): 3,
+        ("completed", "simulate"): 1,
+    }
+    assert counts.completed_per_minute == [
+        (base + timedelta(minutes=1), 2),
+        (base + timedelta(minutes=3), 1),
+    ]
+    assert not counts.truncated
+    empty = await store.counts("nobody", completed_since=base)
+    assert empty.by_state_and_type == {} and empty.completed_per_minute == []

@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import re
 import zlib
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
@@ -30,7 +32,7 @@ from shared.adapters.azure.errors import translated
 from shared.errors import NotFound, PreconditionFailed, ValidationFailed
 from shared.jobs import Job, JobState
 from shared.paging import decode_cursor, encode_cursor
-from shared.ports import Page
+from shared.ports import JobCounts, Page
 
 T = TypeVar("T")
 
@@ -39,6 +41,8 @@ _INVERT = str.maketrans(ALPHABET, ALPHABET[::-1])
 #: Characters per data property: 32,000 UTF-16 code units stays under the 64 KiB cap.
 CHUNK = 30_000
 MAX_CHUNKS = 15  # 15 x 64 KiB stays under the 1 MiB entity cap with the other properties
+#: Most rows one counts() call reads (Table storage cannot aggregate).
+COUNT_SCAN_LIMIT = 50_000
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_.@-]{1,200}$")
 
 
@@ -82,6 +86,8 @@ class TableStatusStore:
             "state": job.state.value,
             "chunks": len(chunks),
         }
+        if job.finished_at is not None:
+            entity["finished_at"] = job.finished_at
         for i, chunk in enumerate(chunks):
             entity[f"data{i}"] = chunk
         return entity
@@ -185,6 +191,42 @@ class TableStatusStore:
         jobs = [self._job(e) for e in merged[:limit]]
         next_cursor = encode_cursor(jobs[-1].job_id) if len(merged) > limit and jobs else None
         return Page(items=jobs, next_cursor=next_cursor)
+
+    async def counts(self, tenant_id: str, completed_since: datetime) -> JobCounts:
+        """Table storage cannot aggregate: this scans the tenant's partitions, reading
+        three small properties of each row, and stops at COUNT_SCAN_LIMIT rows (then
+        ``truncated``). Retention bounds the rows a tenant keeps."""
+        await self._ensure_table()
+        self.partition_key(tenant_id, "")  # validates the tenant id
+        since = completed_since.astimezone(UTC)
+        per_shard_limit = COUNT_SCAN_LIMIT // self.shards
+
+        async def shard(index: int) -> tuple[list[Any], bool]:
+            pk = _odata_quote(f"{tenant_id}~{index:02d}")
+            rows: list[Any] = []
+            with translated(f"jobs of tenant {tenant_id}"):
+                async for entity in self.table.query_entities(
+                    f"PartitionKey eq {pk}",
+                    select=["state", "job_type", "finished_at"],
+                    results_per_page=1000,
+                ):
+                    rows.append(entity)
+                    if len(rows) >= per_shard_limit:
+                        return rows, True
+            return rows, False
+
+        shards = await asyncio.gather(*(shard(i) for i in range(self.shards)))
+        by: Counter[tuple[str, str]] = Counter()
+        minutes: Counter[datetime] = Counter()
+        for rows, _ in shards:
+            for row in rows:
+                by[(row["state"], row["job_type"])] += 1
+                finished = row.get("finished_at")
+                if row["state"] == JobState.COMPLETED.value and finished is not None:
+                    finished = finished.astimezone(UTC)
+                    if finished >= since:
+                        minutes[finished.replace(second=0, microsecond=0)] += 1
+        return JobCounts(dict(by), sorted(minutes.items()), truncated=any(cut for _, cut in shards))
 
     async def ping(self) -> None:
         await self._ensure_table()

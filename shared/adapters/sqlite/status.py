@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 
 from shared.adapters.sqlite.database import Database
 from shared.errors import Conflict, NotFound, PreconditionFailed
 from shared.jobs import Job, JobState
 from shared.paging import decode_cursor, encode_cursor
-from shared.ports import Page
+from shared.ports import JobCounts, Page
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -130,6 +131,35 @@ class SqliteStatusStore:
         jobs = [self._job(r) for r in rows[:limit]]
         next_cursor = encode_cursor(jobs[-1].job_id) if len(rows) > limit and jobs else None
         return Page(items=jobs, next_cursor=next_cursor)
+
+    async def counts(self, tenant_id: str, completed_since: datetime) -> JobCounts:
+        return await self.db.read(self._counts, tenant_id, completed_since)
+
+    @staticmethod
+    def _counts(conn: sqlite3.Connection, tenant_id: str, since: datetime) -> JobCounts:
+        by = {
+            (row["state"], row["job_type"]): row["n"]
+            for row in conn.execute(
+                "SELECT state, job_type, COUNT(*) AS n FROM jobs WHERE tenant_id = ?"
+                " GROUP BY state, job_type",
+                (tenant_id,),
+            )
+        }
+        # finished_at is ISO 8601 in UTC inside the JSON ("2026-11-23T07:35:01.5Z"): its
+        # first 16 characters are the minute, and text order is time order.
+        start = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        per_minute = [
+            (datetime.fromisoformat(row["minute"] + ":00+00:00"), row["n"])
+            for row in conn.execute(
+                "SELECT substr(json_extract(data, '$.finished_at'), 1, 16) AS minute,"
+                " COUNT(*) AS n FROM jobs"
+                " WHERE tenant_id = ? AND state = 'completed'"
+                " AND json_extract(data, '$.finished_at') >= ?"
+                " GROUP BY minute ORDER BY minute",
+                (tenant_id, start),
+            )
+        ]
+        return JobCounts(by, per_minute)
 
     async def ping(self) -> None:
         await self.db.ping()

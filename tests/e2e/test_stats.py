@@ -1,0 +1,79 @@
+"""End to end on the local host: /api/v1/stats after a known workload."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.polling import wait_job
+from tests.support.processes import LocalHost
+
+pytestmark = pytest.mark.e2e
+
+
+def test_stats_after_a_known_workload(tmp_path: Path) -> None:
+    host = LocalHost(data_dir=tmp_path, workers=2).start()
+    try:
+        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as api:
+
+            def submit(body: dict[str, object]) -> str:
+                response = api.post("/jobs", json=body)
+                assert response.status_code == 202, response.text
+                return str(response.json()["job_id"])
+
+            done = [submit({"job_type": "echo", "payload": {"message": str(i)}}) for i in range(3)]
+            failed = submit(
+                {"job_type": "simulate", "payload": {"duration_ms": 0, "fail_permanently": True}}
+            )
+            submit({"job_type": "echo", "payload": {"message": "later"}, "delay_seconds": 600})
+            submit(
+                {
+                    "job_type": "echo",
+                    "payload": {"message": "later"},
+                    "delay_seconds": 600,
+                    "priority": "low",
+                }
+            )
+            for job_id in [*done, failed]:
+                wait_job(api, job_id)
+
+            deadline = time.monotonic() + 15
+            while True:  # the worker processes beat every 5 s; wait for beats after the work
+                stats = api.get("/stats").json()
+                beats = stats.get("workers", [])
+                ran = sum(w["invocations"] for w in beats)
+                if (len(beats) == 2 and ran >= 4) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+    finally:
+        host.stop()
+
+    jobs = stats["jobs"]
+    assert jobs["total"] == 6
+    assert {k: v for k, v in jobs["by_state"].items() if v} == {
+        "completed": 3,
+        "failed": 1,
+        "scheduled": 2,
+    }
+    assert jobs["by_type"] == {"echo": {"completed": 3, "scheduled": 2}, "simulate": {"failed": 1}}
+    assert stats["completed_last_hour"] == 3
+    assert len(stats["completed_per_minute"]) == 60
+    assert sum(m["completed"] for m in stats["completed_per_minute"][-2:]) == 3, "just now"
+    # The failed job is in the job DLQ, and its message in the normal queue's DLQ.
+    assert stats["dead_letter"] == {"jobs": 1, "messages": 1}
+    assert stats["queues"]["normal"]["scheduled"] == 1
+    assert stats["queues"]["normal"]["dead_lettered"] == 1
+    assert stats["queues"]["low"]["scheduled"] == 1
+    assert stats["queues"]["high"] == {
+        "queue": "dtq-jobs-high",
+        "active": 0,
+        "scheduled": 0,
+        "dead_lettered": 0,
+    }
+    workers = stats["workers"]
+    assert len(workers) == 2 and len({w["pid"] for w in workers}) == 2
+    assert sum(w["invocations"] for w in workers) == 4
+    assert all(len(w["queues"]) == 3 for w in workers)
