@@ -143,7 +143,14 @@ def _any_json(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": {}}}}
 
 
-JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+#: Job ids are ULIDs; any other id is simply not found (404). An id that is blank once
+#: decoded (``%0D``) turns the path into its collection's, which answers 405.
+JOB_ID = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": CURSOR_PATTERN},
+}
 LIMIT = {
     "name": "limit",
     "in": "query",
@@ -201,7 +208,7 @@ def _dlq_paths(registry: JobTypeRegistry, body: Any) -> dict[str, Any]:
                 "requestBody": optional_body("RequeueRequest"),
                 "responses": {
                     "202": _json("Job", "requeued"),
-                    **_problems(400, 404, 409, 422, 503),
+                    **_problems(400, 404, 405, 409, 422, 503),
                 },
             }
         },
@@ -209,7 +216,7 @@ def _dlq_paths(registry: JobTypeRegistry, body: Any) -> dict[str, Any]:
             "delete": {
                 "operationId": "purge_dead_letter",
                 "parameters": [JOB_ID],
-                "responses": {"204": {"description": "purged"}, **_problems(404, 409, 503)},
+                "responses": {"204": {"description": "purged"}, **_problems(404, 405, 409, 503)},
             }
         },
     }
@@ -279,7 +286,7 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                     "responses": {
                         "200": _json("Job"),
                         "304": {"description": "not modified (If-None-Match)"},
-                        **_problems(404, 503),
+                        **_problems(404, 405, 503),
                     },
                 },
                 "delete": {
@@ -288,7 +295,7 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                     "responses": {
                         "200": _json("Job", "cancelled"),
                         "202": _json("Job", "running: asked to stop (cancel_requested_at)"),
-                        **_problems(404, 409, 503),
+                        **_problems(404, 405, 409, 503),
                     },
                 },
             },
@@ -296,7 +303,7 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                 "get": {
                     "operationId": "get_job_result",
                     "parameters": [JOB_ID],
-                    "responses": {"200": _any_json("the result"), **_problems(404, 503)},
+                    "responses": {"200": _any_json("the result"), **_problems(404, 405, 503)},
                 }
             },
             "/api/v1/job-types": {

@@ -151,6 +151,11 @@ class StatusStore(Protocol):
         """A tenant's jobs, newest first."""
         ...
 
+    async def purge_finished(self, finished_before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` jobs of any tenant that reached a terminal state before
+        ``finished_before``; returns how many were deleted (retention)."""
+        ...
+
     async def counts(self, tenant_id: str, completed_since: datetime) -> JobCounts:
         """The tenant's jobs by state and type, and those completed since
         ``completed_since`` per minute."""
@@ -183,6 +188,11 @@ class ResultStore(Protocol):
         ...
 
     async def get(self, job_id: str) -> StoredResult | None: ...
+
+    async def purge_older(self, created_before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` results stored before ``created_before``; stores whose
+        service expires items itself (Cosmos DB TTL) return 0."""
+        ...
 
     async def ping(self) -> None: ...
 
@@ -224,6 +234,10 @@ class IdempotencyKeys(Protocol):
 
     async def release(self, tenant_id: str, key: str, job_id: str) -> None:
         """Forget the key if it still stands for ``job_id`` (its submit failed)."""
+        ...
+
+    async def purge_expired(self, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` records that expired before ``now``."""
         ...
 
     async def close(self) -> None: ...

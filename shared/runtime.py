@@ -81,6 +81,8 @@ class Runtime:
             max_timeout_seconds=settings.job_timeout_seconds,
             keys=keys,
             idempotency_window_seconds=settings.idempotency_window_seconds,
+            retention_seconds=settings.retention_seconds,
+            result_ttl_seconds=settings.result_ttl_seconds,
         )
         worker = Worker(
             status=status,

@@ -41,6 +41,9 @@ from shared.priorities import PriorityQueues
 
 log = logging.getLogger(__name__)
 
+#: Rows one retention step deletes at most (it repeats until none is left).
+RETENTION_BATCH = 500
+
 #: A worker process not heard from for this long is left out of the stats.
 WORKER_STALE_SECONDS = 15
 
@@ -92,6 +95,8 @@ class JobService:
         max_timeout_seconds: float = 540.0,
         keys: IdempotencyKeys | None = None,
         idempotency_window_seconds: float = 86400.0,
+        retention_seconds: float = 7 * 86400.0,
+        result_ttl_seconds: float = 7 * 86400.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.status = status
@@ -102,6 +107,8 @@ class JobService:
         self.max_timeout_seconds = max_timeout_seconds
         self.keys = keys
         self.idempotency_window = timedelta(seconds=idempotency_window_seconds)
+        self.retention = timedelta(seconds=retention_seconds)
+        self.result_ttl = timedelta(seconds=result_ttl_seconds)
         self.clock = clock
 
     @property
@@ -428,6 +435,28 @@ class JobService:
             (await self.dead_letters(tenant_id, job_type=job_type, limit=1, cursor=cursor)).items
         )
         return done, more
+
+    # -- retention ----------------------------------------------------------------
+
+    async def apply_retention(self, batch: int = RETENTION_BATCH) -> dict[str, int]:
+        """Delete finished jobs older than the retention period, results older than
+        their TTL (stores without TTL of their own) and expired idempotency keys, in
+        batches until none is left. Run by the retention timer."""
+        now = self.clock()
+        purged = {"jobs": 0, "results": 0, "idempotency_keys": 0}
+
+        async def drain(name: str, purge: Callable[[], Awaitable[int]]) -> None:
+            while (n := await purge()) > 0:
+                purged[name] += n
+                if n < batch:
+                    return
+
+        await drain("jobs", lambda: self.status.purge_finished(now - self.retention, batch))
+        await drain("results", lambda: self.results.purge_older(now - self.result_ttl, batch))
+        if self.keys is not None:
+            keys = self.keys
+            await drain("idempotency_keys", lambda: keys.purge_expired(now, batch))
+        return purged
 
     # -- queries ------------------------------------------------------------------
 

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     #: How often a running job's status is read to notice a cancellation between its
     #: progress reports, in seconds (0: only at progress reports).
     cancel_check_seconds: float = Field(default=2.0, ge=0)
+    #: How long finished jobs (completed, failed, cancelled) keep their status rows, in
+    #: seconds; the retention timer deletes older ones (results expire by their own TTL).
+    retention_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
+    #: When the retention timer runs (NCRONTAB with seconds, as Azure Functions reads it).
+    retention_schedule: str = "0 15 * * * *"
     #: How long an Idempotency-Key stands for the job it created, in seconds.
     idempotency_window_seconds: float = Field(default=86400.0, gt=0)
     #: Tenant of requests that carry no credentials (the keyless local host).

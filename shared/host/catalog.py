@@ -8,7 +8,7 @@ import inspect
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +45,20 @@ class QueueFunction:
 
 
 @dataclass(frozen=True)
+class TimerFunction:
+    name: str
+    #: NCRONTAB with seconds: "{second} {minute} {hour} {day} {month} {day-of-week}".
+    schedule: str
+    arg_name: str
+    fn: Callable[..., Any]
+    run_on_startup: bool = False
+
+
+@dataclass(frozen=True)
 class Catalog:
     http: list[HttpFunction]
     queues: list[QueueFunction]
+    timers: list[TimerFunction] = field(default_factory=list)
 
     def route(self, method: str, path: str) -> tuple[HttpFunction | None, dict[str, str], bool]:
         """The function for ``method path``, its route params, and whether the path
@@ -102,6 +113,7 @@ def build_catalog(app: func.FunctionApp, settings: Settings) -> Catalog:
     """Index the app's functions. ``get_functions()`` may run once per app object."""
     http: list[HttpFunction] = []
     queues: list[QueueFunction] = []
+    timers: list[TimerFunction] = []
     for function in app.get_functions():
         trigger: Any = function.get_trigger()
         user_fn = function.get_user_function()
@@ -139,13 +151,23 @@ def build_catalog(app: func.FunctionApp, settings: Settings) -> Catalog:
                     fn=user_fn,
                 )
             )
+        elif trigger.type == "timerTrigger":
+            timers.append(
+                TimerFunction(
+                    name=name,
+                    schedule=_resolve(trigger.schedule, settings),
+                    arg_name=trigger.name,
+                    fn=user_fn,
+                    run_on_startup=bool(getattr(trigger, "run_on_startup", False)),
+                )
+            )
         else:
             raise NotImplementedError(
                 f"the local host cannot run {function.get_function_name()!r}: "
                 f"trigger type {trigger.type!r} is not supported yet"
             )
     http.sort(key=lambda f: f.precedence)
-    return Catalog(http=http, queues=queues)
+    return Catalog(http=http, queues=queues, timers=timers)
 
 
 async def invoke(fn: Callable[..., Any], **kwargs: Any) -> Any:

@@ -28,6 +28,7 @@ from shared.errors import BackendUnavailable
 from shared.host.catalog import build_catalog, load_app
 from shared.host.config import HostConfig
 from shared.host.listener import QueueListener
+from shared.host.timers import TimerRunner
 from shared.ports import WorkerBeat
 from shared.runtime import Runtime
 from shared.settings import Settings, environment_overrides
@@ -50,9 +51,10 @@ def configure_logging(level: str) -> None:
 async def run_worker(settings: Settings, app_dir: Path) -> None:
     """Run the app's queue triggers until SIGTERM/SIGINT, then drain gracefully."""
     config = HostConfig.load(app_dir)
+    app = load_app(app_dir)  # first: puts the app folder on sys.path for job type modules
     runtime = Runtime.from_settings(settings)
     install(runtime)
-    catalog = build_catalog(load_app(app_dir), settings)
+    catalog = build_catalog(app, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -184,10 +186,11 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
             yield
 
     config = HostConfig.load(options.app_dir)
+    app = load_app(options.app_dir)  # first: puts the app folder on sys.path
     runtime = Runtime.from_settings(settings)
     runtime.enable_worker_registry()  # /api/v1/stats lists the worker processes
     install(runtime)
-    catalog = build_catalog(load_app(options.app_dir), settings)
+    catalog = build_catalog(app, settings)
     web = create_web_app(catalog, config.route_prefix, options.app_dir / "static-web")
     server = Server(
         uvicorn.Config(
@@ -210,10 +213,15 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
     if options.workers:
         supervisor.start()
     ready = asyncio.create_task(_announce(server, options, settings))
+    stop_timers = asyncio.Event()
+    timers = asyncio.create_task(TimerRunner(catalog.timers).run(stop_timers))
     try:
         await server.serve()
     finally:
         ready.cancel()
+        stop_timers.set()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(timers, 10)
         log.info("shutting down: stopping workers")
         await supervisor.stop(settings.shutdown_grace_seconds)
         await runtime.close()

@@ -78,3 +78,14 @@ async def test_of_racing_claims_exactly_one_creates(new_keys: MakeKeys) -> None:
     )
     assert sum(r.created for r in results) == 1
     assert len({r.job_id for r in results}) == 1, "every claim names the winner's job"
+
+
+async def test_expired_records_are_purged(new_keys: MakeKeys) -> None:
+    keys = new_keys()
+    await keys.claim("t1", "old", "h", "job-1", NOW + timedelta(seconds=1), NOW)
+    await keys.claim("t2", "old", "h", "job-2", NOW + timedelta(seconds=1), NOW)
+    await keys.claim("t1", "live", "h", "job-3", LATER, NOW)
+    later = NOW + timedelta(minutes=1)
+    assert await keys.purge_expired(later, limit=10) == 2
+    assert await keys.purge_expired(later, limit=10) == 0
+    assert not (await keys.claim("t1", "live", "h", "x", LATER, later)).created

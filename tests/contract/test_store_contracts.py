@@ -250,3 +250,52 @@ async def test_counts_by_state_and_type_and_completions_per_minute(
     assert not counts.truncated
     empty = await store.counts("nobody", completed_since=base)
     assert empty.by_state_and_type == {} and empty.completed_per_minute == []
+
+
+async def test_purge_finished_deletes_old_terminal_jobs_only(new_status: MakeStatus) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    store = new_status()
+    cutoff = datetime(2026, 11, 1, tzinfo=UTC)
+
+    async def job_in(state: JobState, finished: datetime | None, tenant: str = "t1") -> str:
+        job = await store.create(new_job(tenant=tenant))
+        if state is not JobState.QUEUED:
+            await store.replace(job.model_copy(update={"state": state, "finished_at": finished}))
+        return job.job_id
+
+    old = [
+        await job_in(JobState.COMPLETED, cutoff - timedelta(days=2)),
+        await job_in(JobState.FAILED, cutoff - timedelta(seconds=1)),
+        await job_in(JobState.CANCELLED, cutoff - timedelta(days=9), tenant="t2"),
+    ]
+    kept = [
+        await job_in(JobState.COMPLETED, cutoff + timedelta(seconds=1)),
+        await job_in(JobState.QUEUED, None),
+        await job_in(JobState.RUNNING, None),
+    ]
+    assert await store.purge_finished(cutoff, limit=2) == 2, "at most limit per call"
+    assert await store.purge_finished(cutoff, limit=10) == 1
+    assert await store.purge_finished(cutoff, limit=10) == 0
+    for job_id in old:
+        for tenant in ("t1", "t2"):
+            with pytest.raises(NotFound):
+                await store.get(tenant, job_id)
+    for job_id in kept:
+        assert (await store.get("t1", job_id)).job_id == job_id
+
+
+async def test_purge_older_results(new_results: MakeResults) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    store = new_results()
+    await store.put("j-old", "t1", 1)
+    removed = await store.purge_older(datetime.now(UTC) + timedelta(seconds=5), limit=10)
+    # A store whose service expires items itself (Cosmos DB TTL) reports 0 and keeps it.
+    if removed:
+        assert removed == 1 and await store.get("j-old") is None
+    else:
+        assert await store.get("j-old") is not None
+    await store.put("j-new", "t1", 2)
+    assert await store.purge_older(datetime.now(UTC) - timedelta(hours=1), limit=10) == 0
+    assert await store.get("j-new") is not None

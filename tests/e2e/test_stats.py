@@ -77,3 +77,33 @@ def test_stats_after_a_known_workload(tmp_path: Path) -> None:
     assert len(workers) == 2 and len({w["pid"] for w in workers}) == 2
     assert sum(w["invocations"] for w in workers) == 4
     assert all(len(w["queues"]) == 3 for w in workers)
+
+
+def test_retention_purges_finished_jobs_on_schedule(tmp_path: Path) -> None:
+    host = LocalHost(
+        data_dir=tmp_path,
+        workers=1,
+        env={
+            "DTQ_RETENTION_SCHEDULE": "* * * * * *",  # every second
+            "DTQ_RETENTION_SECONDS": "1",
+            "DTQ_RESULT_TTL_SECONDS": "1",
+        },
+    ).start()
+    try:
+        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as api:
+            done = api.post("/jobs", json={"job_type": "echo", "payload": {"message": "x"}})
+            waiting = api.post(
+                "/jobs",
+                json={"job_type": "echo", "payload": {"message": "y"}, "delay_seconds": 600},
+            )
+            job_id, waiting_id = done.json()["job_id"], waiting.json()["job_id"]
+            assert wait_job(api, job_id)["state"] == "completed"
+            deadline = time.monotonic() + 10
+            while api.get(f"/jobs/{job_id}").status_code != 404:
+                assert time.monotonic() < deadline, "the finished job was not purged"
+                time.sleep(0.2)
+            assert api.get(f"/jobs/{job_id}/result").status_code == 404
+            assert api.get(f"/jobs/{waiting_id}").json()["state"] == "scheduled", "kept"
+    finally:
+        host.stop()
+    assert "retention: purged" in host.log()

@@ -124,6 +124,10 @@ class CosmosResultStore:
             created_at=datetime.fromisoformat(item["created_at"]),
         )
 
+    async def purge_older(self, created_before: datetime, limit: int) -> int:
+        """Cosmos DB deletes each result itself when its ``ttl`` runs out."""
+        return 0
+
     async def ping(self) -> None:
         container = await self._get_container()
         with translated("results container"):

@@ -123,6 +123,20 @@ class TableIdempotencyKeys:
         except (NotFound, PreconditionFailed):
             return
 
+    async def purge_expired(self, now: datetime, limit: int) -> int:
+        await self._ensure_table()
+        query = f"expires_at lt '{now.isoformat()}'"
+        deleted = 0
+        with translated(f"table {self.table_name}"):
+            async for entity in self.table.query_entities(
+                query, select=["PartitionKey", "RowKey"], results_per_page=1000
+            ):
+                await self.table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+                deleted += 1
+                if deleted >= limit:
+                    break
+        return deleted
+
     async def close(self) -> None:
         await self.table.close()
         await self.service.close()

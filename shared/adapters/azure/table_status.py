@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
+from azure.core.exceptions import ResourceModifiedError
 from azure.data.tables import TableErrorCode, UpdateMode
 
 from shared.adapters.azure.errors import translated
@@ -41,6 +42,7 @@ _INVERT = str.maketrans(ALPHABET, ALPHABET[::-1])
 #: Characters per data property: 32,000 UTF-16 code units stays under the 64 KiB cap.
 CHUNK = 30_000
 MAX_CHUNKS = 15  # 15 x 64 KiB stays under the 1 MiB entity cap with the other properties
+TERMINAL = frozenset(s.value for s in JobState if s.terminal)
 #: Most rows one counts() call reads (Table storage cannot aggregate).
 COUNT_SCAN_LIMIT = 50_000
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_.@-]{1,200}$")
@@ -191,6 +193,33 @@ class TableStatusStore:
         jobs = [self._job(e) for e in merged[:limit]]
         next_cursor = encode_cursor(jobs[-1].job_id) if len(merged) > limit and jobs else None
         return Page(items=jobs, next_cursor=next_cursor)
+
+    async def purge_finished(self, finished_before: datetime, limit: int) -> int:
+        """Scans the whole table for terminal rows finished before the cutoff (a timer
+        runs this, not a request) and deletes each one conditionally on its ETag."""
+        await self._ensure_table()
+        cutoff = finished_before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        query = f"finished_at lt datetime'{cutoff}'"
+        deleted = 0
+        with translated(f"table {self.table_name}"):
+            async for entity in self.table.query_entities(
+                query, select=["PartitionKey", "RowKey", "state"], results_per_page=1000
+            ):
+                if entity["state"] not in TERMINAL:
+                    continue
+                try:
+                    await self.table.delete_entity(
+                        entity["PartitionKey"],
+                        entity["RowKey"],
+                        etag=entity.metadata["etag"],
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+                except ResourceModifiedError:
+                    continue  # changed meanwhile: the next run looks again
+                deleted += 1
+                if deleted >= limit:
+                    break
+        return deleted
 
     async def counts(self, tenant_id: str, completed_since: datetime) -> JobCounts:
         """Table storage cannot aggregate: this scans the tenant's partitions, reading

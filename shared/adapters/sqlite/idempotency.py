@@ -89,5 +89,17 @@ class SqliteIdempotencyKeys:
             (tenant_id, key, job_id),
         )
 
+    async def purge_expired(self, now: datetime, limit: int) -> int:
+        return await self.db.write(self._purge, now.timestamp(), limit)
+
+    @staticmethod
+    def _purge(conn: sqlite3.Connection, now: float, limit: int) -> int:
+        cur = conn.execute(
+            "DELETE FROM idempotency_keys WHERE (tenant_id, key) IN"
+            " (SELECT tenant_id, key FROM idempotency_keys WHERE expires_at < ? LIMIT ?)",
+            (now, limit),
+        )
+        return cur.rowcount
+
     async def close(self) -> None:
         return None

@@ -40,6 +40,18 @@ class SqliteResultStore:
         )
         return cur.rowcount == 1
 
+    async def purge_older(self, created_before: datetime, limit: int) -> int:
+        return await self.db.write(self._purge, created_before.timestamp(), limit)
+
+    @staticmethod
+    def _purge(conn: sqlite3.Connection, cutoff: float, limit: int) -> int:
+        cur = conn.execute(
+            "DELETE FROM job_results WHERE job_id IN"
+            " (SELECT job_id FROM job_results WHERE created_at < ? LIMIT ?)",
+            (cutoff, limit),
+        )
+        return cur.rowcount
+
     async def get(self, job_id: str) -> StoredResult | None:
         return await self.db.read(self._get, job_id)
 

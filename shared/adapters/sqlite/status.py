@@ -132,6 +132,20 @@ class SqliteStatusStore:
         next_cursor = encode_cursor(jobs[-1].job_id) if len(rows) > limit and jobs else None
         return Page(items=jobs, next_cursor=next_cursor)
 
+    async def purge_finished(self, finished_before: datetime, limit: int) -> int:
+        cutoff = finished_before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return await self.db.write(self._purge, cutoff, limit)
+
+    @staticmethod
+    def _purge(conn: sqlite3.Connection, cutoff: str, limit: int) -> int:
+        cur = conn.execute(
+            "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM jobs"
+            " WHERE state IN ('completed', 'failed', 'cancelled')"
+            " AND json_extract(data, '$.finished_at') < ? LIMIT ?)",
+            (cutoff, limit),
+        )
+        return cur.rowcount
+
     async def counts(self, tenant_id: str, completed_since: datetime) -> JobCounts:
         return await self.db.read(self._counts, tenant_id, completed_since)
 

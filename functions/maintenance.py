@@ -1,0 +1,23 @@
+"""Timers: retention (deletes finished jobs past DTQ_RETENTION_SECONDS, expired
+idempotency keys, and embedded results past their TTL; Cosmos DB expires results
+itself). The local host runs timers on the same schedule (shared/host/timers.py)."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from functions.runtime import runtime
+
+log = logging.getLogger(__name__)
+
+bp = func.Blueprint()
+
+
+@bp.timer_trigger(
+    schedule="%DTQ_RETENTION_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True
+)
+async def apply_retention(timer: func.TimerRequest) -> None:
+    purged = await runtime().service.apply_retention()
+    log.info("retention: purged %s%s", purged, " (past due)" if timer.past_due else "")
