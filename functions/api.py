@@ -25,9 +25,9 @@ from shared.service import Submission
 bp = func.Blueprint()
 
 
-def tenant_of(req: func.HttpRequest) -> str:
-    """The caller's tenant (the keyless default until API keys exist)."""
-    return runtime().settings.default_tenant
+async def tenant_of(req: func.HttpRequest) -> str:
+    """The caller's tenant, from its API key (or client principal); Unauthorized if none."""
+    return await runtime().access.tenant_of(req.headers)
 
 
 def _job_url(job_id: str) -> str:
@@ -48,13 +48,14 @@ def _etag(job: Job) -> str:
 @bp.route(route="v1/jobs", methods=["POST"])
 @endpoint
 async def submit_job(req: func.HttpRequest) -> func.HttpResponse:
+    tenant = await tenant_of(req)
     body = parse_model(SubmitRequest, json_body(req))
     key = req.headers.get("Idempotency-Key")
     headers = {"Retry-After": str(POLL_AFTER_SECONDS)}
     if key is None:
-        job, created = await runtime().service.submit(tenant_of(req), body.submission()), True
+        job, created = await runtime().service.submit(tenant, body.submission()), True
     else:
-        job, created = await runtime().service.submit_once(tenant_of(req), body.submission(), key)
+        job, created = await runtime().service.submit_once(tenant, body.submission(), key)
         headers["Idempotent-Replayed"] = "false" if created else "true"
     headers.update({"Location": _job_url(job.job_id), "ETag": _etag(job)})
     # 202: accepted now; 200: a repeat of an earlier request, answered with its job.
@@ -66,6 +67,7 @@ async def submit_job(req: func.HttpRequest) -> func.HttpResponse:
 async def submit_jobs(req: func.HttpRequest) -> func.HttpResponse:
     """Up to 100 jobs, each accepted or refused on its own: 200 with one result per item
     (``status`` 202 and the job, or the item's problem), in order."""
+    tenant = await tenant_of(req)
     body = parse_model(BatchSubmitRequest, json_body(req))
     submissions: list[Submission | ValidationFailed] = []
     for item in body.jobs:
@@ -73,7 +75,7 @@ async def submit_jobs(req: func.HttpRequest) -> func.HttpResponse:
             submissions.append(parse_model(SubmitRequest, item).submission())
         except ValidationFailed as exc:
             submissions.append(exc)
-    outcomes = await runtime().service.submit_each(tenant_of(req), submissions)
+    outcomes = await runtime().service.submit_each(tenant, submissions)
     items: list[dict[str, object]] = []
     for index, outcome in enumerate(outcomes):
         if isinstance(outcome, Job):
@@ -92,7 +94,7 @@ async def submit_jobs(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 async def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
     page = await runtime().service.list(
-        tenant_of(req),
+        await tenant_of(req),
         state=req.params.get("state") or None,
         job_type=req.params.get("job_type") or None,
         limit=int_param(req, "limit", DEFAULT_PAGE_SIZE),
@@ -106,7 +108,7 @@ async def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/jobs/{job_id}", methods=["GET"])
 @endpoint
 async def get_job(req: func.HttpRequest) -> func.HttpResponse:
-    job = await runtime().service.get(tenant_of(req), req.route_params["job_id"])
+    job = await runtime().service.get(await tenant_of(req), req.route_params["job_id"])
     etag = _etag(job)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag_matches(req, etag):
@@ -119,7 +121,7 @@ async def get_job(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/jobs/{job_id}/result", methods=["GET"])
 @endpoint
 async def get_job_result(req: func.HttpRequest) -> func.HttpResponse:
-    stored = await runtime().service.result(tenant_of(req), req.route_params["job_id"])
+    stored = await runtime().service.result(await tenant_of(req), req.route_params["job_id"])
     return json_response(
         {
             "job_id": stored.job_id,
@@ -132,7 +134,7 @@ async def get_job_result(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/jobs/{job_id}", methods=["DELETE"])
 @endpoint
 async def cancel_job(req: func.HttpRequest) -> func.HttpResponse:
-    job = await runtime().service.cancel(tenant_of(req), req.route_params["job_id"])
+    job = await runtime().service.cancel(await tenant_of(req), req.route_params["job_id"])
     if job.terminal:
         return json_response(job_body(job))
     # Running: asked to stop; it ends "cancelled" at its next progress report or check.
@@ -156,7 +158,7 @@ async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 async def stats(req: func.HttpRequest) -> func.HttpResponse:
     rt = runtime()
-    return json_response(await rt.service.stats(tenant_of(req), rt.workers))
+    return json_response(await rt.service.stats(await tenant_of(req), rt.workers))
 
 
 @bp.route(route="v1/healthz", methods=["GET"])

@@ -41,7 +41,7 @@ def _bulk_body(jobs: list[Job], more: bool, verb: str) -> dict[str, object]:
 @endpoint
 async def list_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
     page = await runtime().service.dead_letters(
-        tenant_of(req),
+        await tenant_of(req),
         job_type=req.params.get("job_type") or None,
         limit=int_param(req, "limit", DEFAULT_PAGE_SIZE),
         cursor=req.params.get("cursor") or None,
@@ -54,9 +54,13 @@ async def list_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/dlq/requeue", methods=["POST"])
 @endpoint
 async def requeue_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
+    tenant = await tenant_of(req)
     body = parse_model(BulkDeadLetterRequest, json_body(req, optional=True))
     jobs, more = await runtime().service.requeue_matching(
-        tenant_of(req), job_type=body.job_type, limit=body.limit, max_attempts=body.max_attempts
+        tenant,
+        job_type=body.job_type,
+        limit=body.limit,
+        max_attempts=body.max_attempts,
     )
     return json_response(_bulk_body(jobs, more, "requeued"))
 
@@ -64,9 +68,10 @@ async def requeue_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/dlq/purge", methods=["POST"])
 @endpoint
 async def purge_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
+    tenant = await tenant_of(req)
     body = parse_model(BulkDeadLetterRequest, json_body(req, optional=True))
     jobs, more = await runtime().service.purge_matching(
-        tenant_of(req), job_type=body.job_type, limit=body.limit
+        tenant, job_type=body.job_type, limit=body.limit
     )
     return json_response(_bulk_body(jobs, more, "purged"))
 
@@ -75,7 +80,7 @@ async def purge_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 async def list_dead_lettered_messages(req: func.HttpRequest) -> func.HttpResponse:
     rt = runtime()
-    tenant = tenant_of(req)
+    tenant = await tenant_of(req)
     limit = max(1, min(int_param(req, "limit", DEFAULT_PAGE_SIZE), 250))
     peeked = [(name, m) for name, q in rt.queues.items() for m in await q.peek_dead_letters(limit)]
     # A tenant sees its own messages; messages that name no tenant (undecodable ones)
@@ -107,9 +112,10 @@ async def list_dead_lettered_messages(req: func.HttpRequest) -> func.HttpRespons
 @bp.route(route="v1/dlq/{job_id}/requeue", methods=["POST"])
 @endpoint
 async def requeue_dead_letter(req: func.HttpRequest) -> func.HttpResponse:
+    tenant = await tenant_of(req)
     body = parse_model(RequeueRequest, json_body(req, optional=True))
     job = await runtime().service.requeue(
-        tenant_of(req), req.route_params["job_id"], max_attempts=body.max_attempts
+        tenant, req.route_params["job_id"], max_attempts=body.max_attempts
     )
     return json_response(job_body(job), 202, {"Retry-After": str(POLL_AFTER_SECONDS)})
 
@@ -117,5 +123,5 @@ async def requeue_dead_letter(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/dlq/{job_id}", methods=["DELETE"])
 @endpoint
 async def purge_dead_letter(req: func.HttpRequest) -> func.HttpResponse:
-    await runtime().service.purge(tenant_of(req), req.route_params["job_id"])
+    await runtime().service.purge(await tenant_of(req), req.route_params["job_id"])
     return func.HttpResponse(status_code=204)

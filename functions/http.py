@@ -29,6 +29,7 @@ from shared.errors import (
     FieldError,
     NotFound,
     PreconditionFailed,
+    Unauthorized,
     ValidationFailed,
 )
 from shared.jobs import Priority
@@ -90,6 +91,10 @@ def to_problem(exc: Exception) -> func.HttpResponse:
             return problem(exc.status, exc.title, exc.detail, errors=exc.errors)
         case ValidationFailed():
             return problem(422, "Validation failed", exc.detail, errors=exc.errors)
+        case Unauthorized():
+            return problem(
+                401, "Unauthorized", str(exc), headers={"WWW-Authenticate": 'Bearer realm="dtq"'}
+            )
         case NotFound():
             return problem(404, "Not found", str(exc))
         case Conflict():

@@ -336,5 +336,14 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                 }
             },
         },
-        "components": {"schemas": _schemas(registry, max_timeout)},
+        "components": {
+            "schemas": _schemas(registry, max_timeout),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "dtq_... key"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+        },
+        # Every operation on jobs acts for the caller's tenant: an API key, or nothing
+        # where the deployment allows anonymous requests (the loopback local host).
+        "security": [{"bearer": []}, {"apiKey": []}, {}],
     }

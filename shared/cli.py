@@ -24,10 +24,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure_logging(settings.log_level)
-    if not is_loopback(args.host) and not args.insecure_allow_remote:
+    remote = not is_loopback(args.host)
+    if remote and not settings.require_api_keys and not args.insecure_allow_remote:
         print(
-            f"dtq serve: refusing to listen on {args.host}: the API has no authentication yet; "
-            "bind to 127.0.0.1 or pass --insecure-allow-remote",
+            f"dtq serve: refusing to listen on {args.host} without API keys: set "
+            "DTQ_REQUIRE_API_KEYS=true and create keys with `dtq keys create`, or bind "
+            "to 127.0.0.1 (or pass --insecure-allow-remote on a network you trust)",
             file=sys.stderr,
         )
         return 2
@@ -45,6 +47,59 @@ def _worker(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     asyncio.run(run_worker(settings, Path(args.app_dir).resolve()))
     return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    """``dtq keys create|list|revoke``: administer API keys in the configured stores."""
+    import json
+
+    from shared.errors import DtqError
+    from shared.runtime import Runtime
+
+    async def run() -> int:
+        runtime = Runtime.from_settings(_settings(args))
+        try:
+            access = runtime.access
+            if args.action == "create":
+                key, token = await access.create_key(args.tenant, args.name or "")
+                if args.json:
+                    print(json.dumps({**_key_json(key), "token": token}))
+                else:
+                    print(f"created key {key.key_id} for tenant {key.tenant_id}")
+                    print(f"token (shown once, keep it secret): {token}")
+            elif args.action == "list":
+                keys = await access.keys.list(args.tenant)
+                if args.json:
+                    print(json.dumps([_key_json(k) for k in keys]))
+                else:
+                    print(f"{'key id':<14} {'tenant':<20} {'created':<20} {'revoked':<20} name")
+                    for k in keys:
+                        revoked = k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "-"
+                        created = k.created_at.strftime("%Y-%m-%d %H:%M")
+                        print(
+                            f"{k.key_id:<14} {k.tenant_id:<20} {created:<20} {revoked:<20} {k.name}"
+                        )
+            else:
+                key = await access.revoke_key(args.key_id)
+                print(json.dumps(_key_json(key)) if args.json else f"revoked key {key.key_id}")
+            return 0
+        except DtqError as exc:
+            print(f"dtq keys: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await runtime.close()
+
+    return asyncio.run(run())
+
+
+def _key_json(key: Any) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id,
+        "tenant_id": key.tenant_id,
+        "name": key.name,
+        "created_at": key.created_at.isoformat(),
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--insecure-allow-remote",
         action="store_true",
-        help="allow a non-loopback address although the API has no authentication",
+        help="allow a non-loopback address without requiring API keys",
     )
     common(serve)
     serve.set_defaults(run=_serve)
@@ -91,6 +146,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(worker)
     worker.set_defaults(run=_worker)
+
+    keys = sub.add_parser(
+        "keys",
+        help="create, list and revoke API keys (in the configured stores)",
+        epilog="examples:\n  dtq keys create --tenant acme --name ci\n  dtq keys list --tenant acme"
+        "\n  dtq keys revoke 3f2a9c1b0d4e",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    create = key_actions.add_parser(
+        "create", help="a new key for a tenant (the token is shown once)"
+    )
+    create.add_argument("--tenant", required=True, help="tenant id the key acts for")
+    create.add_argument("--name", help="what the key is for")
+    listing = key_actions.add_parser("list", help="keys, without their secrets")
+    listing.add_argument("--tenant", help="only this tenant's keys")
+    revoke = key_actions.add_parser("revoke", help="revoke a key (within 10 s everywhere)")
+    revoke.add_argument("key_id")
+    for p in (create, listing, revoke):
+        p.add_argument("--json", action="store_true", help="print JSON")
+        common(p)
+    keys.set_defaults(run=_keys)
     return parser
 
 

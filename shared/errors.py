@@ -32,6 +32,10 @@ class NotFound(DtqError):
     """The thing asked for does not exist (or belongs to another tenant)."""
 
 
+class Unauthorized(DtqError):
+    """The request carries no valid credentials (401)."""
+
+
 class Conflict(DtqError):
     """The request is valid but the resource's current state forbids it."""
 

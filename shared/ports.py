@@ -271,3 +271,40 @@ class WorkerRegistry(Protocol):
     async def live(self, seen_since: datetime) -> list[WorkerBeat]: ...
 
     async def forget(self, worker_id: str) -> None: ...
+
+
+# --- ApiKeyStore --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key of a tenant. Only a hash of its secret is ever stored."""
+
+    key_id: str
+    tenant_id: str
+    name: str
+    secret_hash: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@runtime_checkable
+class ApiKeyStore(Protocol):
+    async def add(self, key: ApiKey) -> None:
+        """Store a new key; Conflict if its id exists."""
+        ...
+
+    async def get(self, key_id: str) -> ApiKey:
+        """The key, or NotFound."""
+        ...
+
+    async def list(self, tenant_id: str | None = None) -> list[ApiKey]:
+        """Every key (of ``tenant_id``), oldest first."""
+        ...
+
+    async def revoke(self, key_id: str, at: datetime) -> ApiKey:
+        """Mark the key revoked (NotFound if there is none); revoking twice keeps the
+        first time."""
+        ...
+
+    async def close(self) -> None: ...

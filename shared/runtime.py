@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shared.access import Access
 from shared.adapters.sqlite import (
     Database,
     SqliteIdempotencyKeys,
@@ -16,11 +17,19 @@ from shared.adapters.sqlite import (
     SqliteResultStore,
     SqliteStatusStore,
 )
+from shared.adapters.sqlite.api_keys import SqliteApiKeyStore
 from shared.adapters.sqlite.workers import SqliteWorkerRegistry
 from shared.jobs import Priority
 from shared.jobtypes import JobTypeRegistry, default_registry
 from shared.jobtypes.discovery import load_job_types
-from shared.ports import IdempotencyKeys, JobQueue, ResultStore, StatusStore, WorkerRegistry
+from shared.ports import (
+    ApiKeyStore,
+    IdempotencyKeys,
+    JobQueue,
+    ResultStore,
+    StatusStore,
+    WorkerRegistry,
+)
 from shared.priorities import PriorityQueues
 from shared.providers import ProviderClient
 from shared.providers import register as register_providers
@@ -41,6 +50,7 @@ class Runtime:
     service: JobService
     worker: Worker
     keys: IdempotencyKeys
+    access: Access
     #: Billable operations of the Azure adapters (see :mod:`shared.usage`).
     usage: Usage = field(default_factory=Usage)
     #: The HTTP client of the provider job types.
@@ -65,6 +75,12 @@ class Runtime:
         status = _status_store(settings, sqlite, usage)
         results = _result_store(settings, sqlite, usage)
         keys = _idempotency_keys(settings, sqlite, usage)
+        access = Access(
+            _api_keys(settings, sqlite, usage),
+            require_keys=settings.require_api_keys,
+            default_tenant=settings.default_tenant,
+            trust_client_principal=settings.trust_client_principal,
+        )
         names = {
             Priority.HIGH: settings.jobs_queue_high,
             Priority.NORMAL: settings.jobs_queue,
@@ -110,6 +126,7 @@ class Runtime:
             service=service,
             worker=worker,
             keys=keys,
+            access=access,
             usage=usage,
             providers=providers,
             _databases=databases,
@@ -136,6 +153,7 @@ class Runtime:
         await self.status.close()
         await self.results.close()
         await self.keys.close()
+        await self.access.keys.close()
         if self.providers is not None:
             await self.providers.close()
         for db in self._databases:
@@ -174,6 +192,15 @@ def _idempotency_keys(
             connections.table_service(settings, usage), settings.idempotency_table
         )
     return SqliteIdempotencyKeys(sqlite())
+
+
+def _api_keys(settings: Settings, sqlite: Callable[[], Database], usage: Usage) -> ApiKeyStore:
+    if settings.status_backend == "table":
+        from shared.adapters.azure import connections
+        from shared.adapters.azure.table_api_keys import TableApiKeyStore
+
+        return TableApiKeyStore(connections.table_service(settings, usage), settings.api_keys_table)
+    return SqliteApiKeyStore(sqlite())
 
 
 def _result_store(settings: Settings, sqlite: Callable[[], Database], usage: Usage) -> ResultStore:

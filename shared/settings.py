@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # -- Azure Table storage (status_backend = table) --------------------------------
     #: Table of job status rows.
     status_table: str = Field(default="dtqjobs", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+    #: Table of API keys (when the status backend is Table storage).
+    api_keys_table: str = Field(default="dtqapikeys", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
     #: Table of idempotency keys (when the status backend is Table storage).
     idempotency_table: str = Field(default="dtqidempotency", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
     #: Partitions per tenant; fixed for the life of a table (see docs/storage.md).
@@ -120,6 +122,11 @@ class Settings(BaseSettings):
     idempotency_window_seconds: float = Field(default=86400.0, gt=0)
     #: Tenant of requests that carry no credentials (the keyless local host).
     default_tenant: str = "local"
+    #: Refuse requests without an API key (anywhere but a loopback local host).
+    require_api_keys: bool = False
+    #: Accept the Static Web Apps client principal header as credentials (only behind
+    #: Static Web Apps, which sets it and strips it from incoming requests).
+    trust_client_principal: bool = False
     #: Modules (comma-separated) whose ``register(registry, settings)`` adds job types;
     #: packages can also declare the entry point group ``dtq.job_types`` (docs/job-types.md).
     job_type_modules: str = ""

@@ -16,8 +16,8 @@ import pytest
 
 from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
 from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, SqliteStatusStore
-from shared.ports import IdempotencyKeys, JobQueue, ResultStore, StatusStore
-from shared.runtime import _idempotency_keys, _result_store, _status_store
+from shared.ports import ApiKeyStore, IdempotencyKeys, JobQueue, ResultStore, StatusStore
+from shared.runtime import _api_keys, _idempotency_keys, _result_store, _status_store
 from shared.settings import Settings
 from shared.usage import Usage
 from tests.support.servicebus_fake import FakeNamespace
@@ -26,6 +26,7 @@ QUEUE_BACKENDS = ["sqlite", "servicebus-fake", "servicebus"]
 STATUS_BACKENDS = ["sqlite", "table"]
 RESULT_BACKENDS = ["sqlite", "cosmos"]
 KEY_BACKENDS = ["sqlite", "table"]
+API_KEY_BACKENDS = ["sqlite", "table"]
 
 
 class Backends:
@@ -147,6 +148,14 @@ class Backends:
         if kind == "table":
             settings = settings.model_copy(update={"idempotency_table": self.unique + "keys"})
         store = _idempotency_keys(settings, self.database, self.usage)
+        self.closables.append(store)
+        return store
+
+    def api_keys(self, kind: str) -> ApiKeyStore:
+        settings = self.settings(kind)
+        if kind == "table":
+            settings = settings.model_copy(update={"api_keys_table": self.unique + "apikeys"})
+        store = _api_keys(settings, self.database, self.usage)
         self.closables.append(store)
         return store
 

@@ -1,0 +1,174 @@
+"""End to end on the local host with API keys required: every endpoint is scoped to the
+caller's tenant (another tenant's job is 404, never 403), keys come from `dtq keys`, and
+requests without a valid key are 401."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.polling import wait_job
+from tests.support.processes import ROOT, LocalHost
+
+pytestmark = pytest.mark.e2e
+
+
+def dtq(data_dir: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args, "--data-dir", str(data_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@dataclass
+class Tenants:
+    host: LocalHost
+    a: httpx.Client
+    b: httpx.Client
+    anonymous: httpx.Client
+    data_dir: Path
+
+
+@pytest.fixture(scope="module")
+def tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenants]:
+    data_dir = Path(tmp_path_factory.mktemp("dtq-tenants"))
+    token_a = json.loads(dtq(data_dir, "keys", "create", "--tenant", "acme", "--json"))["token"]
+    token_b = json.loads(dtq(data_dir, "keys", "create", "--tenant", "globex", "--json"))["token"]
+    host = LocalHost(data_dir=data_dir, workers=1, env={"DTQ_REQUIRE_API_KEYS": "true"}).start()
+    base = f"{host.base_url}/api/v1"
+    clients = [
+        httpx.Client(base_url=base, timeout=10, headers={"Authorization": f"Bearer {token_a}"}),
+        httpx.Client(base_url=base, timeout=10, headers={"X-API-Key": token_b}),
+        httpx.Client(base_url=base, timeout=10),
+    ]
+    try:
+        yield Tenants(host, *clients, data_dir=data_dir)
+    finally:
+        for client in clients:
+            client.close()
+        host.stop()
+
+
+def submit(api: httpx.Client, payload: dict[str, object], **extra: object) -> str:
+    response = api.post("/jobs", json={"job_type": "simulate", "payload": payload, **extra})
+    assert response.status_code == 202, response.text
+    return str(response.json()["job_id"])
+
+
+def test_no_tenant_can_reach_another_tenants_jobs(tenants: Tenants) -> None:
+    a, b = tenants.a, tenants.b
+    done = submit(a, {"duration_ms": 0})
+    failed = submit(a, {"duration_ms": 0, "fail_permanently": True})
+    assert wait_job(a, done)["state"] == "completed"
+    assert wait_job(a, failed)["state"] == "failed"
+
+    for method, path in [
+        ("GET", f"/jobs/{done}"),
+        ("GET", f"/jobs/{done}/result"),
+        ("DELETE", f"/jobs/{done}"),
+        ("POST", f"/dlq/{failed}/requeue"),
+        ("DELETE", f"/dlq/{failed}"),
+    ]:
+        response = b.request(method, path)
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+    assert b.get("/jobs").json()["items"] == []
+    assert b.get("/dlq").json()["items"] == []
+    assert b.post("/dlq/requeue", json={}).json()["requeued"] == 0
+    assert b.post("/dlq/purge", json={}).json()["purged"] == 0
+    assert b.get("/stats").json()["jobs"]["total"] == 0
+    # ... and all of it is still there for its own tenant.
+    assert {j["job_id"] for j in a.get("/jobs").json()["items"]} >= {done, failed}
+    assert [j["job_id"] for j in a.get("/dlq").json()["items"]] == [failed]
+    assert a.get(f"/jobs/{done}/result").status_code == 200
+    assert a.get("/stats").json()["jobs"]["total"] >= 2
+
+
+def test_idempotency_keys_belong_to_the_tenant(tenants: Tenants) -> None:
+    body = {"job_type": "echo", "payload": {"message": "same"}}
+    first = tenants.a.post("/jobs", json=body, headers={"Idempotency-Key": "k1"})
+    other = tenants.b.post("/jobs", json=body, headers={"Idempotency-Key": "k1"})
+    assert (first.status_code, other.status_code) == (202, 202)
+    assert first.json()["job_id"] != other.json()["job_id"]
+    assert first.json()["tenant_id"] == "acme" and other.json()["tenant_id"] == "globex"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/jobs"),
+        ("POST", "/jobs:batch"),
+        ("GET", "/jobs"),
+        ("GET", "/jobs/01jx0000000000000000000000"),
+        ("DELETE", "/jobs/01jx0000000000000000000000"),
+        ("GET", "/jobs/01jx0000000000000000000000/result"),
+        ("GET", "/dlq"),
+        ("POST", "/dlq/requeue"),
+        ("POST", "/dlq/purge"),
+        ("GET", "/dlq/messages"),
+        ("POST", "/dlq/01jx0000000000000000000000/requeue"),
+        ("DELETE", "/dlq/01jx0000000000000000000000"),
+        ("GET", "/stats"),
+    ],
+)
+def test_every_tenant_endpoint_needs_a_key(tenants: Tenants, method: str, path: str) -> None:
+    response = tenants.anonymous.request(method, path, json={})
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.headers["content-type"].startswith("application/problem+json")
+    forged = tenants.anonymous.request(
+        method, path, json={}, headers={"X-API-Key": "dtq_000000000000_" + "x" * 43}
+    )
+    assert forged.status_code == 401
+
+
+def test_public_endpoints_need_no_key(tenants: Tenants) -> None:
+    for path in ("/healthz", "/job-types", "/openapi.json"):
+        assert tenants.anonymous.get(path).status_code == 200, path
+
+
+def test_a_revoked_key_is_refused(tenants: Tenants) -> None:
+    created = json.loads(dtq(tenants.data_dir, "keys", "create", "--tenant", "acme", "--json"))
+    dtq(tenants.data_dir, "keys", "revoke", created["key_id"])
+    response = tenants.anonymous.get("/jobs", headers={"X-API-Key": created["token"]})
+    assert response.status_code == 401 and "revoked" in response.json()["detail"]
+    listed = json.loads(dtq(tenants.data_dir, "keys", "list", "--tenant", "acme", "--json"))
+    assert {k["key_id"]: bool(k["revoked_at"]) for k in listed}[created["key_id"]] is True
+    assert all("token" not in k and "secret_hash" not in k for k in listed)
+
+
+def test_serve_refuses_a_remote_address_without_keys(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shared.cli",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "1",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DTQ_REQUIRE_API_KEYS": "false"},
+    )
+    assert done.returncode == 2 and "without API keys" in done.stderr
