@@ -29,6 +29,7 @@ from shared.errors import (
     FieldError,
     NotFound,
     PreconditionFailed,
+    RateLimited,
     Unauthorized,
     ValidationFailed,
 )
@@ -97,6 +98,13 @@ def to_problem(exc: Exception) -> func.HttpResponse:
             )
         case NotFound():
             return problem(404, "Not found", str(exc))
+        case RateLimited():
+            return problem(
+                429,
+                "Too many requests",
+                str(exc),
+                headers={"Retry-After": str(exc.retry_after)},
+            )
         case Conflict():
             return problem(409, "Conflict", str(exc))
         case BackendUnavailable():

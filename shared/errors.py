@@ -36,6 +36,14 @@ class Unauthorized(DtqError):
     """The request carries no valid credentials (401)."""
 
 
+class RateLimited(DtqError):
+    """The tenant submitted more than its limit allows (429)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Conflict(DtqError):
     """The request is valid but the resource's current state forbids it."""
 

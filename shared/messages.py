@@ -28,7 +28,11 @@ class JobMessage:
         # attempt, while a retry (attempt + 1) is a new message.
         return f"{self.job_id}.{self.attempt}"
 
-    def outgoing(self, scheduled_at: datetime | None = None) -> OutgoingMessage:
+    def outgoing(
+        self, scheduled_at: datetime | None = None, *, message_id: str | None = None
+    ) -> OutgoingMessage:
+        """The message to send; ``message_id`` overrides the attempt's own id (a copy of
+        an attempt sent again on purpose, which duplicate detection must not drop)."""
         props: dict[str, str | int] = {
             PROP_JOB_ID: self.job_id,
             PROP_TENANT_ID: self.tenant_id,
@@ -40,7 +44,7 @@ class JobMessage:
             {"job_id": self.job_id, "tenant_id": self.tenant_id, "attempt": self.attempt}
         ).encode()
         return OutgoingMessage(
-            message_id=self.message_id,
+            message_id=message_id or self.message_id,
             body=body,
             application_properties=props,
             scheduled_enqueue_time=scheduled_at,

@@ -308,3 +308,42 @@ class ApiKeyStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+# --- RateCounters -------------------------------------------------------------------
+
+
+@runtime_checkable
+class RateCounters(Protocol):
+    """Per-tenant counters of fixed time windows, shared by every API instance."""
+
+    async def add(self, tenant_id: str, window: datetime, n: int, limit: int) -> bool:
+        """Add ``n`` to the tenant's count of ``window`` if the total stays within
+        ``limit`` (True); otherwise change nothing (False). Atomic across instances."""
+        ...
+
+    async def purge_before(self, window: datetime, limit: int) -> int:
+        """Delete up to ``limit`` counters of windows before ``window``."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# --- RunSlots -----------------------------------------------------------------------
+
+
+@runtime_checkable
+class RunSlots(Protocol):
+    """Per-tenant slots for running jobs (the running cap), held under leases so a
+    crashed worker's slot frees itself, shared by every worker instance."""
+
+    async def acquire(
+        self, tenant_id: str, job_id: str, cap: int, lease_until: datetime, now: datetime
+    ) -> bool:
+        """Hold a slot for ``job_id`` until ``lease_until`` if fewer than ``cap`` live
+        leases of the tenant exist, or if ``job_id`` holds one already (renewed)."""
+        ...
+
+    async def release(self, tenant_id: str, job_id: str) -> None: ...
+
+    async def close(self) -> None: ...

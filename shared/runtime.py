@@ -18,15 +18,20 @@ from shared.adapters.sqlite import (
     SqliteStatusStore,
 )
 from shared.adapters.sqlite.api_keys import SqliteApiKeyStore
+from shared.adapters.sqlite.rates import SqliteRateCounters
+from shared.adapters.sqlite.slots import SqliteRunSlots
 from shared.adapters.sqlite.workers import SqliteWorkerRegistry
 from shared.jobs import Priority
 from shared.jobtypes import JobTypeRegistry, default_registry
 from shared.jobtypes.discovery import load_job_types
+from shared.limits import Limits, TenantLimits
 from shared.ports import (
     ApiKeyStore,
     IdempotencyKeys,
     JobQueue,
+    RateCounters,
     ResultStore,
+    RunSlots,
     StatusStore,
     WorkerRegistry,
 )
@@ -75,6 +80,9 @@ class Runtime:
         status = _status_store(settings, sqlite, usage)
         results = _result_store(settings, sqlite, usage)
         keys = _idempotency_keys(settings, sqlite, usage)
+        rates = _rate_counters(settings, sqlite, usage)
+        slots = _run_slots(settings, sqlite, usage)
+        tenant_limits = _tenant_limits(settings)
         access = Access(
             _api_keys(settings, sqlite, usage),
             require_keys=settings.require_api_keys,
@@ -97,6 +105,8 @@ class Runtime:
             max_timeout_seconds=settings.job_timeout_seconds,
             keys=keys,
             idempotency_window_seconds=settings.idempotency_window_seconds,
+            limits=tenant_limits,
+            rates=rates,
             retention_seconds=settings.retention_seconds,
             result_ttl_seconds=settings.result_ttl_seconds,
         )
@@ -112,6 +122,8 @@ class Runtime:
             ),
             timeout_seconds=settings.job_timeout_seconds,
             cancel_check_seconds=settings.cancel_check_seconds,
+            limits=tenant_limits,
+            slots=slots,
             outage_backoff=(
                 settings.outage_backoff_base_seconds,
                 settings.outage_backoff_max_seconds,
@@ -153,6 +165,10 @@ class Runtime:
         await self.status.close()
         await self.results.close()
         await self.keys.close()
+        if self.service.rates is not None:
+            await self.service.rates.close()
+        if self.worker.slots is not None:
+            await self.worker.slots.close()
         await self.access.keys.close()
         if self.providers is not None:
             await self.providers.close()
@@ -192,6 +208,38 @@ def _idempotency_keys(
             connections.table_service(settings, usage), settings.idempotency_table
         )
     return SqliteIdempotencyKeys(sqlite())
+
+
+def _tenant_limits(settings: Settings) -> TenantLimits:
+    tenants = Limits(settings.tenant_submissions_per_minute, settings.tenant_max_running)
+    return TenantLimits(
+        default_tenant=settings.default_tenant,
+        keyless=Limits(
+            settings.default_tenant_submissions_per_minute, settings.default_tenant_max_running
+        ),
+        tenants=tenants,
+        overrides=TenantLimits.parse_overrides(settings.tenant_limits, tenants),
+    )
+
+
+def _rate_counters(
+    settings: Settings, sqlite: Callable[[], Database], usage: Usage
+) -> RateCounters:
+    if settings.status_backend == "table":
+        from shared.adapters.azure import connections
+        from shared.adapters.azure.table_rates import TableRateCounters
+
+        return TableRateCounters(connections.table_service(settings, usage), settings.rates_table)
+    return SqliteRateCounters(sqlite())
+
+
+def _run_slots(settings: Settings, sqlite: Callable[[], Database], usage: Usage) -> RunSlots:
+    if settings.status_backend == "table":
+        from shared.adapters.azure import connections
+        from shared.adapters.azure.table_slots import TableRunSlots
+
+        return TableRunSlots(connections.table_service(settings, usage), settings.slots_table)
+    return SqliteRunSlots(sqlite())
 
 
 def _api_keys(settings: Settings, sqlite: Callable[[], Database], usage: Usage) -> ApiKeyStore:

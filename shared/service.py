@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,16 +23,19 @@ from shared.errors import (
     FieldError,
     NotFound,
     PreconditionFailed,
+    RateLimited,
     ValidationFailed,
 )
 from shared.guarded import guarded_update
 from shared.jobs import Job, JobState, Priority, utcnow
 from shared.jobtypes import JobTypeRegistry
+from shared.limits import TenantLimits
 from shared.messages import JobMessage
 from shared.ports import (
     IdempotencyKeys,
     JobQueue,
     Page,
+    RateCounters,
     ResultStore,
     StatusStore,
     StoredResult,
@@ -95,6 +99,8 @@ class JobService:
         max_timeout_seconds: float = 540.0,
         keys: IdempotencyKeys | None = None,
         idempotency_window_seconds: float = 86400.0,
+        limits: TenantLimits | None = None,
+        rates: RateCounters | None = None,
         retention_seconds: float = 7 * 86400.0,
         result_ttl_seconds: float = 7 * 86400.0,
         clock: Callable[[], datetime] = utcnow,
@@ -107,6 +113,8 @@ class JobService:
         self.max_timeout_seconds = max_timeout_seconds
         self.keys = keys
         self.idempotency_window = timedelta(seconds=idempotency_window_seconds)
+        self.limits = limits
+        self.rates = rates
         self.retention = timedelta(seconds=retention_seconds)
         self.result_ttl = timedelta(seconds=result_ttl_seconds)
         self.clock = clock
@@ -123,9 +131,28 @@ class JobService:
     # -- commands -----------------------------------------------------------------
 
     async def submit(self, tenant_id: str, submission: Submission) -> Job:
-        """Validate, persist and enqueue a job; BackendUnavailable if it cannot be kept."""
-        [job] = await self._accept(tenant_id, [self._new_job(tenant_id, submission)])
-        return job
+        """Validate, persist and enqueue a job; BackendUnavailable if it cannot be kept,
+        RateLimited if the tenant is over its submissions per minute."""
+        job = self._new_job(tenant_id, submission)
+        await self._count_submissions(tenant_id, 1)
+        [stored] = await self._accept(tenant_id, [job])
+        return stored
+
+    async def _count_submissions(self, tenant_id: str, n: int) -> None:
+        """Count ``n`` submissions against the tenant's limit, or RateLimited."""
+        if self.limits is None or self.rates is None or n == 0:
+            return
+        limit = self.limits.for_tenant(tenant_id).submissions_per_minute
+        if not limit:
+            return
+        now = self.clock()
+        window = now.replace(second=0, microsecond=0)
+        if n > limit or not await self.rates.add(tenant_id, window, n, limit):
+            retry_after = max(1, math.ceil(60 - (now - window).total_seconds()))
+            raise RateLimited(
+                f"tenant {tenant_id} may submit {limit} jobs a minute; retry in {retry_after}s",
+                retry_after,
+            )
 
     async def submit_once(
         self, tenant_id: str, submission: Submission, key: str
@@ -146,6 +173,13 @@ class JobService:
         record = await self.keys.claim(
             tenant_id, key, digest, job.job_id, now + self.idempotency_window, now
         )
+        if record.created:
+            try:
+                await self._count_submissions(tenant_id, 1)
+            except RateLimited:
+                with contextlib.suppress(BackendUnavailable):
+                    await self.keys.release(tenant_id, key, job.job_id)
+                raise
         if not record.created:
             if record.request_hash != digest:
                 raise Conflict(
@@ -191,6 +225,7 @@ class JobService:
             except ValidationFailed as exc:
                 outcomes.append(exc)
         valid = [o for o in outcomes if isinstance(o, Job)]
+        await self._count_submissions(tenant_id, len(valid))
         accepted = iter(await self._accept(tenant_id, valid) if valid else [])
         return [next(accepted) if isinstance(o, Job) else o for o in outcomes]
 
@@ -443,7 +478,7 @@ class JobService:
         their TTL (stores without TTL of their own) and expired idempotency keys, in
         batches until none is left. Run by the retention timer."""
         now = self.clock()
-        purged = {"jobs": 0, "results": 0, "idempotency_keys": 0}
+        purged = {"jobs": 0, "results": 0, "idempotency_keys": 0, "rate_counters": 0}
 
         async def drain(name: str, purge: Callable[[], Awaitable[int]]) -> None:
             while (n := await purge()) > 0:
@@ -456,6 +491,11 @@ class JobService:
         if self.keys is not None:
             keys = self.keys
             await drain("idempotency_keys", lambda: keys.purge_expired(now, batch))
+        if self.rates is not None:
+            rates = self.rates
+            await drain(
+                "rate_counters", lambda: rates.purge_before(now - timedelta(hours=1), batch)
+            )
         return purged
 
     # -- queries ------------------------------------------------------------------

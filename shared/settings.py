@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     status_table: str = Field(default="dtqjobs", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
     #: Table of API keys (when the status backend is Table storage).
     api_keys_table: str = Field(default="dtqapikeys", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+    #: Table of per-tenant rate counters (when the status backend is Table storage).
+    rates_table: str = Field(default="dtqrates", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+    #: Table of per-tenant running slots (when the status backend is Table storage).
+    slots_table: str = Field(default="dtqslots", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
     #: Table of idempotency keys (when the status backend is Table storage).
     idempotency_table: str = Field(default="dtqidempotency", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
     #: Partitions per tenant; fixed for the life of a table (see docs/storage.md).
@@ -122,6 +126,15 @@ class Settings(BaseSettings):
     idempotency_window_seconds: float = Field(default=86400.0, gt=0)
     #: Tenant of requests that carry no credentials (the keyless local host).
     default_tenant: str = "local"
+    #: Limits of tenants that use API keys (0: unlimited); see docs/tenants.md.
+    tenant_submissions_per_minute: int = Field(default=10, ge=0)
+    tenant_max_running: int = Field(default=5, ge=0)
+    #: Limits of the keyless default tenant (the local host): unlimited by default.
+    default_tenant_submissions_per_minute: int = Field(default=0, ge=0)
+    default_tenant_max_running: int = Field(default=0, ge=0)
+    #: Limits of particular tenants, as JSON:
+    #: {"acme": {"submissions_per_minute": 100, "max_running": 20}}
+    tenant_limits: str = ""
     #: Refuse requests without an API key (anywhere but a loopback local host).
     require_api_keys: bool = False
     #: Accept the Static Web Apps client principal header as credentials (only behind

@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -50,12 +51,17 @@ from shared.errors import (
 from shared.guarded import guarded_update
 from shared.jobs import DeadLetter, Job, JobState, Priority, utcnow
 from shared.jobtypes import JobContext, JobTypeRegistry
+from shared.limits import TenantLimits
 from shared.messages import Delivery, JobMessage
-from shared.ports import JobQueue, ResultStore, StatusStore
+from shared.ports import JobQueue, ResultStore, RunSlots, StatusStore
 from shared.priorities import PriorityQueues
 from shared.retries import RetryPolicy
 
 log = logging.getLogger(__name__)
+
+#: A job over its tenant's running cap is tried again after a uniform draw from this
+#: range of seconds (jittered, so waiting jobs do not come back in one wave).
+SLOT_WAIT_SECONDS = (0.5, 2.0)
 
 
 def running_attempt(job: Job, attempt: int) -> bool:
@@ -81,6 +87,8 @@ class Worker:
         timeout_seconds: float | None = None,
         outage_backoff: tuple[float, float] = (1.0, 60.0),
         cancel_check_seconds: float = 2.0,
+        limits: TenantLimits | None = None,
+        slots: RunSlots | None = None,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
     ) -> None:
@@ -96,6 +104,9 @@ class Worker:
         #: How often a running job's status is read to see a cancellation (0: only at
         #: progress reports).
         self.cancel_check_seconds = cancel_check_seconds
+        #: Per-tenant running caps, and the shared slots that enforce them.
+        self.limits = limits
+        self.slots = slots
         self.clock = clock
         #: Source of the backoff jitter (seeded in tests).
         self.rng = rng
@@ -186,7 +197,21 @@ class Worker:
             )
 
         try:
-            job, changed = await guarded_update(self.status, msg.tenant_id, msg.job_id, change)
+            current = await self.status.get(msg.tenant_id, msg.job_id)
+        except NotFound:
+            log.warning("message for unknown job %s completed as a no-op", msg.job_id)
+            return None
+        cap = self._running_cap(msg.tenant_id)
+        if cap and change(current) is not None:
+            lease = now + timedelta(seconds=(self.timeout_seconds or 600) + 60)
+            assert self.slots is not None
+            if not await self.slots.acquire(msg.tenant_id, msg.job_id, cap, lease, now):
+                await self._wait_for_slot(current, msg, cap)
+                return None
+        try:
+            job, changed = await guarded_update(
+                self.status, msg.tenant_id, msg.job_id, change, known=current
+            )
         except NotFound:
             log.warning("message for unknown job %s completed as a no-op", msg.job_id)
             return None
@@ -205,6 +230,38 @@ class Worker:
             )
             return None
         return job
+
+    # -- the running cap ----------------------------------------------------------
+
+    def _running_cap(self, tenant_id: str) -> int:
+        if self.limits is None or self.slots is None:
+            return 0
+        return self.limits.for_tenant(tenant_id).max_running
+
+    async def _wait_for_slot(self, job: Job, msg: JobMessage, cap: int) -> None:
+        """The tenant runs ``cap`` jobs already: send this attempt again a little later
+        (a scheduled copy under a fresh message id) instead of holding a worker slot."""
+        delay = (self.rng or random).uniform(*SLOT_WAIT_SECONDS)
+        due = self.clock() + timedelta(seconds=delay)
+        copy_id = f"{msg.message_id}.w{secrets.token_hex(4)}"
+        await self.queues[job.priority].send([msg.outgoing(scheduled_at=due, message_id=copy_id)])
+        log.info(
+            "job %s waits for a running slot (tenant %s runs %d already); again in %.1fs",
+            job.job_id,
+            job.tenant_id,
+            cap,
+            delay,
+        )
+
+    async def _release_slot(self, job: Job) -> None:
+        if self._running_cap(job.tenant_id):
+            assert self.slots is not None
+            try:
+                await self.slots.release(job.tenant_id, job.job_id)
+            except BackendUnavailable as exc:
+                log.warning(
+                    "job %s: slot not released (%s); its lease will expire", job.job_id, exc
+                )
 
     # -- finishing ----------------------------------------------------------------
 
@@ -225,6 +282,8 @@ class Worker:
             log.info(
                 "job %s attempt %d was settled elsewhere (%s)", job.job_id, attempt, stored.state
             )
+        else:
+            await self._release_slot(job)
         return changed
 
     async def _completed(self, job: Job, result: Any) -> None:

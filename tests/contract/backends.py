@@ -16,8 +16,23 @@ import pytest
 
 from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
 from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, SqliteStatusStore
-from shared.ports import ApiKeyStore, IdempotencyKeys, JobQueue, ResultStore, StatusStore
-from shared.runtime import _api_keys, _idempotency_keys, _result_store, _status_store
+from shared.ports import (
+    ApiKeyStore,
+    IdempotencyKeys,
+    JobQueue,
+    RateCounters,
+    ResultStore,
+    RunSlots,
+    StatusStore,
+)
+from shared.runtime import (
+    _api_keys,
+    _idempotency_keys,
+    _rate_counters,
+    _result_store,
+    _run_slots,
+    _status_store,
+)
 from shared.settings import Settings
 from shared.usage import Usage
 from tests.support.servicebus_fake import FakeNamespace
@@ -27,6 +42,8 @@ STATUS_BACKENDS = ["sqlite", "table"]
 RESULT_BACKENDS = ["sqlite", "cosmos"]
 KEY_BACKENDS = ["sqlite", "table"]
 API_KEY_BACKENDS = ["sqlite", "table"]
+RATE_BACKENDS = ["sqlite", "table"]
+SLOT_BACKENDS = ["sqlite", "table"]
 
 
 class Backends:
@@ -156,6 +173,22 @@ class Backends:
         if kind == "table":
             settings = settings.model_copy(update={"api_keys_table": self.unique + "apikeys"})
         store = _api_keys(settings, self.database, self.usage)
+        self.closables.append(store)
+        return store
+
+    def rates(self, kind: str) -> RateCounters:
+        settings = self.settings(kind)
+        if kind == "table":
+            settings = settings.model_copy(update={"rates_table": self.unique + "rates"})
+        store = _rate_counters(settings, self.database, self.usage)
+        self.closables.append(store)
+        return store
+
+    def slots(self, kind: str) -> RunSlots:
+        settings = self.settings(kind)
+        if kind == "table":
+            settings = settings.model_copy(update={"slots_table": self.unique + "slots"})
+        store = _run_slots(settings, self.database, self.usage)
         self.closables.append(store)
         return store
 

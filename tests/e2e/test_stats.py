@@ -107,3 +107,27 @@ def test_retention_purges_finished_jobs_on_schedule(tmp_path: Path) -> None:
     finally:
         host.stop()
     assert "retention: purged" in host.log()
+
+
+def test_the_running_cap_holds_across_two_worker_processes(tmp_path: Path) -> None:
+    host = LocalHost(
+        data_dir=tmp_path, workers=2, env={"DTQ_DEFAULT_TENANT_MAX_RUNNING": "2"}
+    ).start()
+    try:
+        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as api:
+            body = {"job_type": "simulate", "payload": {"duration_ms": 800, "steps": 4}}
+            ids = [api.post("/jobs", json=body).json()["job_id"] for _ in range(6)]
+            most = 0
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                running = api.get("/jobs", params={"state": "running", "limit": 50}).json()
+                most = max(most, len(running["items"]))
+                states = {api.get(f"/jobs/{i}").json()["state"] for i in ids}
+                if states == {"completed"}:
+                    break
+                time.sleep(0.05)
+            assert states == {"completed"}, states
+    finally:
+        host.stop()
+    assert most == 2, f"at most 2 of the tenant's jobs run at once, saw {most}"
+    assert "waits for a running slot" in host.log()

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ class Tenants:
     a: httpx.Client
     b: httpx.Client
     anonymous: httpx.Client
+    c: httpx.Client
     data_dir: Path
 
 
@@ -47,12 +49,14 @@ def tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenants]:
     data_dir = Path(tmp_path_factory.mktemp("dtq-tenants"))
     token_a = json.loads(dtq(data_dir, "keys", "create", "--tenant", "acme", "--json"))["token"]
     token_b = json.loads(dtq(data_dir, "keys", "create", "--tenant", "globex", "--json"))["token"]
+    token_c = json.loads(dtq(data_dir, "keys", "create", "--tenant", "initech", "--json"))["token"]
     host = LocalHost(data_dir=data_dir, workers=1, env={"DTQ_REQUIRE_API_KEYS": "true"}).start()
     base = f"{host.base_url}/api/v1"
     clients = [
         httpx.Client(base_url=base, timeout=10, headers={"Authorization": f"Bearer {token_a}"}),
         httpx.Client(base_url=base, timeout=10, headers={"X-API-Key": token_b}),
         httpx.Client(base_url=base, timeout=10),
+        httpx.Client(base_url=base, timeout=10, headers={"X-API-Key": token_c}),
     ]
     try:
         yield Tenants(host, *clients, data_dir=data_dir)
@@ -172,3 +176,30 @@ def test_serve_refuses_a_remote_address_without_keys(tmp_path: Path) -> None:
         env={**os.environ, "DTQ_REQUIRE_API_KEYS": "false"},
     )
     assert done.returncode == 2 and "without API keys" in done.stderr
+
+
+def test_a_tenant_over_its_submissions_per_minute_gets_429(tenants: Tenants) -> None:
+    c = tenants.c  # tenants with keys: 10 submissions a minute by default
+    body = {"job_type": "echo", "payload": {"message": "m"}}
+    started = time.time()
+    batch = c.post("/jobs:batch", json={"jobs": [body] * 4})
+    assert batch.status_code == 200 and batch.json()["accepted"] == 4
+    accepted, over = 4, None
+    for _ in range(25):
+        response = c.post("/jobs", json=body)
+        if response.status_code != 202:
+            over = response
+            break
+        accepted += 1
+    assert over is not None and over.status_code == 429, over and over.text
+    if int(started // 60) == int(time.time() // 60):  # the counters use minute windows
+        assert accepted == 10
+    else:
+        assert 10 <= accepted <= 20
+    assert 1 <= int(over.headers["retry-after"]) <= 60
+    assert over.headers["content-type"].startswith("application/problem+json")
+    one_more = c.post("/jobs:batch", json={"jobs": [body]})
+    if int(started // 60) == int(time.time() // 60):
+        assert one_more.status_code == 429
+        assert len(c.get("/jobs").json()["items"]) == accepted, "nothing over the limit stored"
+    assert tenants.a.post("/jobs", json=body).status_code == 202, "other tenants go on"

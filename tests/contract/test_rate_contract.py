@@ -1,0 +1,54 @@
+"""The RateCounters contract, for every implementation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.ports import RateCounters
+from tests.contract.backends import RATE_BACKENDS, Backends
+
+W0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+W1 = W0 + timedelta(minutes=1)
+MakeRates = Callable[[], RateCounters]
+
+
+@pytest.fixture
+async def backends(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backends]:
+    made = Backends(request, tmp_path)
+    yield made
+    await made.aclose()
+
+
+@pytest.fixture(params=RATE_BACKENDS)
+def new_rates(request: pytest.FixtureRequest, backends: Backends) -> MakeRates:
+    return lambda: backends.rates(request.param)
+
+
+async def test_adds_up_to_the_limit_and_no_further(new_rates: MakeRates) -> None:
+    rates = new_rates()
+    assert [await rates.add("t1", W0, 1, 3) for _ in range(4)] == [True, True, True, False]
+    assert not await rates.add("t1", W0, 1, 3), "a refused add changes nothing"
+    assert await rates.add("t1", W1, 3, 3), "a new window starts from zero"
+    assert await rates.add("t2", W0, 3, 3), "each tenant counts alone"
+    assert not await rates.add("t3", W0, 4, 3), "a batch larger than the limit"
+    assert await rates.add("t3", W0, 2, 3) and not await rates.add("t3", W0, 2, 3)
+
+
+async def test_concurrent_adds_never_exceed_the_limit(new_rates: MakeRates) -> None:
+    clients = [new_rates() for _ in range(4)]  # separate clients, as separate instances
+    results = await asyncio.gather(*(clients[i % 4].add("t1", W0, 1, 10) for i in range(25)))
+    assert sum(results) == 10
+
+
+async def test_old_windows_are_purged(new_rates: MakeRates) -> None:
+    rates = new_rates()
+    await rates.add("t1", W0, 1, 5)
+    await rates.add("t2", W0, 1, 5)
+    await rates.add("t1", W1, 1, 5)
+    assert await rates.purge_before(W1, limit=10) == 2
+    assert await rates.add("t1", W1, 4, 5) and not await rates.add("t1", W1, 1, 5)
