@@ -160,37 +160,28 @@ class Backends:
         self.closables.append(store)
         return store
 
-    def keys(self, kind: str) -> IdempotencyKeys:
+    def _store(self, kind: str, table_setting: str, build: Callable[..., Any]) -> Any:
+        """A store built by the runtime's own factory; on Table storage in a table of its
+        own for this test."""
         settings = self.settings(kind)
         if kind == "table":
-            settings = settings.model_copy(update={"idempotency_table": self.unique + "keys"})
-        store = _idempotency_keys(settings, self.database, self.usage)
+            name = self.unique + table_setting.removesuffix("_table").replace("_", "")
+            settings = settings.model_copy(update={table_setting: name})
+        store = build(settings, self.database, self.usage)
         self.closables.append(store)
         return store
+
+    def keys(self, kind: str) -> IdempotencyKeys:
+        return self._store(kind, "idempotency_table", _idempotency_keys)
 
     def api_keys(self, kind: str) -> ApiKeyStore:
-        settings = self.settings(kind)
-        if kind == "table":
-            settings = settings.model_copy(update={"api_keys_table": self.unique + "apikeys"})
-        store = _api_keys(settings, self.database, self.usage)
-        self.closables.append(store)
-        return store
+        return self._store(kind, "api_keys_table", _api_keys)
 
     def rates(self, kind: str) -> RateCounters:
-        settings = self.settings(kind)
-        if kind == "table":
-            settings = settings.model_copy(update={"rates_table": self.unique + "rates"})
-        store = _rate_counters(settings, self.database, self.usage)
-        self.closables.append(store)
-        return store
+        return self._store(kind, "rates_table", _rate_counters)
 
     def slots(self, kind: str) -> RunSlots:
-        settings = self.settings(kind)
-        if kind == "table":
-            settings = settings.model_copy(update={"slots_table": self.unique + "slots"})
-        store = _run_slots(settings, self.database, self.usage)
-        self.closables.append(store)
-        return store
+        return self._store(kind, "slots_table", _run_slots)
 
     async def aclose(self) -> None:
         for closable in self.closables:

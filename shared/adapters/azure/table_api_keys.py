@@ -5,41 +5,19 @@ stored."""
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 from datetime import datetime
 from typing import Any
 
 from shared.adapters.azure.errors import translated
+from shared.adapters.azure.tables import TableAdapter, odata_quote
 from shared.ports import ApiKey
 
 ROW = "key"
 
 
-def _odata(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-class TableApiKeyStore:
+class TableApiKeyStore(TableAdapter):
     """See :class:`shared.ports.ApiKeyStore`."""
-
-    def __init__(self, service: Any, table_name: str) -> None:
-        self.service = service
-        self.table_name = table_name
-        self.table = service.get_table_client(table_name)
-        self._ready = False
-        self._lock: asyncio.Lock | None = None
-
-    async def _ensure_table(self) -> None:
-        if self._ready:
-            return
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if not self._ready:
-                with translated(f"table {self.table_name}"):
-                    await self.service.create_table_if_not_exists(self.table_name)
-                self._ready = True
 
     @staticmethod
     def _key(entity: Any) -> ApiKey:
@@ -77,7 +55,7 @@ class TableApiKeyStore:
 
     async def list(self, tenant_id: str | None = None) -> builtins.list[ApiKey]:
         await self._ensure_table()
-        query = "" if tenant_id is None else f"tenant_id eq {_odata(tenant_id)}"
+        query = "" if tenant_id is None else f"tenant_id eq {odata_quote(tenant_id)}"
         with translated("API keys"):
             if query:
                 found = [self._key(e) async for e in self.table.query_entities(query)]
@@ -92,7 +70,3 @@ class TableApiKeyStore:
             with translated(f"API key {key_id}"):
                 await self.table.upsert_entity(entity)
         return self._key(entity)
-
-    async def close(self) -> None:
-        await self.table.close()
-        await self.service.close()

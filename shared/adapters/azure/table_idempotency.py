@@ -9,7 +9,6 @@ claims exactly one wins. Expired rows stay until overwritten or purged by retent
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import zlib
 from datetime import datetime
@@ -19,21 +18,15 @@ from azure.core import MatchConditions
 from azure.data.tables import UpdateMode
 
 from shared.adapters.azure.errors import translated
+from shared.adapters.azure.tables import TableAdapter
 from shared.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from shared.ports import IdempotencyRecord
 
 SHARDS = 8
 
 
-class TableIdempotencyKeys:
+class TableIdempotencyKeys(TableAdapter):
     """See :class:`shared.ports.IdempotencyKeys`."""
-
-    def __init__(self, service: Any, table_name: str) -> None:
-        self.service = service
-        self.table_name = table_name
-        self.table = service.get_table_client(table_name)
-        self._ready = False
-        self._lock: asyncio.Lock | None = None
 
     @staticmethod
     def _keys(tenant_id: str, key: str) -> tuple[str, str]:
@@ -41,17 +34,6 @@ class TableIdempotencyKeys:
             raise ValidationFailed(f"tenant id {tenant_id!r} cannot be a Table key")
         shard = zlib.crc32(key.encode()) % SHARDS
         return f"{tenant_id}~{shard:02d}", hashlib.sha256(key.encode()).hexdigest()
-
-    async def _ensure_table(self) -> None:
-        if self._ready:
-            return
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if not self._ready:
-                with translated(f"table {self.table_name}"):
-                    await self.service.create_table_if_not_exists(self.table_name)
-                self._ready = True
 
     @staticmethod
     def _record(entity: Any, created: bool) -> IdempotencyRecord:
@@ -136,7 +118,3 @@ class TableIdempotencyKeys:
                 if deleted >= limit:
                     break
         return deleted
-
-    async def close(self) -> None:
-        await self.table.close()
-        await self.service.close()

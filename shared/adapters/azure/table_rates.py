@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 from azure.core import MatchConditions
 from azure.data.tables import UpdateMode
 
 from shared.adapters.azure.errors import translated
+from shared.adapters.azure.tables import TableAdapter
 from shared.errors import BackendUnavailable, Conflict, NotFound, PreconditionFailed
 
 ATTEMPTS = 20
@@ -21,26 +21,8 @@ def _row(window: datetime) -> str:
     return window.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
 
 
-class TableRateCounters:
+class TableRateCounters(TableAdapter):
     """See :class:`shared.ports.RateCounters`."""
-
-    def __init__(self, service: Any, table_name: str) -> None:
-        self.service = service
-        self.table_name = table_name
-        self.table = service.get_table_client(table_name)
-        self._ready = False
-        self._lock: asyncio.Lock | None = None
-
-    async def _ensure_table(self) -> None:
-        if self._ready:
-            return
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if not self._ready:
-                with translated(f"table {self.table_name}"):
-                    await self.service.create_table_if_not_exists(self.table_name)
-                self._ready = True
 
     async def add(self, tenant_id: str, window: datetime, n: int, limit: int) -> bool:
         await self._ensure_table()
@@ -89,7 +71,3 @@ class TableRateCounters:
                 if deleted >= limit:
                     break
         return deleted
-
-    async def close(self) -> None:
-        await self.table.close()
-        await self.service.close()

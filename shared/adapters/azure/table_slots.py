@@ -5,7 +5,6 @@ workers can never hold one slot; a job holding a slot renews it."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -13,40 +12,22 @@ from azure.core import MatchConditions
 from azure.data.tables import UpdateMode
 
 from shared.adapters.azure.errors import translated
+from shared.adapters.azure.tables import TableAdapter, odata_quote
 from shared.errors import BackendUnavailable, Conflict, NotFound, PreconditionFailed
 
 ATTEMPTS = 10
 
 
-def _odata(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-class TableRunSlots:
+class TableRunSlots(TableAdapter):
     """See :class:`shared.ports.RunSlots`."""
-
-    def __init__(self, service: Any, table_name: str) -> None:
-        self.service = service
-        self.table_name = table_name
-        self.table = service.get_table_client(table_name)
-        self._ready = False
-        self._lock: asyncio.Lock | None = None
-
-    async def _ensure_table(self) -> None:
-        if self._ready:
-            return
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if not self._ready:
-                with translated(f"table {self.table_name}"):
-                    await self.service.create_table_if_not_exists(self.table_name)
-                self._ready = True
 
     async def _slots(self, tenant_id: str) -> list[Any]:
         with translated(f"running slots of tenant {tenant_id}"):
             return [
-                e async for e in self.table.query_entities(f"PartitionKey eq {_odata(tenant_id)}")
+                e
+                async for e in self.table.query_entities(
+                    f"PartitionKey eq {odata_quote(tenant_id)}"
+                )
             ]
 
     async def acquire(
@@ -116,7 +97,3 @@ class TableRunSlots:
                     )
             except (PreconditionFailed, NotFound):
                 pass  # taken over meanwhile (its lease had expired)
-
-    async def close(self) -> None:
-        await self.table.close()
-        await self.service.close()

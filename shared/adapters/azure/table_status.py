@@ -30,6 +30,7 @@ from azure.core.exceptions import ResourceModifiedError
 from azure.data.tables import TableErrorCode, UpdateMode
 
 from shared.adapters.azure.errors import translated
+from shared.adapters.azure.tables import TableAdapter, odata_quote
 from shared.errors import NotFound, PreconditionFailed, ValidationFailed
 from shared.jobs import Job, JobState
 from shared.paging import decode_cursor, encode_cursor
@@ -52,20 +53,12 @@ def row_key(job_id: str) -> str:
     return job_id.translate(_INVERT)
 
 
-def _odata_quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-class TableStatusStore:
+class TableStatusStore(TableAdapter):
     """See :class:`shared.ports.StatusStore`."""
 
     def __init__(self, service: Any, table_name: str, shards: int = 8) -> None:
-        self.service = service
-        self.table_name = table_name
+        super().__init__(service, table_name)
         self.shards = shards
-        self.table = service.get_table_client(table_name)
-        self._ready = False
-        self._ready_lock: asyncio.Lock | None = None
 
     # -- keys and entities --------------------------------------------------------
 
@@ -98,17 +91,6 @@ class TableStatusStore:
     def _job(entity: Any) -> Job:
         data = "".join(entity[f"data{i}"] for i in range(int(entity["chunks"])))
         return Job.model_validate_json(data).model_copy(update={"etag": entity.metadata["etag"]})
-
-    async def _ensure_table(self) -> None:
-        if self._ready:
-            return
-        if self._ready_lock is None:
-            self._ready_lock = asyncio.Lock()
-        async with self._ready_lock:
-            if not self._ready:
-                with translated(f"table {self.table_name}"):
-                    await self.service.create_table_if_not_exists(self.table_name)
-                self._ready = True
 
     # -- the port -----------------------------------------------------------------
 
@@ -171,15 +153,15 @@ class TableStatusStore:
         self.partition_key(tenant_id, "")  # validates the tenant id
         conditions = []
         if cursor:
-            conditions.append(f"RowKey gt {_odata_quote(row_key(decode_cursor(cursor)))}")
+            conditions.append(f"RowKey gt {odata_quote(row_key(decode_cursor(cursor)))}")
         if state is not None:
-            conditions.append(f"state eq {_odata_quote(state.value)}")
+            conditions.append(f"state eq {odata_quote(state.value)}")
         if job_type is not None:
-            conditions.append(f"job_type eq {_odata_quote(job_type)}")
+            conditions.append(f"job_type eq {odata_quote(job_type)}")
 
         async def shard(index: int) -> list[Any]:
             pk = f"{tenant_id}~{index:02d}"
-            query = " and ".join([f"PartitionKey eq {_odata_quote(pk)}", *conditions])
+            query = " and ".join([f"PartitionKey eq {odata_quote(pk)}", *conditions])
             found: list[Any] = []
             with translated(f"jobs of tenant {tenant_id}"):
                 async for entity in self.table.query_entities(query, results_per_page=limit + 1):
@@ -231,7 +213,7 @@ class TableStatusStore:
         per_shard_limit = COUNT_SCAN_LIMIT // self.shards
 
         async def shard(index: int) -> tuple[list[Any], bool]:
-            pk = _odata_quote(f"{tenant_id}~{index:02d}")
+            pk = odata_quote(f"{tenant_id}~{index:02d}")
             rows: list[Any] = []
             with translated(f"jobs of tenant {tenant_id}"):
                 async for entity in self.table.query_entities(
@@ -262,7 +244,3 @@ class TableStatusStore:
         with translated(f"table {self.table_name}"):
             async for _ in self.table.query_entities("PartitionKey eq 'ping'", results_per_page=1):
                 break
-
-    async def close(self) -> None:
-        await self.table.close()
-        await self.service.close()
