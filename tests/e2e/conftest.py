@@ -25,3 +25,31 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
 def api(host: LocalHost) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as client:
         yield client
+
+
+BACKENDS = ["embedded", "azure"]
+
+
+def backend_env(kind: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """Settings for a local host on the embedded backend, or with every store on the
+    Azure adapters (Table storage on Azurite, Cosmos DB on its server; tables of its own)
+    and the queue embedded (no Service Bus broker runs here)."""
+    if kind == "embedded":
+        return {}
+    import uuid
+
+    azurite = request.getfixturevalue("azurite")
+    cosmos = request.getfixturevalue("cosmos_server")
+    unique = "e" + uuid.uuid4().hex[:10]
+    return {
+        "DTQ_STATUS_BACKEND": "table",
+        "TableStorageConnection": azurite.connection_string,
+        "DTQ_STATUS_TABLE": unique + "jobs",
+        "DTQ_IDEMPOTENCY_TABLE": unique + "idem",
+        "DTQ_API_KEYS_TABLE": unique + "keys",
+        "DTQ_RATES_TABLE": unique + "rates",
+        "DTQ_SLOTS_TABLE": unique + "slots",
+        "DTQ_RESULT_BACKEND": "cosmos",
+        "CosmosDBConnection": cosmos.connection_string,
+        "DTQ_COSMOS_RESULTS_CONTAINER": unique,
+    }

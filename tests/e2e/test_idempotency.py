@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.conftest import BACKENDS, backend_env
 from tests.support.processes import LocalHost
 
 pytestmark = pytest.mark.e2e
@@ -18,9 +19,15 @@ pytestmark = pytest.mark.e2e
 WINDOW = 2.0
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    host = LocalHost(data_dir=Path(tmp_path_factory.mktemp("dtq-idem")), workers=1)
+@pytest.fixture(scope="module", params=BACKENDS)
+def api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[httpx.Client]:
+    host = LocalHost(
+        data_dir=Path(tmp_path_factory.mktemp("dtq-idem")),
+        workers=1,
+        env=backend_env(request.param, request),
+    )
     host.env["DTQ_IDEMPOTENCY_WINDOW_SECONDS"] = str(WINDOW)
     host.start()
     try:

@@ -8,14 +8,18 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.conftest import BACKENDS, backend_env
 from tests.support.polling import wait_job
 from tests.support.processes import LocalHost
 
 pytestmark = pytest.mark.e2e
 
 
-def test_stats_after_a_known_workload(tmp_path: Path) -> None:
-    host = LocalHost(data_dir=tmp_path, workers=2).start()
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stats_after_a_known_workload(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    host = LocalHost(data_dir=tmp_path, workers=2, env=backend_env(backend, request)).start()
     try:
         with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as api:
 
@@ -79,11 +83,15 @@ def test_stats_after_a_known_workload(tmp_path: Path) -> None:
     assert all(len(w["queues"]) == 3 for w in workers)
 
 
-def test_retention_purges_finished_jobs_on_schedule(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_retention_purges_finished_jobs_on_schedule(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     host = LocalHost(
         data_dir=tmp_path,
         workers=1,
         env={
+            **backend_env(backend, request),
             "DTQ_RETENTION_SCHEDULE": "* * * * * *",  # every second
             "DTQ_RETENTION_SECONDS": "1",
             "DTQ_RESULT_TTL_SECONDS": "1",
@@ -109,10 +117,12 @@ def test_retention_purges_finished_jobs_on_schedule(tmp_path: Path) -> None:
     assert "retention: purged" in host.log()
 
 
-def test_the_running_cap_holds_across_two_worker_processes(tmp_path: Path) -> None:
-    host = LocalHost(
-        data_dir=tmp_path, workers=2, env={"DTQ_DEFAULT_TENANT_MAX_RUNNING": "2"}
-    ).start()
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_running_cap_holds_across_two_worker_processes(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    env = {**backend_env(backend, request), "DTQ_DEFAULT_TENANT_MAX_RUNNING": "2"}
+    host = LocalHost(data_dir=tmp_path, workers=2, env=env).start()
     try:
         with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as api:
             body = {"job_type": "simulate", "payload": {"duration_ms": 800, "steps": 4}}

@@ -16,19 +16,21 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.conftest import BACKENDS, backend_env
 from tests.support.polling import wait_job
 from tests.support.processes import ROOT, LocalHost
 
 pytestmark = pytest.mark.e2e
 
 
-def dtq(data_dir: Path, *args: str) -> str:
+def dtq(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "shared.cli", *args, "--data-dir", str(data_dir)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, **(env or {})},
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -42,15 +44,25 @@ class Tenants:
     anonymous: httpx.Client
     c: httpx.Client
     data_dir: Path
+    env: dict[str, str]
+
+    def dtq(self, *args: str) -> str:
+        return dtq(self.data_dir, *args, env=self.env)
 
 
-@pytest.fixture(scope="module")
-def tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenants]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def tenants(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Tenants]:
     data_dir = Path(tmp_path_factory.mktemp("dtq-tenants"))
-    token_a = json.loads(dtq(data_dir, "keys", "create", "--tenant", "acme", "--json"))["token"]
-    token_b = json.loads(dtq(data_dir, "keys", "create", "--tenant", "globex", "--json"))["token"]
-    token_c = json.loads(dtq(data_dir, "keys", "create", "--tenant", "initech", "--json"))["token"]
-    host = LocalHost(data_dir=data_dir, workers=1, env={"DTQ_REQUIRE_API_KEYS": "true"}).start()
+    env = {**backend_env(request.param, request), "DTQ_REQUIRE_API_KEYS": "true"}
+
+    def token(tenant: str) -> str:
+        created = dtq(data_dir, "keys", "create", "--tenant", tenant, "--json", env=env)
+        return str(json.loads(created)["token"])
+
+    token_a, token_b, token_c = token("acme"), token("globex"), token("initech")
+    host = LocalHost(data_dir=data_dir, workers=1, env=env).start()
     base = f"{host.base_url}/api/v1"
     clients = [
         httpx.Client(base_url=base, timeout=10, headers={"Authorization": f"Bearer {token_a}"}),
@@ -59,7 +71,7 @@ def tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenants]:
         httpx.Client(base_url=base, timeout=10, headers={"X-API-Key": token_c}),
     ]
     try:
-        yield Tenants(host, *clients, data_dir=data_dir)
+        yield Tenants(host, *clients, data_dir=data_dir, env=env)
     finally:
         for client in clients:
             client.close()
@@ -146,11 +158,11 @@ def test_public_endpoints_need_no_key(tenants: Tenants) -> None:
 
 
 def test_a_revoked_key_is_refused(tenants: Tenants) -> None:
-    created = json.loads(dtq(tenants.data_dir, "keys", "create", "--tenant", "acme", "--json"))
-    dtq(tenants.data_dir, "keys", "revoke", created["key_id"])
+    created = json.loads(tenants.dtq("keys", "create", "--tenant", "acme", "--json"))
+    tenants.dtq("keys", "revoke", created["key_id"])
     response = tenants.anonymous.get("/jobs", headers={"X-API-Key": created["token"]})
     assert response.status_code == 401 and "revoked" in response.json()["detail"]
-    listed = json.loads(dtq(tenants.data_dir, "keys", "list", "--tenant", "acme", "--json"))
+    listed = json.loads(tenants.dtq("keys", "list", "--tenant", "acme", "--json"))
     assert {k["key_id"]: bool(k["revoked_at"]) for k in listed}[created["key_id"]] is True
     assert all("token" not in k and "secret_hash" not in k for k in listed)
 
