@@ -9,10 +9,17 @@ import pytest
 from tests.support.processes import LocalHost
 
 
-@pytest.fixture(scope="module")
-def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
-    """One ``dtq serve`` (2 worker processes) shared by a test module."""
-    local = LocalHost(data_dir=Path(tmp_path_factory.mktemp("dtq-e2e")), workers=2)
+@pytest.fixture(scope="module", params=["embedded", "azure"])
+def host(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalHost]:
+    """One ``dtq serve`` (2 worker processes) shared by a test module, on the embedded
+    backend and again on the Azure adapters."""
+    local = LocalHost(
+        data_dir=Path(tmp_path_factory.mktemp("dtq-e2e")),
+        workers=2,
+        env=backend_env(request.param, request),
+    )
     local.env["DTQ_RETRY_BACKOFF_BASE_SECONDS"] = "0.1"
     local.start()
     try:

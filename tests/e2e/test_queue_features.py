@@ -107,9 +107,11 @@ def test_a_running_job_that_reports_nothing_is_cancelled_too(api: httpx.Client) 
 
 def test_high_priority_jobs_overtake_a_backlog_of_low_ones(api: httpx.Client) -> None:
     slow = {"duration_ms": 400, "steps": 1}
-    low = [
-        submit(api, {"job_type": "simulate", "payload": slow, "priority": "low"})["job_id"]
-        for _ in range(128)  # four rounds of the low queue's 16 slots in 2 worker processes
+    item = {"job_type": "simulate", "payload": slow, "priority": "low"}
+    low = [  # four rounds of the low queue's 16 slots in 2 worker processes, queued at once
+        i["job"]["job_id"]
+        for _ in range(2)
+        for i in api.post("/jobs:batch", json={"jobs": [item] * 64}).json()["items"]
     ]
     high = [
         submit(api, {"job_type": "simulate", "payload": slow, "priority": "high"})["job_id"]
