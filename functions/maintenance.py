@@ -1,6 +1,7 @@
 """Timers: retention (deletes finished jobs past DTQ_RETENTION_SECONDS, expired
 idempotency keys, and embedded results past their TTL; Cosmos DB expires results
-itself). The local host runs timers on the same schedule (shared/host/timers.py)."""
+itself), and the reconciler that fails jobs whose message the queue dead-lettered on its
+own. The local host runs timers on the same schedules (shared/host/timers.py)."""
 
 from __future__ import annotations
 
@@ -21,3 +22,12 @@ bp = func.Blueprint()
 async def apply_retention(timer: func.TimerRequest) -> None:
     purged = await runtime().service.apply_retention()
     log.info("retention: purged %s%s", purged, " (past due)" if timer.past_due else "")
+
+
+@bp.timer_trigger(
+    schedule="%DTQ_RECONCILE_SCHEDULE%", arg_name="timer", run_on_startup=True, use_monitor=True
+)
+async def reconcile_dead_letters(timer: func.TimerRequest) -> None:
+    failed = await runtime().service.reconcile_dead_letters()
+    if failed:
+        log.warning("reconcile: %d jobs failed whose message the queue dead-lettered", failed)

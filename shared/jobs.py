@@ -53,8 +53,11 @@ TERMINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCE
 #: Every legal state change. ``running -> running`` is a redelivery taking over a
 #: job whose previous worker died or lost its lock.
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED}),
-    JobState.SCHEDULED: frozenset({JobState.QUEUED, JobState.RUNNING, JobState.CANCELLED}),
+    # -> failed: the queue dead-lettered the job's message before any attempt settled.
+    JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}),
+    JobState.SCHEDULED: frozenset(
+        {JobState.QUEUED, JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}
+    ),
     JobState.RUNNING: frozenset(
         {
             JobState.RUNNING,
@@ -64,7 +67,7 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
             JobState.CANCELLED,
         }
     ),
-    JobState.RETRYING: frozenset({JobState.RUNNING, JobState.CANCELLED}),
+    JobState.RETRYING: frozenset({JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}),
     JobState.COMPLETED: frozenset(),
     #: Only a requeue from the dead-letter queue brings a failed job back.
     JobState.FAILED: frozenset({JobState.QUEUED}),

@@ -27,7 +27,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.guarded import guarded_update
-from shared.jobs import Job, JobState, Priority, utcnow
+from shared.jobs import DeadLetter, Job, JobState, Priority, utcnow
 from shared.jobtypes import JobTypeRegistry
 from shared.limits import TenantLimits
 from shared.messages import JobMessage
@@ -36,6 +36,7 @@ from shared.ports import (
     JobQueue,
     Page,
     RateCounters,
+    ReceivedMessage,
     ResultStore,
     StatusStore,
     StoredResult,
@@ -115,6 +116,8 @@ class JobService:
         self.idempotency_window = timedelta(seconds=idempotency_window_seconds)
         self.limits = limits
         self.rates = rates
+        #: Per queue, the sequence number reconcile_dead_letters goes on from.
+        self._dead_letter_cursor: dict[str, int] = {}
         self.retention = timedelta(seconds=retention_seconds)
         self.result_ttl = timedelta(seconds=result_ttl_seconds)
         self.clock = clock
@@ -470,6 +473,69 @@ class JobService:
             (await self.dead_letters(tenant_id, job_type=job_type, limit=1, cursor=cursor)).items
         )
         return done, more
+
+    # -- messages the queue dead-lettered by itself ----------------------------------
+
+    async def reconcile_dead_letters(self, batch: int = 100) -> int:
+        """Fail the jobs whose message the queue dead-lettered on its own (delivered
+        ``maxDeliveryCount`` times without being settled: e.g. a worker that crashes on
+        it every time), which would otherwise stay running or queued forever. Reads each
+        queue's dead-letter queue from where the last call stopped; returns how many jobs
+        it failed. Run by a timer."""
+        failed = 0
+        for _, queue in self.queues.distinct():
+            start = self._dead_letter_cursor.get(queue.queue_name, 0)
+            while True:
+                messages = await queue.peek_dead_letters(batch, from_sequence_number=start)
+                for message in messages:
+                    failed += await self._fail_for(message)
+                    start = max(start, message.sequence_number + 1)
+                self._dead_letter_cursor[queue.queue_name] = start
+                if len(messages) < batch:
+                    break
+        return failed
+
+    async def _fail_for(self, message: ReceivedMessage) -> int:
+        try:
+            job_message = JobMessage.decode(message.body, message.application_properties)
+        except ValidationFailed:
+            return 0  # a poison message names no job; it stays listed in /dlq/messages
+        now = self.clock()
+        reason = message.dead_letter_reason or "DeadLettered"
+
+        def change(job: Job) -> Job | None:
+            if job.terminal or job_message.attempt < job.attempt:
+                return None  # settled, or an old attempt's message
+            description = (
+                f"the queue dead-lettered attempt {job_message.attempt}'s message after"
+                f" {message.delivery_count} deliveries"
+                + (
+                    f": {message.dead_letter_description}"
+                    if message.dead_letter_description
+                    else ""
+                )
+            )
+            error = job.failure(reason, description, retryable=False, now=now)
+            return job.moved_to(
+                JobState.FAILED,
+                now=now,
+                stage="failed",
+                error=error,
+                errors=[*job.errors, error],
+                dead_letter=DeadLetter(reason=reason, description=description, at=now),
+            )
+
+        try:
+            _, changed = await guarded_update(
+                self.status, job_message.tenant_id, job_message.job_id, change
+            )
+        except NotFound:
+            return 0
+        if changed:
+            log.warning(
+                "job %s failed: its message was dead-lettered (%s)", job_message.job_id, reason
+            )
+        return int(changed)
 
     # -- retention ----------------------------------------------------------------
 

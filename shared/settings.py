@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     retention_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
     #: When the retention timer runs (NCRONTAB with seconds, as Azure Functions reads it).
     retention_schedule: str = "0 15 * * * *"
+    #: When the reconciler runs: it fails jobs whose message the queue dead-lettered on
+    #: its own (NCRONTAB with seconds; every minute by default).
+    reconcile_schedule: str = "30 * * * * *"
     #: How long an Idempotency-Key stands for the job it created, in seconds.
     idempotency_window_seconds: float = Field(default=86400.0, gt=0)
     #: Tenant of requests that carry no credentials (the keyless local host).

@@ -247,3 +247,17 @@ async def test_depth_counts_active_scheduled_and_dead(made: Backends) -> None:
     await q.abandon(m)  # one delivery allowed: dead-lettered
     depth = await q.depth()
     assert (depth.active, depth.scheduled, depth.dead_lettered) == (1, 1, 1)
+
+
+async def test_dead_letters_are_peeked_in_order_from_a_sequence_number(made: Backends) -> None:
+    q = made.queue()
+    await q.send([msg(i) for i in range(4)])
+    for message in await q.receive(4, max_wait=2):
+        await q.dead_letter(message, "Test", f"dead {message.message_id}")
+    first = await q.peek_dead_letters(2)
+    assert [m.message_id for m in first] == ["m-0", "m-1"]
+    rest = await q.peek_dead_letters(10, from_sequence_number=first[-1].sequence_number + 1)
+    assert [m.message_id for m in rest] == ["m-2", "m-3"]
+    assert rest[0].dead_letter_description == "dead m-2"
+    after = await q.peek_dead_letters(10, from_sequence_number=rest[-1].sequence_number + 1)
+    assert after == []

@@ -212,11 +212,14 @@ class FakeNamespace:
         stored.dead_letter_description = description
         queue.dead_letters[stored.sequence_number] = stored
 
-    def peek(self, queue_name: str, sub_queue: Any, max_count: int) -> list[FakeReceivedMessage]:
+    def peek(
+        self, queue_name: str, sub_queue: Any, max_count: int, from_sequence: int = 0
+    ) -> list[FakeReceivedMessage]:
         with self.lock:
             queue = self._queue(queue_name, "peek")
             source = queue.dead_letters if sub_queue else queue.messages
-            return [FakeReceivedMessage(m, None) for _, m in sorted(source.items())[:max_count]]
+            found = [m for seq, m in sorted(source.items()) if seq >= from_sequence]
+            return [FakeReceivedMessage(m, None) for m in found[:max_count]]
 
     def counts(self, queue_name: str) -> _Counts:
         with self.lock:
@@ -301,9 +304,11 @@ class FakeReceiver:
         return self.namespace.renew(self.queue_name, message)
 
     async def peek_messages(
-        self, max_message_count: int = 1, **_: Any
+        self, max_message_count: int = 1, *, sequence_number: int = 0, **_: Any
     ) -> list[FakeReceivedMessage]:
-        return self.namespace.peek(self.queue_name, self.sub_queue, max_message_count)
+        return self.namespace.peek(
+            self.queue_name, self.sub_queue, max_message_count, sequence_number
+        )
 
     async def close(self) -> None:
         pass

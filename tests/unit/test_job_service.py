@@ -265,3 +265,29 @@ async def test_each_priority_has_its_own_queue_and_retries_stay_on_it(parts: Par
     for p in (Priority.NORMAL, Priority.LOW):
         d = await queues[p].depth()
         assert d.active + d.scheduled == 0
+
+
+async def test_jobs_whose_message_the_queue_dead_lettered_are_failed(parts: Parts) -> None:
+    stuck = await parts.service.submit("t1", Submission("echo", {"message": "crashes"}))
+    done = await parts.service.submit("t1", Submission("echo", {"message": "fine"}))
+    await parts.queue.send([OutgoingMessage("poison", b"{not json")])
+    # The queue gives up on each message (a worker crashing on it every time).
+    messages = await parts.queue.receive(10, max_wait=0.5)
+    assert len(messages) == 3
+    for message in messages:
+        await parts.queue.dead_letter(message, "MaxDeliveryCountExceeded", "10 deliveries")
+    stored = await parts.status.get("t1", stuck.job_id)
+    await parts.status.replace(stored.moved_to(JobState.RUNNING, attempt=1))
+    finished = await parts.status.get("t1", done.job_id)
+    finished = await parts.status.replace(finished.moved_to(JobState.RUNNING, attempt=1))
+    await parts.status.replace(finished.moved_to(JobState.COMPLETED))
+
+    assert await parts.service.reconcile_dead_letters() == 1
+    failed = await parts.status.get("t1", stuck.job_id)
+    assert failed.state is JobState.FAILED
+    assert failed.dead_letter is not None
+    assert failed.dead_letter.reason == "MaxDeliveryCountExceeded"
+    assert "10 deliveries" in failed.dead_letter.description
+    assert (await parts.status.get("t1", done.job_id)).state is JobState.COMPLETED
+    assert await parts.service.reconcile_dead_letters() == 0, "goes on from where it stopped"
+    assert stuck.job_id in [j.job_id for j in (await parts.service.dead_letters("t1")).items]

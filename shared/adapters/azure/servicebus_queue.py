@@ -184,13 +184,17 @@ class ServiceBusJobQueue:
 
     # -- inspection -----------------------------------------------------------------
 
-    async def peek_dead_letters(self, max_messages: int = 50) -> list[ReceivedMessage]:
+    async def peek_dead_letters(
+        self, max_messages: int = 50, from_sequence_number: int = 0
+    ) -> list[ReceivedMessage]:
         receiver = self.client.get_queue_receiver(
             self.queue_name, sub_queue=ServiceBusSubQueue.DEAD_LETTER
         )
         try:
             with _translated(f"peek dead letters of {self.queue_name}"):
-                peeked = await receiver.peek_messages(max_message_count=max_messages)
+                peeked = await receiver.peek_messages(
+                    max_message_count=max_messages, sequence_number=from_sequence_number
+                )
             self.usage.record("servicebus", "peek")
         finally:
             await receiver.close()

@@ -314,15 +314,20 @@ class SqliteJobQueue:
 
     # -- inspection -----------------------------------------------------------------
 
-    async def peek_dead_letters(self, max_messages: int = 50) -> list[ReceivedMessage]:
-        return await self.db.read(self._peek_dlq, max_messages)
+    async def peek_dead_letters(
+        self, max_messages: int = 50, from_sequence_number: int = 0
+    ) -> list[ReceivedMessage]:
+        return await self.db.read(self._peek_dlq, max_messages, from_sequence_number)
 
-    def _peek_dlq(self, conn: sqlite3.Connection, max_messages: int) -> list[ReceivedMessage]:
+    def _peek_dlq(
+        self, conn: sqlite3.Connection, max_messages: int, from_seq: int
+    ) -> list[ReceivedMessage]:
         rows = conn.execute(
             "SELECT seq, message_id, body, properties, content_type, enqueued_at, visible_at,"
             " delivery_count, lock_token, dead_letter_reason, dead_letter_description"
-            " FROM queue_messages WHERE queue = ? AND status = ? ORDER BY seq LIMIT ?",
-            (self.queue_name, DEAD_LETTERED, max_messages),
+            " FROM queue_messages WHERE queue = ? AND status = ? AND seq >= ?"
+            " ORDER BY seq LIMIT ?",
+            (self.queue_name, DEAD_LETTERED, from_seq, max_messages),
         ).fetchall()
         return [self._message(r) for r in rows]
 
