@@ -1,0 +1,80 @@
+"""Browser tests: Playwright for Python driving Debian's Chromium (``executable_path``;
+never a downloaded browser) against ``dtq serve`` on a free loopback port. Skipped
+when Chromium or Playwright is missing, unless DTQ_REQUIRE_BROWSER=1 (``./dev test``
+installs both), then they fail."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.processes import LocalHost
+
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    # Chromium's own background look-ups go nowhere; the page's requests are what we see.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+]
+
+
+def _need(reason: str) -> None:
+    if os.environ.get("DTQ_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        _need("Debian's chromium is not installed (./dev test installs it)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need("playwright is not installed (./dev test installs it)")
+    profile = tmp_path_factory.mktemp("chromium")
+    for name in ("TMPDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        os.environ[name] = str(profile)  # keep the browser's files out of $HOME
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def ui_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
+    host = LocalHost(data_dir=Path(tmp_path_factory.mktemp("dtq-ui")), workers=1)
+    host.env["DTQ_CANCEL_CHECK_SECONDS"] = "0.5"
+    host.start()
+    try:
+        yield host
+    finally:
+        host.stop()
+
+
+@pytest.fixture
+def page(browser: Any, ui_host: LocalHost) -> Iterator[Any]:
+    context = browser.new_context(base_url=ui_host.base_url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.requests = requests  # type: ignore[attr-defined]
+    try:
+        yield page
+    finally:
+        context.close()
