@@ -33,8 +33,10 @@ def _need(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Per module: Playwright's sync API runs an event loop in this thread while it is
+    open, which async tests of other modules must not meet."""
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         _need("Debian's chromium is not installed (./dev test installs it)")
@@ -42,12 +44,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         _need("playwright is not installed (./dev test installs it)")
-    profile = tmp_path_factory.mktemp("chromium")
-    for name in ("TMPDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
-        os.environ[name] = str(profile)  # keep the browser's files out of $HOME
+    profile = str(tmp_path_factory.mktemp("chromium"))
+    # The browser's profile and caches go to a test folder, not $HOME.
+    env = {name: profile for name in ("TMPDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS, env={**os.environ, **env}
         )
         try:
             yield launched
