@@ -37,6 +37,7 @@ from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue  # noqa: E
 from shared.host.catalog import QueueFunction, build_catalog, load_app  # noqa: E402
 from shared.host.config import HostConfig  # noqa: E402
 from shared.host.listener import QueueListener  # noqa: E402
+from shared.priorities import PriorityQueues  # noqa: E402
 from shared.retries import RetryPolicy  # noqa: E402
 from shared.runtime import Runtime  # noqa: E402
 from shared.service import Submission  # noqa: E402
@@ -106,7 +107,7 @@ async def run_scenario(
         usage=runtime.usage,
     )
     runtime.queues = {settings.jobs_queue: queue}
-    runtime.service.queue = runtime.worker.queue = queue
+    runtime.service.queues = runtime.worker.queues = PriorityQueues.single(queue)
     runtime.worker.retry_policy = RetryPolicy(0.01, 0.05)  # retries due at once
     install(runtime)
     watcher = Runtime.from_settings(settings)  # reads job states; its reads are not a job's cost

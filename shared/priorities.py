@@ -32,6 +32,11 @@ class PriorityQueues:
         """Every priority on one queue (tests, tools)."""
         return cls({p: queue for p in Priority})
 
+    @classmethod
+    def of(cls, queue: JobQueue | PriorityQueues) -> PriorityQueues:
+        """``queue`` as the queues of every priority, unless it already is that."""
+        return queue if isinstance(queue, PriorityQueues) else cls.single(queue)
+
     def __getitem__(self, priority: Priority) -> JobQueue:
         return self._queues[priority]
 

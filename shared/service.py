@@ -108,7 +108,7 @@ class JobService:
     ) -> None:
         self.status = status
         self.results = results
-        self.queues = queue if isinstance(queue, PriorityQueues) else PriorityQueues.single(queue)
+        self.queues = PriorityQueues.of(queue)
         self.registry = registry
         self.default_max_attempts = default_max_attempts
         self.max_timeout_seconds = max_timeout_seconds
@@ -121,15 +121,6 @@ class JobService:
         self.retention = timedelta(seconds=retention_seconds)
         self.result_ttl = timedelta(seconds=result_ttl_seconds)
         self.clock = clock
-
-    @property
-    def queue(self) -> JobQueue:
-        """The normal-priority queue."""
-        return self.queues[Priority.NORMAL]
-
-    @queue.setter
-    def queue(self, queue: JobQueue) -> None:
-        self.queues = PriorityQueues.single(queue)
 
     # -- commands -----------------------------------------------------------------
 

@@ -49,7 +49,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.guarded import guarded_update
-from shared.jobs import DeadLetter, Job, JobState, Priority, utcnow
+from shared.jobs import DeadLetter, Job, JobState, utcnow
 from shared.jobtypes import JobContext, JobTypeRegistry
 from shared.limits import TenantLimits
 from shared.messages import Delivery, JobMessage
@@ -94,7 +94,7 @@ class Worker:
     ) -> None:
         self.status = status
         self.results = results
-        self.queues = queue if isinstance(queue, PriorityQueues) else PriorityQueues.single(queue)
+        self.queues = PriorityQueues.of(queue)
         self.registry = registry
         self.retry_policy = retry_policy or RetryPolicy()
         #: Longest an attempt may run; past it the handler is cancelled (a retryable error).
@@ -110,15 +110,6 @@ class Worker:
         self.clock = clock
         #: Source of the backoff jitter (seeded in tests).
         self.rng = rng
-
-    @property
-    def queue(self) -> JobQueue:
-        """The normal-priority queue."""
-        return self.queues[Priority.NORMAL]
-
-    @queue.setter
-    def queue(self, queue: JobQueue) -> None:
-        self.queues = PriorityQueues.single(queue)
 
     async def handle(self, delivery: Delivery) -> None:
         """Run the delivered attempt; returns normally when the message may be completed.

@@ -142,6 +142,7 @@ async def test_on_service_bus_a_failed_job_reaches_the_native_dead_letter_queue(
     from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
     from shared.errors import PermanentJobError
     from shared.jobtypes import default_registry
+    from shared.priorities import PriorityQueues
     from shared.service import Submission
     from tests.support.servicebus_fake import FakeNamespace
 
@@ -163,7 +164,7 @@ async def test_on_service_bus_a_failed_job_reaches_the_native_dead_letter_queue(
         namespace.client(), "dtq-jobs", lock_duration=30, max_delivery_count=4
     )
     rt.queues = {"dtq-jobs": queue}
-    rt.service.queue = rt.worker.queue = queue
+    rt.service.queues = rt.worker.queues = PriorityQueues.single(queue)
     install(rt)
     try:
         job = await rt.service.submit("local", Submission("refuse", {}))
