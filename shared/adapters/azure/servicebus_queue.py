@@ -11,7 +11,7 @@ needed to settle them stay here, keyed by lock token.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -151,36 +151,33 @@ class ServiceBusJobQueue:
         self.usage.record("servicebus", "renew_lock")
         return _utc(until)
 
-    async def complete(self, message: ReceivedMessage) -> None:
+    async def _settle(
+        self, message: ReceivedMessage, operation: str, settle: Callable[[Any], Awaitable[None]]
+    ) -> None:
+        """Settle a held message once, count the operation, and let go of it."""
         sdk = self._sdk(message)
         try:
-            with _translated(f"complete {message.message_id}"):
-                await self._receiver.complete_message(sdk)
-            self.usage.record("servicebus", "complete")
+            with _translated(f"{operation.replace('_', '-')} {message.message_id}"):
+                await settle(sdk)
+            self.usage.record("servicebus", operation)
         finally:
             self._held.pop(message.lock_token, None)
 
+    async def complete(self, message: ReceivedMessage) -> None:
+        await self._settle(message, "complete", self._receiver.complete_message)
+
     async def abandon(self, message: ReceivedMessage) -> None:
-        sdk = self._sdk(message)
-        try:
-            with _translated(f"abandon {message.message_id}"):
-                await self._receiver.abandon_message(sdk)
-            self.usage.record("servicebus", "abandon")
-        finally:
-            self._held.pop(message.lock_token, None)
+        await self._settle(message, "abandon", self._receiver.abandon_message)
 
     async def dead_letter(
         self, message: ReceivedMessage, reason: str, description: str = ""
     ) -> None:
-        sdk = self._sdk(message)
-        try:
-            with _translated(f"dead-letter {message.message_id}"):
-                await self._receiver.dead_letter_message(
-                    sdk, reason=reason, error_description=description
-                )
-            self.usage.record("servicebus", "dead_letter")
-        finally:
-            self._held.pop(message.lock_token, None)
+        async def settle(sdk: Any) -> None:
+            await self._receiver.dead_letter_message(
+                sdk, reason=reason, error_description=description
+            )
+
+        await self._settle(message, "dead_letter", settle)
 
     # -- inspection -----------------------------------------------------------------
 
