@@ -18,8 +18,8 @@ from azure.core import MatchConditions
 from azure.data.tables import UpdateMode
 
 from shared.adapters.azure.errors import translated
-from shared.adapters.azure.tables import TableAdapter
-from shared.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from shared.adapters.azure.tables import TableAdapter, tenant_key
+from shared.errors import Conflict, NotFound, PreconditionFailed
 from shared.ports import IdempotencyRecord
 
 SHARDS = 8
@@ -30,10 +30,8 @@ class TableIdempotencyKeys(TableAdapter):
 
     @staticmethod
     def _keys(tenant_id: str, key: str) -> tuple[str, str]:
-        if not tenant_id or "~" in tenant_id or "/" in tenant_id:
-            raise ValidationFailed(f"tenant id {tenant_id!r} cannot be a Table key")
         shard = zlib.crc32(key.encode()) % SHARDS
-        return f"{tenant_id}~{shard:02d}", hashlib.sha256(key.encode()).hexdigest()
+        return f"{tenant_key(tenant_id)}~{shard:02d}", hashlib.sha256(key.encode()).hexdigest()
 
     @staticmethod
     def _record(entity: Any, created: bool) -> IdempotencyRecord:

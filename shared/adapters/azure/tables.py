@@ -4,9 +4,21 @@ missing, and OData literal quoting."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from shared.adapters.azure.errors import translated
+from shared.errors import ValidationFailed
+
+_SAFE_KEY = re.compile(r"[A-Za-z0-9_.@-]{1,200}")
+
+
+def tenant_key(tenant_id: str) -> str:
+    """``tenant_id``, checked to be usable inside a PartitionKey (no ``~``, ``/``, ``#``,
+    ``?`` or control characters), or ValidationFailed."""
+    if not _SAFE_KEY.fullmatch(tenant_id):
+        raise ValidationFailed(f"tenant id {tenant_id!r} cannot be a Table key")
+    return tenant_id
 
 
 def odata_quote(value: str) -> str:
