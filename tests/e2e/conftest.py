@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.emulators import Azurite, CosmosServer
 from tests.support.processes import LocalHost
 
 
@@ -37,26 +39,31 @@ def api(host: LocalHost) -> Iterator[httpx.Client]:
 BACKENDS = ["embedded", "azure"]
 
 
-def backend_env(kind: str, request: pytest.FixtureRequest) -> dict[str, str]:
-    """Settings for a local host on the embedded backend, or with every store on the
-    Azure adapters (Table storage on Azurite, Cosmos DB on its server; tables of its own)
-    and the queue embedded (no Service Bus broker runs here)."""
-    if kind == "embedded":
-        return {}
-    import uuid
-
-    azurite = request.getfixturevalue("azurite")
-    cosmos = request.getfixturevalue("cosmos_server")
-    unique = "e" + uuid.uuid4().hex[:10]
+def azure_env(azurite: Azurite, cosmos: CosmosServer, name: str) -> dict[str, str]:
+    """Settings for every store on the Azure adapters: Table storage on ``azurite``
+    (tables ``<name>jobs``, ``<name>idem``, ...), Cosmos DB on ``cosmos`` (container
+    ``<name>``); the queue stays embedded (no Service Bus broker runs here)."""
     return {
         "DTQ_STATUS_BACKEND": "table",
         "TableStorageConnection": azurite.connection_string,
-        "DTQ_STATUS_TABLE": unique + "jobs",
-        "DTQ_IDEMPOTENCY_TABLE": unique + "idem",
-        "DTQ_API_KEYS_TABLE": unique + "keys",
-        "DTQ_RATES_TABLE": unique + "rates",
-        "DTQ_SLOTS_TABLE": unique + "slots",
+        "DTQ_STATUS_TABLE": name + "jobs",
+        "DTQ_IDEMPOTENCY_TABLE": name + "idem",
+        "DTQ_API_KEYS_TABLE": name + "keys",
+        "DTQ_RATES_TABLE": name + "rates",
+        "DTQ_SLOTS_TABLE": name + "slots",
         "DTQ_RESULT_BACKEND": "cosmos",
         "CosmosDBConnection": cosmos.connection_string,
-        "DTQ_COSMOS_RESULTS_CONTAINER": unique,
+        "DTQ_COSMOS_RESULTS_CONTAINER": name,
     }
+
+
+def backend_env(kind: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """Settings for a local host on the embedded backend, or on the Azure adapters with
+    tables of its own (see azure_env)."""
+    if kind == "embedded":
+        return {}
+    return azure_env(
+        request.getfixturevalue("azurite"),
+        request.getfixturevalue("cosmos_server"),
+        "e" + uuid.uuid4().hex[:10],
+    )

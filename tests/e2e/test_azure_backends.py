@@ -15,6 +15,7 @@ from azure.data.tables import TableServiceClient
 
 from shared.adapters.azure.connections import parse_cosmos_connection_string
 from shared.adapters.azure.table_status import TableStatusStore, row_key
+from tests.e2e.conftest import azure_env
 from tests.support.emulators import Azurite, CosmosServer
 from tests.support.polling import wait_job
 from tests.support.processes import LocalHost, free_port
@@ -22,22 +23,16 @@ from tests.support.processes import LocalHost, free_port
 pytestmark = pytest.mark.e2e
 
 
-def azure_env(azurite: Azurite, cosmos: CosmosServer, table: str) -> dict[str, str]:
-    return {
-        "DTQ_STATUS_BACKEND": "table",
-        "DTQ_STATUS_TABLE": table,
-        "TableStorageConnection": azurite.connection_string,
-        "DTQ_RESULT_BACKEND": "cosmos",
-        "DTQ_COSMOS_RESULTS_CONTAINER": table,
-        "CosmosDBConnection": cosmos.connection_string,
-        "DTQ_RETRY_BACKOFF_BASE_SECONDS": "0.1",
-    }
+def fast_retries(env: dict[str, str]) -> dict[str, str]:
+    return {**env, "DTQ_RETRY_BACKOFF_BASE_SECONDS": "0.1"}
 
 
 def test_jobs_complete_with_status_in_tables_and_results_in_cosmos(
     tmp_path: Path, azurite: Azurite, cosmos_server: CosmosServer
 ) -> None:
-    host = LocalHost(data_dir=tmp_path, workers=2, env=azure_env(azurite, cosmos_server, "e2ejobs"))
+    host = LocalHost(
+        data_dir=tmp_path, workers=2, env=fast_retries(azure_env(azurite, cosmos_server, "e2e"))
+    )
     host.start()
     try:
         with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as client:
@@ -71,7 +66,7 @@ def test_jobs_complete_with_status_in_tables_and_results_in_cosmos(
     # The results are Cosmos items keyed by job id, with a TTL.
     endpoint, key = parse_cosmos_connection_string(cosmos_server.connection_string)
     cosmos = CosmosClient(endpoint, credential=key, enable_endpoint_discovery=False)
-    container = cosmos.get_database_client("dtq").get_container_client("e2ejobs")
+    container = cosmos.get_database_client("dtq").get_container_client("e2e")
     for job_id, job in zip(ids, done, strict=True):
         item = container.read_item(job_id, partition_key=job_id)
         assert item["result"] == {"duration_ms": 300, "steps": 3, "attempt": job["attempt"]}
@@ -103,7 +98,9 @@ def test_status_store_outage_is_503_and_recovers(
 ) -> None:
     data = tmp_path / "data"
     host = LocalHost(
-        data_dir=data, workers=1, env=azure_env(persistent_azurite, cosmos_server, "outage")
+        data_dir=data,
+        workers=1,
+        env=fast_retries(azure_env(persistent_azurite, cosmos_server, "outage")),
     )
     host.start()
     submit = {"job_type": "echo", "payload": {"message": "before"}}

@@ -20,6 +20,35 @@ from tests.support.proxy import TcpProxy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
+#: Between deliveries during an outage the worker waits 1, 2, 4, 4, ... s.
+OUTAGE_BACKOFF = {"DTQ_OUTAGE_BACKOFF_BASE_SECONDS": "1", "DTQ_OUTAGE_BACKOFF_MAX_SECONDS": "4"}
+
+
+def submit_simulations(api: httpx.Client, count: int, duration_ms: int, steps: int) -> list[str]:
+    payload = {"duration_ms": duration_ms, "steps": steps}
+    return [
+        api.post("/jobs", json={"job_type": "simulate", "payload": payload}).json()["job_id"]
+        for _ in range(count)
+    ]
+
+
+def wait_all_completed(api: httpx.Client, ids: list[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    states: list[str] = []
+    while time.monotonic() < deadline:
+        states = [api.get(f"/jobs/{job_id}").json()["state"] for job_id in ids]
+        if all(s == "completed" for s in states):
+            break
+        time.sleep(0.2)
+    assert states == ["completed"] * len(ids)
+
+
+def assert_recovered_in_place(host: LocalHost, data_dir: Path) -> None:
+    """No message is left in the queue, and no worker process had to be restarted."""
+    with sqlite3.connect(data_dir / "dtq.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM queue_messages").fetchone()[0] == 0
+    assert "restarting it" not in host.log(), "the workers recovered without a restart"
+
 
 @pytest.fixture
 def own_cosmos() -> Iterator[CosmosServer]:
@@ -42,21 +71,13 @@ def test_results_store_outage_mid_run_loses_nothing(
         env={
             "DTQ_RESULT_BACKEND": "cosmos",
             "CosmosDBConnection": own_cosmos.connection_string,
-            # Between deliveries during the outage the worker waits 1, 2, 4, 4, ... s.
-            "DTQ_OUTAGE_BACKOFF_BASE_SECONDS": "1",
-            "DTQ_OUTAGE_BACKOFF_MAX_SECONDS": "4",
+            **OUTAGE_BACKOFF,
         },
     )
     host.start()
     try:
         with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=30) as api:
-            ids = [
-                api.post(
-                    "/jobs",
-                    json={"job_type": "simulate", "payload": {"duration_ms": 300, "steps": 3}},
-                ).json()["job_id"]
-                for _ in range(12)
-            ]
+            ids = submit_simulations(api, 12, duration_ms=300, steps=3)
             time.sleep(0.1)
             own_cosmos.stop()  # results cannot be written while it is down
             time.sleep(10)
@@ -70,21 +91,12 @@ def test_results_store_outage_mid_run_loses_nothing(
             ), "no job completes without its result stored"
 
             own_cosmos.start()  # back, on the same port, empty
-            deadline = time.monotonic() + 60
-            states: list[str] = []
-            while time.monotonic() < deadline:
-                states = [api.get(f"/jobs/{job_id}").json()["state"] for job_id in ids]
-                if all(s == "completed" for s in states):
-                    break
-                time.sleep(0.2)
-            assert states == ["completed"] * len(ids)
+            wait_all_completed(api, ids)
             for job_id in ids:
                 assert api.get(f"/jobs/{job_id}/result").status_code == 200
     finally:
         host.stop()
-    with sqlite3.connect(tmp_path / "dtq.sqlite3") as db:
-        assert db.execute("SELECT COUNT(*) FROM queue_messages").fetchone()[0] == 0
-    assert "restarting it" not in host.log(), "the workers recovered without a restart"
+    assert_recovered_in_place(host, tmp_path)
 
 
 def test_status_store_outage_mid_run_loses_nothing(tmp_path: Path, azurite: Azurite) -> None:
@@ -97,20 +109,13 @@ def test_status_store_outage_mid_run_loses_nothing(tmp_path: Path, azurite: Azur
             "DTQ_STATUS_BACKEND": "table",
             "DTQ_STATUS_TABLE": table,
             "TableStorageConnection": azurite.connection_string_via(proxy.port),
-            "DTQ_OUTAGE_BACKOFF_BASE_SECONDS": "1",
-            "DTQ_OUTAGE_BACKOFF_MAX_SECONDS": "4",
+            **OUTAGE_BACKOFF,
         },
     )
     host.start()
     try:
         with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=30) as api:
-            ids = [
-                api.post(
-                    "/jobs",
-                    json={"job_type": "simulate", "payload": {"duration_ms": 600, "steps": 6}},
-                ).json()["job_id"]
-                for _ in range(12)
-            ]
+            ids = submit_simulations(api, 12, duration_ms=600, steps=6)
             time.sleep(0.3)  # some are running, reporting progress
             proxy.cut()
             refused = api.post("/jobs", json={"job_type": "echo", "payload": {"message": "x"}})
@@ -123,14 +128,7 @@ def test_status_store_outage_mid_run_loses_nothing(tmp_path: Path, azurite: Azur
             time.sleep(6)  # in-flight attempts fail to write; their messages go back
 
             proxy.restore()
-            deadline = time.monotonic() + 60
-            states: list[str] = []
-            while time.monotonic() < deadline:
-                states = [api.get(f"/jobs/{job_id}").json()["state"] for job_id in ids]
-                if all(s == "completed" for s in states):
-                    break
-                time.sleep(0.2)
-            assert states == ["completed"] * len(ids)
+            wait_all_completed(api, ids)
             for job_id in ids:
                 job = api.get(f"/jobs/{job_id}").json()
                 assert job["errors"] == [], "an outage of dtq's own store is not a job failure"
@@ -143,6 +141,4 @@ def test_status_store_outage_mid_run_loses_nothing(tmp_path: Path, azurite: Azur
     finally:
         host.stop()
         proxy.cut()
-    with sqlite3.connect(tmp_path / "dtq.sqlite3") as db:
-        assert db.execute("SELECT COUNT(*) FROM queue_messages").fetchone()[0] == 0
-    assert "restarting it" not in host.log(), "the workers recovered without a restart"
+    assert_recovered_in_place(host, tmp_path)

@@ -52,6 +52,13 @@ class Emulator:
     proc: subprocess.Popen[bytes] | None = None
     location: Path | None = None
 
+    def _launch(self, command: list[str]) -> None:
+        """Start the emulator's process and wait until it listens on its port."""
+        self.proc = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_port(self.port, self.proc, 30, self.name)
+
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc, timeout=10)
@@ -67,7 +74,7 @@ class Azurite(Emulator):
 
     def start(self) -> Azurite:
         storage = ["--location", str(self.location)] if self.location else ["--inMemoryPersistence"]
-        self.proc = subprocess.Popen(
+        self._launch(
             [
                 str(BIN / "azurite-table"),
                 *storage,
@@ -79,11 +86,8 @@ class Azurite(Emulator):
                 "--skipApiVersionCheck",
                 "--loose",
                 "--silent",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            ]
         )
-        wait_for_port(self.port, self.proc, 30, self.name)
         return self
 
     @property
@@ -107,13 +111,9 @@ class CosmosServer(Emulator):
         super().__init__("cosmosdb-server", port or free_port())
 
     def start(self) -> CosmosServer:
-        self.proc = subprocess.Popen(
-            ["node", str(ROOT / "tests" / "support" / "cosmos_emulator.cjs"), str(self.port)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        self._launch(
+            ["node", str(ROOT / "tests" / "support" / "cosmos_emulator.cjs"), str(self.port)]
         )
-        wait_for_port(self.port, self.proc, 30, self.name)
         return self
 
     @property
