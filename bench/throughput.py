@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,6 +64,17 @@ async def submit_all(
     return start, time.perf_counter(), errors
 
 
+def peer_process(program: str, *args: str) -> subprocess.Popen[bytes]:
+    """A peer's worker process (a console script of this venv), run in bench/peers."""
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / program), *args],
+        cwd=ROOT / "bench" / "peers",
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def completed(db_path: Path) -> int:
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10) as db:
         return int(db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'completed'").fetchone()[0])
@@ -94,9 +107,7 @@ def run_celery(jobs: int, workers: int) -> tuple[float, float] | None:
     """(enqueue/s, end-to-end jobs/s) through Celery with a Redis broker and result
     backend (redis-server from Debian on a free port), or None without them."""
     import importlib
-    import os
     import shutil
-    import subprocess
 
     from tests.support.processes import free_port, stop_process
 
@@ -124,24 +135,10 @@ def run_celery(jobs: int, workers: int) -> tuple[float, float] | None:
             time.sleep(0.05)
     sys.path.insert(0, str(ROOT / "bench" / "peers"))
     app = importlib.import_module("celery_app")
-    worker = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "celery"),
-            "-A",
-            "celery_app",
-            "worker",
-            "-c",
-            str(workers),
-            "-P",
-            "prefork",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=ROOT / "bench" / "peers",
-        env={**os.environ},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = peer_process(
+        "celery", "-A", "celery_app", "worker", "-c", str(workers), "-P", "prefork",
+        "--loglevel", "WARNING",
+    )  # fmt: skip
     try:
         time.sleep(3.0)  # let the worker connect, as dtq serve is started before timing
         start = time.perf_counter()
@@ -195,27 +192,13 @@ def run_huey(jobs: int, workers: int) -> tuple[float, float] | None:
     except ImportError:
         return None
     import importlib
-    import os
-    import subprocess
 
     with tempfile.TemporaryDirectory(prefix="dtq-bench-huey-") as tmp:
         os.environ["BENCH_HUEY_DB"] = str(Path(tmp) / "huey.db")
         sys.path.insert(0, str(ROOT / "bench" / "peers"))
         app = importlib.import_module("huey_app")
-        consumer = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "huey_consumer"),
-                "huey_app.huey",
-                "-k",
-                "process",
-                "-w",
-                str(workers),
-                "-q",
-            ],
-            cwd=ROOT / "bench" / "peers",
-            env={**os.environ},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        consumer = peer_process(
+            "huey_consumer", "huey_app.huey", "-k", "process", "-w", str(workers), "-q"
         )
         try:
             time.sleep(1.0)  # let the consumer start, as dtq serve is started before timing
