@@ -8,6 +8,7 @@ from functions import openapi
 from functions.http import (
     BatchSubmitRequest,
     SubmitRequest,
+    conditional_json,
     endpoint,
     etag_matches,
     int_param,
@@ -100,8 +101,8 @@ async def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
         limit=int_param(req, "limit", DEFAULT_PAGE_SIZE),
         cursor=req.params.get("cursor") or None,
     )
-    return json_response(
-        {"items": [job_body(j) for j in page.items], "next_cursor": page.next_cursor}
+    return conditional_json(
+        req, {"items": [job_body(j) for j in page.items], "next_cursor": page.next_cursor}
     )
 
 
@@ -158,7 +159,9 @@ async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 async def stats(req: func.HttpRequest) -> func.HttpResponse:
     rt = runtime()
-    return json_response(await rt.service.stats(await tenant_of(req), rt.workers))
+    body = await rt.service.stats(await tenant_of(req), rt.workers)
+    # "at" is the time of asking; the ETag changes only when the figures do.
+    return conditional_json(req, body, basis={k: v for k, v in body.items() if k != "at"})
 
 
 @bp.route(route="v1/healthz", methods=["GET"])

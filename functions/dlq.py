@@ -13,6 +13,7 @@ from functions.api import job_body, tenant_of
 from functions.http import (
     BulkDeadLetterRequest,
     RequeueRequest,
+    conditional_json,
     endpoint,
     int_param,
     json_body,
@@ -46,8 +47,8 @@ async def list_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
         limit=int_param(req, "limit", DEFAULT_PAGE_SIZE),
         cursor=req.params.get("cursor") or None,
     )
-    return json_response(
-        {"items": [job_body(j) for j in page.items], "next_cursor": page.next_cursor}
+    return conditional_json(
+        req, {"items": [job_body(j) for j in page.items], "next_cursor": page.next_cursor}
     )
 
 

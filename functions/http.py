@@ -7,6 +7,7 @@ list naming each offending field.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -182,6 +183,20 @@ def int_param(req: func.HttpRequest, name: str, default: int) -> int:
         raise ValidationFailed(
             f"{name} must be an integer", [FieldError(name, "must be an integer")]
         ) from None
+
+
+def conditional_json(req: func.HttpRequest, body: Any, basis: Any = None) -> func.HttpResponse:
+    """``body`` with a strong ETag of its content (or of ``basis``, the part whose change
+    matters); 304 with no body when the caller's If-None-Match already holds it. Pollers
+    (the web UI) back off while they get 304s."""
+    canonical = json.dumps(
+        body if basis is None else basis, sort_keys=True, separators=(",", ":"), default=str
+    )
+    etag = f'"{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag_matches(req, etag):
+        return func.HttpResponse(status_code=304, headers=headers)
+    return json_response(body, 200, headers)
 
 
 def etag_matches(req: func.HttpRequest, etag: str) -> bool:

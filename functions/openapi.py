@@ -167,6 +167,10 @@ def _job_type_param(registry: JobTypeRegistry) -> dict[str, Any]:
     }
 
 
+#: The GETs the UI polls answer 304 to an If-None-Match holding their current ETag.
+NOT_MODIFIED = {"304": {"description": "not modified (If-None-Match)"}}
+
+
 def _dlq_paths(registry: JobTypeRegistry, body: Any) -> dict[str, Any]:
     optional_body = lambda model: {**body(model), "required": False}  # noqa: E731
     return {
@@ -174,7 +178,7 @@ def _dlq_paths(registry: JobTypeRegistry, body: Any) -> dict[str, Any]:
             "get": {
                 "operationId": "list_dead_letters",
                 "parameters": [_job_type_param(registry), LIMIT, CURSOR],
-                "responses": {"200": _json("JobPage"), **_problems(422, 503)},
+                "responses": {"200": _json("JobPage"), **NOT_MODIFIED, **_problems(422, 503)},
             }
         },
         "/api/v1/dlq/requeue": {
@@ -263,7 +267,7 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                         LIMIT,
                         CURSOR,
                     ],
-                    "responses": {"200": _json("JobPage"), **_problems(422, 503)},
+                    "responses": {"200": _json("JobPage"), **NOT_MODIFIED, **_problems(422, 503)},
                 },
             },
             "/api/v1/jobs:batch": {
@@ -285,7 +289,7 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                     "parameters": [JOB_ID],
                     "responses": {
                         "200": _json("Job"),
-                        "304": {"description": "not modified (If-None-Match)"},
+                        **NOT_MODIFIED,
                         **_problems(404, 405, 503),
                     },
                 },
@@ -322,6 +326,7 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                             " the dead-letter queue, queue depth per priority, worker processes"
                             " (local host)"
                         ),
+                        **NOT_MODIFIED,
                         **_problems(503),
                     },
                 }

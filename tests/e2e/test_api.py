@@ -103,6 +103,28 @@ def test_etag_and_not_modified(api: httpx.Client) -> None:
     assert other.status_code == 200 and other.json()["job_id"] == job["job_id"]
 
 
+def test_collections_answer_304_until_they_change(api: httpx.Client) -> None:
+    """The list, the DLQ and the stats carry content ETags, so the UI's polls are cheap."""
+    first = api.get("/jobs", params={"job_type": "echo"})
+    etag = first.headers["etag"]
+    assert (
+        api.get("/jobs", params={"job_type": "echo"}, headers={"If-None-Match": etag}).status_code
+        == 304
+    )
+    job = submit(api, "echo", {"message": "list etag"})
+    changed = api.get("/jobs", params={"job_type": "echo"}, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
+    assert changed.json()["items"][0]["job_id"] == job["job_id"]
+    dlq = api.get("/dlq")
+    assert api.get("/dlq", headers={"If-None-Match": dlq.headers["etag"]}).status_code == 304
+    # Stats change with worker heartbeats too; two reads in a row usually agree.
+    answers = []
+    for _ in range(3):
+        etag = api.get("/stats").headers["etag"]
+        answers.append(api.get("/stats", headers={"If-None-Match": etag}).status_code)
+    assert 304 in answers, answers
+
+
 def test_list_is_newest_first_with_cursor_paging(api: httpx.Client) -> None:
     ids = [submit(api, "echo", {"message": f"page {i}"})["job_id"] for i in range(7)]
     seen: list[str] = []
