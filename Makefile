@@ -1,5 +1,5 @@
 # Shortcuts for ./dev, which does the work (and needs no make).
-.PHONY: run test lint bench cost providers-live
+.PHONY: run test lint bench cost providers-live vendor-signalr
 run:
 	./dev run
 test:
@@ -13,3 +13,10 @@ cost:
 # The provider job types against the real public APIs (needs the internet).
 providers-live:
 	.venv/bin/python scripts/providers_live.py
+
+# Refresh the vendored SignalR browser client (then update its README's version and hash).
+VERSION ?= 10.0.0
+vendor-signalr:
+	cd "$$(mktemp -d)" && npm pack --silent @microsoft/signalr@$(VERSION) && tar xzf microsoft-signalr-$(VERSION).tgz \
+	  && cp package/dist/browser/signalr.min.js $(CURDIR)/static-web/vendor/signalr/signalr.min.js
+	sha256sum static-web/vendor/signalr/signalr.min.js

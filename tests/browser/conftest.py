@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.processes import LocalHost
@@ -80,3 +81,16 @@ def page(browser: Any, ui_host: LocalHost) -> Iterator[Any]:
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture
+def api(ui_host: LocalHost) -> Iterator[httpx.Client]:
+    """The same host's HTTP API, to set up a scene (failed jobs) and check its outcome."""
+    with httpx.Client(base_url=f"{ui_host.base_url}/api/v1", timeout=10) as client:
+        yield client
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)

@@ -8,13 +8,9 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import expect
+
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
 
 
 def submit_simulate(page: Any, duration_ms: int, steps: int) -> Any:

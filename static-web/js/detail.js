@@ -1,0 +1,131 @@
+// One job: state, progress and stage, attempts with each attempt's error, timestamps,
+// trace id, payload and result (readable, with the raw JSON one click away).
+import { api, ApiError, CANCELLABLE, Poller, TERMINAL } from "./api.js";
+import { cancelJob, requeueJob } from "./actions.js";
+import { $, el, announce, badge, fill, onJob, progressParts, readable, short, time } from "./dom.js";
+import { focusRow, markCurrent } from "./jobs.js";
+
+const detail = { id: null, job: null, resultFor: null };
+const poller = new Poller(() => `/jobs/${encodeURIComponent(detail.id)}`, (job) => show(job), {
+  isLive: () => detail.job && !TERMINAL.has(detail.job.state),
+  onError: (error) => {
+    $("#detail-summary").replaceChildren(el("p", { class: "error", role: "alert", text: `Could not load the job: ${error.message}` }));
+    return error.status !== 404; // a job that does not exist (or is not yours) stops the polling
+  },
+});
+
+const seconds = (s) => (s === null || s === undefined ? "the deployment's limit" : `${s} s`);
+
+function show(job) {
+  if (job.job_id !== detail.id) return;
+  if (detail.job && detail.job.state !== job.state) announce(`Job ${short(job.job_id)} ${job.state}.`);
+  if (detail.job && detail.job.updated_at > job.updated_at) return; // an older answer than one already shown
+  detail.job = job;
+  render(job);
+  if (job.state === "completed" && detail.resultFor !== job.job_id) loadResult(job.job_id);
+  if (job.state !== "completed") detail.resultFor = null;
+  // A finished job is still polled, slowly (304s back off): it may be requeued.
+}
+
+function render(job) {
+  $("#detail-title").textContent = `${job.job_type} job ${short(job.job_id)}`;
+  const retryAt = job.next_attempt_at && (job.state === "retrying" || job.state === "scheduled")
+    ? el("span", {}, job.state === "scheduled" ? " · runs at " : " · next attempt at ", time(job.next_attempt_at)) : null;
+  fill($("#detail-summary"),
+    badge(job.state, "detail-state"),
+    el("span", { class: "progress-line" }, ...progressParts(job, "detail-progress")),
+    el("span", { class: "stage", "data-testid": "detail-stage", text: job.stage || "" }),
+    el("span", { class: "hint" }, `attempt ${job.attempt} of ${job.max_attempts}`, retryAt),
+    job.cancel_requested_at && !TERMINAL.has(job.state) ? el("span", { class: "hint", text: "stopping (cancel requested)" }) : null);
+
+  const dead = job.dead_letter;
+  $("#detail-dead-letter").hidden = !dead;
+  if (dead) {
+    $("#detail-dead-letter").replaceChildren(
+      el("strong", { text: `In the dead-letter queue: ${dead.reason}` }), el("p", { text: dead.description }),
+      el("p", { class: "hint" }, "Since ", time(dead.at), job.requeues ? ` · requeued ${job.requeues} time(s) before` : ""));
+  }
+
+  const fields = [
+    ["Job id", el("code", { text: job.job_id })],
+    ["Trace id", el("code", { "data-testid": "detail-trace-id", text: job.trace_id })],
+    ["Priority", job.priority],
+    ["Time limit per attempt", seconds(job.timeout_seconds)],
+    ["Created", time(job.created_at)],
+    ["Started", time(job.started_at)],
+    ["Finished", time(job.finished_at)],
+    ["Updated", time(job.updated_at)],
+    ["Deliveries of this attempt", String(job.delivery_count)],
+  ];
+  $("#detail-fields").replaceChildren(...fields.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", {}, v)]));
+
+  const errors = job.errors?.length ? job.errors : job.error ? [job.error] : [];
+  $("#detail-errors-box").hidden = !errors.length;
+  $("#detail-errors").replaceChildren(...errors.map((e) => el("tr", { "data-testid": "detail-error-row" },
+    el("td", { "data-label": "Attempt", text: String(e.attempt) }), el("td", { "data-label": "Error" }, el("code", { text: e.type })),
+    el("td", { "data-label": "Message", class: "long", text: e.message }), el("td", { "data-label": "Retryable", text: e.retryable ? "yes" : "no" }),
+    el("td", { "data-label": "At" }, time(e.at)))));
+
+  $("#detail-payload").replaceChildren(readable(job.payload));
+  $("#detail-payload-json").textContent = JSON.stringify(job.payload, null, 2);
+  $("#detail-cancel").hidden = !CANCELLABLE.has(job.state) || Boolean(job.cancel_requested_at);
+  $("#detail-requeue").hidden = job.state !== "failed";
+  if (job.state !== "completed") {
+    $("#detail-result").replaceChildren(el("span", { class: "hint", text: TERMINAL.has(job.state) ? `No result: the job ${job.state === "cancelled" ? "was cancelled" : "failed"}.` : "No result yet." }));
+    $("#detail-result-raw").hidden = true;
+  }
+}
+
+async function loadResult(id) {
+  detail.resultFor = id;
+  const answer = await api(`/jobs/${encodeURIComponent(id)}/result`).catch((error) => error);
+  if (detail.id !== id) return;
+  if (answer instanceof ApiError) {
+    detail.resultFor = null;
+    $("#detail-result").replaceChildren(el("span", { class: "error", text: `The result is unavailable: ${answer.message}` }));
+    return;
+  }
+  $("#detail-result").replaceChildren(readable(answer.data.result));
+  $("#detail-result-json").textContent = JSON.stringify(answer.data.result, null, 2);
+  $("#detail-result-raw").hidden = false;
+}
+
+export function openDetail(id) {
+  if (detail.id !== id) {
+    Object.assign(detail, { id, job: null, resultFor: null });
+    $("#detail-title").textContent = `Job ${short(id)}`;
+    for (const node of ["#detail-summary", "#detail-fields", "#detail-errors", "#detail-payload"]) $(node).replaceChildren();
+    $("#detail-result").replaceChildren(el("span", { class: "hint", text: "Loading…" }));
+    $("#detail-dead-letter").hidden = $("#detail-errors-box").hidden = $("#detail-cancel").hidden = $("#detail-requeue").hidden = true;
+    $("#detail-result-raw").hidden = true;
+    poller.reset();
+  }
+  $("#detail").hidden = false;
+  markCurrent(id);
+  poller.start();
+  $("#detail-title").focus();
+}
+
+export function closeDetail({ focus = true } = {}) {
+  if (!detail.id) return;
+  const id = detail.id;
+  poller.stop();
+  Object.assign(detail, { id: null, job: null });
+  $("#detail").hidden = true;
+  markCurrent(null);
+  if (focus) focusRow(id);
+}
+
+export function startDetail() {
+  $("#detail-cancel").addEventListener("click", async () => {
+    const job = await cancelJob(detail.id);
+    if (job) { $("#detail-title").focus(); poller.now(); }
+  });
+  $("#detail-requeue").addEventListener("click", async () => {
+    const job = await requeueJob(detail.id);
+    if (job) { $("#detail-title").focus(); poller.start(); }
+  });
+  $("#detail").addEventListener("keydown", (e) => { if (e.key === "Escape") location.hash = "#/jobs"; });
+  onJob((job) => { if (job.job_id === detail.id) show(job); });
+  document.addEventListener("dtq:purged", (e) => { if (e.detail.includes(detail.id)) location.hash = "#/jobs"; });
+}
