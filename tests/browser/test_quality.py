@@ -1,0 +1,194 @@
+"""Accessibility, small screens, both colour schemes, and live push: the UI's quality
+bar, checked in headless Chromium against the local host."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser.conftest import expect
+from tests.support.polling import wait_job
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+VIEWS = ["#/jobs", "#/failures", "#/overview"]
+
+HERE = Path(__file__).parent
+#: Page functions (JavaScript) run by page.evaluate.
+UNLABELLED = (HERE / "unlabelled.js").read_text()
+COLOURS = (HERE / "colours.js").read_text()
+
+
+def _luminance(rgb: str) -> float:
+    channels = [int(c) / 255 for c in re.findall(r"\d+", rgb)[:3]]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(fg: str, bg: str) -> float:
+    hi, lo = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.fixture
+def scene(api: httpx.Client) -> None:
+    """Something in every view: a completed job, a failed one (the DLQ), a running one."""
+    done = api.post("/jobs", json={"job_type": "echo", "payload": {"message": "scene"}}).json()
+    failed = api.post(
+        "/jobs",
+        json={
+            "job_type": "simulate",
+            "payload": {"duration_ms": 10, "fail_permanently": True},
+            "max_attempts": 1,
+        },
+    ).json()
+    for job in (done, failed):
+        wait_job(api, job["job_id"])
+
+
+def test_every_control_has_a_label_in_every_view(page: Any, scene: None) -> None:
+    for view in VIEWS:
+        page.goto(f"/{view}")
+        page.wait_for_timeout(700)
+        assert page.evaluate(UNLABELLED) == [], f"unlabelled controls in {view}"
+
+
+def test_a_job_can_be_submitted_and_opened_by_keyboard_alone(page: Any) -> None:
+    page.goto("/")
+    page.get_by_test_id("job-type-select").focus()
+    page.keyboard.press("Home")  # the first type...
+    while page.get_by_test_id("job-type-select").input_value() != "echo":
+        page.keyboard.press("ArrowDown")  # ...then down to echo
+    page.keyboard.press("Tab")
+    expect(page.get_by_test_id("field-message")).to_be_focused()
+    page.keyboard.type("typed, not clicked")
+    page.keyboard.press("Enter")  # submits the form
+    expect(page.get_by_test_id("detail-title")).to_be_focused()
+    expect(page.get_by_test_id("detail-state")).to_have_text("completed")
+    page.keyboard.press("Escape")
+    focused = page.evaluate("document.activeElement.closest('tr')?.dataset.testid")
+    assert focused == "job-row", "focus went back to the job's row"
+
+
+def test_phone_width_needs_no_sideways_scrolling(browser: Any, ui_host: Any, scene: None) -> None:
+    context = browser.new_context(
+        base_url=ui_host.base_url, viewport={"width": 360, "height": 740}, is_mobile=True
+    )
+    try:
+        page = context.new_page()
+        for view in VIEWS:
+            page.goto(f"/{view}")
+            page.wait_for_timeout(700)
+            widths = page.evaluate(
+                "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+            )
+            assert widths[0] <= widths[1], f"{view} is {widths[0]}px wide on a {widths[1]}px screen"
+        # The jobs table turns into labelled cards.
+        page.goto("/#/jobs")
+        cell = page.get_by_test_id("job-row").first.locator("td[data-label='State']")
+        assert (
+            page.evaluate("(e) => getComputedStyle(e, '::before').content", cell.element_handle())
+            == '"State"'
+        )
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_is_readable_in_light_and_dark_schemes(
+    browser: Any, ui_host: Any, scene: None, scheme: str
+) -> None:
+    context = browser.new_context(base_url=ui_host.base_url, color_scheme=scheme)
+    try:
+        page = context.new_page()
+        body = None
+        for view in VIEWS:
+            page.goto(f"/{view}")
+            page.wait_for_timeout(700)
+            body = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            samples = page.evaluate(COLOURS)
+            assert len(samples) > 10, f"{view}: text to check"
+            poor = [
+                (text, fg, bg, round(contrast(fg, bg), 2))
+                for fg, bg, text in samples
+                if contrast(fg, bg) < 4.5  # WCAG AA for normal text
+            ]
+            assert poor == [], f"{scheme} {view}: too little contrast: {poor[:5]}"
+        assert body is not None
+        dark = _luminance(body) < 0.1
+        assert dark == (scheme == "dark"), f"the {scheme} scheme has background {body}"
+    finally:
+        context.close()
+
+
+def test_progress_pushed_by_signalr_shows_without_polling(page: Any, ui_host: Any) -> None:
+    """Where the API offers push (Azure: POST /api/negotiate and SignalR Service), the
+    page connects with the vendored client and shows "jobUpdated" messages. The service
+    is played here by Playwright routes: negotiate, the service's own negotiate, and the
+    WebSocket with the JSON hub protocol."""
+    service = f"{ui_host.base_url}/fake-signalr/client/?hub=dtq"
+    page.route(
+        "**/api/negotiate",
+        lambda route: route.fulfill(json={"url": service, "accessToken": "token-1"}),
+    )
+    transports = [{"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}]
+    page.route(
+        re.compile(r".*/fake-signalr/client/negotiate.*"),
+        lambda route: route.fulfill(
+            json={
+                "connectionId": "c1",
+                "connectionToken": "t1",
+                "negotiateVersion": 1,
+                "availableTransports": transports,
+            }
+        ),
+    )
+    sockets: list[Any] = []
+    authorised: list[str] = []
+
+    def hub(ws: Any) -> None:
+        authorised.append(ws.url)
+        sockets.append(ws)
+        # Handshake: the client names its protocol; an empty object accepts it.
+        ws.on_message(
+            lambda message: ws.send("{}\x1e") if '"protocol":"json"' in str(message) else None
+        )
+
+    page.route_web_socket(re.compile(r".*/fake-signalr/client/.*"), hub)
+
+    def unchanged_list(route: Any) -> None:
+        # The list's polls answer "no change", so only push can bring the job in.
+        if route.request.headers.get("if-none-match"):
+            route.fulfill(status=304)
+        else:
+            route.fulfill(json={"items": [], "next_cursor": None}, headers={"ETag": '"empty"'})
+
+    page.route(re.compile(r".*/api/v1/jobs\?.*"), unchanged_list)
+    page.goto("/")
+    expect(page.get_by_test_id("live-mode")).to_contain_text("pushed (SignalR)")
+    assert "access_token=token-1" in authorised[0], authorised
+    job = {
+        "job_id": "01kpushedjob0000000000000a",
+        "tenant_id": "local",
+        "job_type": "simulate",
+        "payload": {},
+        "priority": "normal",
+        "state": "running",
+        "progress": 42,
+        "stage": "pushed",
+        "attempt": 1,
+        "max_attempts": 3,
+        "created_at": "2026-11-23T09:00:00+00:00",
+        "updated_at": "2099-01-01T00:00:00+00:00",
+        "trace_id": "0" * 32,
+        "errors": [],
+    }
+    sockets[0].send(json.dumps({"type": 1, "target": "jobUpdated", "arguments": [job]}) + "\x1e")
+    row = page.locator(f'tr[data-job-id="{job["job_id"]}"]')
+    expect(row.get_by_test_id("job-progress")).to_have_attribute("aria-valuenow", "42")
+    expect(row).to_contain_text("pushed")
