@@ -1,7 +1,7 @@
 // dtq web UI: submit jobs, watch them progress, manage failures, see the whole queue.
 // Plain ES modules, no build step and no dependencies (the SignalR client is vendored
 // and only loaded where the API offers push). Every request goes to the API's origin.
-import { api, ApiError } from "./js/api.js";
+import { api, ApiError, startKeyForm } from "./js/api.js";
 import { $ } from "./js/dom.js";
 import { closeDetail, openDetail, startDetail } from "./js/detail.js";
 import { failuresView, startFailures } from "./js/failures.js";
@@ -44,6 +44,7 @@ async function checkHealth() {
     : down.length ? `API degraded: ${down.join(", ")} unavailable` : `API unreachable (${health.message})`;
 }
 
+startKeyForm();
 startForm();
 startJobs();
 startDetail();

@@ -17,9 +17,46 @@ export class ApiError extends Error {
   }
 }
 
+// --- API key: where the server requires one (DTQ_REQUIRE_API_KEYS), the page asks for
+// it on the first 401 and keeps it for this tab only (sessionStorage).
+const KEY = "dtq-api-key";
+export const authHeaders = () => (sessionStorage.getItem(KEY) ? { Authorization: `Bearer ${sessionStorage.getItem(KEY)}` } : {});
+
+function askForKey(problem) {
+  const form = $("#key-form");
+  if (!form.hidden) return;
+  form.hidden = false;
+  $("#key-message").textContent = sessionStorage.getItem(KEY)
+    ? `The API refused this key (${problem?.detail || "401"}). Enter another.` : "This server needs an API key.";
+  announce("The API needs an API key: enter it at the top of the page.");
+  $("#api-key").focus();
+}
+
+export function startKeyForm() {
+  $("#key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const key = $("#api-key").value.trim();
+    if (!key) return;
+    sessionStorage.setItem(KEY, key);
+    $("#api-key").value = "";
+    $("#key-form").hidden = true;
+    $("#forget-key").hidden = false;
+    announce("API key saved for this tab.");
+    for (const p of pollers) p.reset();
+    document.dispatchEvent(new CustomEvent("dtq:key"));
+  });
+  $("#forget-key").hidden = !sessionStorage.getItem(KEY);
+  $("#forget-key").addEventListener("click", () => {
+    sessionStorage.removeItem(KEY);
+    $("#forget-key").hidden = true;
+    announce("API key forgotten.");
+    for (const p of pollers) p.reset();
+  });
+}
+
 /** JSON from the API: {status, data, etag}; 304 gives {status: 304}; errors throw ApiError. */
 export async function api(path, { method = "GET", body, etag, headers: extra = {} } = {}) {
-  const headers = { Accept: "application/json, application/problem+json", ...extra };
+  const headers = { Accept: "application/json, application/problem+json", ...authHeaders(), ...extra };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (etag) headers["If-None-Match"] = etag;
   const init = { method, headers, cache: "no-store", body: body === undefined ? undefined : JSON.stringify(body) };
@@ -27,6 +64,7 @@ export async function api(path, { method = "GET", body, etag, headers: extra = {
   setOnline(true);
   if (response.status === 304) return { status: 304 };
   const data = response.status === 204 ? null : await response.json().catch(() => null);
+  if (response.status === 401) askForKey(data);
   if (!response.ok) throw new ApiError(response.status, data);
   return { status: response.status, data, etag: response.headers.get("ETag") };
 }

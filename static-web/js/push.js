@@ -2,7 +2,7 @@
 // {api}/negotiate answers with a service URL and an access token). The hub sends
 // "jobUpdated" with the job, as GET /jobs/{id} shows it, on every progress and state
 // change. Where there is no negotiate function (the local host), the page polls.
-import { BASE, setPushing } from "./api.js";
+import { authHeaders, BASE, setPushing } from "./api.js";
 import { $, publishJob } from "./dom.js";
 
 const CLIENT = "vendor/signalr/signalr.min.js"; // @microsoft/signalr, vendored: no CDN
@@ -11,7 +11,7 @@ const mode = (text) => { $("#live-mode").textContent = text; };
 const POLLING = "Live updates: polling (every second while jobs run).";
 
 async function negotiate() {
-  const response = await fetch(`${BASE}/negotiate`, { method: "POST", cache: "no-store", headers: { Accept: "application/json" } });
+  const response = await fetch(`${BASE}/negotiate`, { method: "POST", cache: "no-store", headers: { Accept: "application/json", ...authHeaders() } });
   if (!response.ok) throw new Error(`negotiate answered ${response.status}`);
   return response.json();
 }

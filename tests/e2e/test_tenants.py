@@ -18,22 +18,9 @@ import pytest
 
 from tests.e2e.conftest import BACKENDS, backend_env
 from tests.support.polling import wait_job
-from tests.support.processes import ROOT, LocalHost
+from tests.support.processes import ROOT, LocalHost, run_dtq
 
 pytestmark = pytest.mark.e2e
-
-
-def dtq(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args, "--data-dir", str(data_dir)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 @dataclass
@@ -47,7 +34,7 @@ class Tenants:
     env: dict[str, str]
 
     def dtq(self, *args: str) -> str:
-        return dtq(self.data_dir, *args, env=self.env)
+        return run_dtq(self.data_dir, *args, env=self.env)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -58,7 +45,7 @@ def tenants(
     env = {**backend_env(request.param, request), "DTQ_REQUIRE_API_KEYS": "true"}
 
     def token(tenant: str) -> str:
-        created = dtq(data_dir, "keys", "create", "--tenant", tenant, "--json", env=env)
+        created = run_dtq(data_dir, "keys", "create", "--tenant", tenant, "--json", env=env)
         return str(json.loads(created)["token"])
 
     token_a, token_b, token_c = token("acme"), token("globex"), token("initech")

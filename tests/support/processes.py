@@ -133,3 +133,17 @@ def start_worker(data_dir: Path, env: dict[str, str] | None = None) -> subproces
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+
+def run_dtq(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """``dtq ARGS --data-dir DATA_DIR`` in a child process; its output (it must succeed)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args, "--data-dir", str(data_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
