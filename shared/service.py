@@ -495,8 +495,11 @@ class JobService:
         reason = message.dead_letter_reason or "DeadLettered"
 
         def change(job: Job) -> Job | None:
-            if job.terminal or job_message.attempt < job.attempt:
-                return None  # settled, or an old attempt's message
+            # The attempt the job waits on: the one running, else the next one (a queued,
+            # retrying or requeued job has sent attempt + 1).
+            current = job.attempt if job.state is JobState.RUNNING else job.attempt + 1
+            if job.terminal or job_message.attempt < current:
+                return None  # settled, or an earlier attempt's message (e.g. before a requeue)
             description = (
                 f"the queue dead-lettered attempt {job_message.attempt}'s message after"
                 f" {message.delivery_count} deliveries"

@@ -291,3 +291,21 @@ async def test_jobs_whose_message_the_queue_dead_lettered_are_failed(parts: Part
     assert (await parts.status.get("t1", done.job_id)).state is JobState.COMPLETED
     assert await parts.service.reconcile_dead_letters() == 0, "goes on from where it stopped"
     assert stuck.job_id in [j.job_id for j in (await parts.service.dead_letters("t1")).items]
+
+
+async def test_a_requeued_job_is_not_failed_for_its_earlier_dead_lettered_message(
+    parts: Parts,
+) -> None:
+    """The worker dead-letters a failed job's last message; after a requeue from the DLQ
+    the job waits on its next attempt, and that old message must not fail it again."""
+    job = await parts.service.submit("t1", Submission("echo", {"message": "again"}))
+    [message] = await parts.queue.receive(1, max_wait=0.5)
+    stored = await parts.status.get("t1", job.job_id)
+    running = await parts.status.replace(stored.moved_to(JobState.RUNNING, attempt=1))
+    await parts.status.replace(running.moved_to(JobState.FAILED))
+    await parts.queue.dead_letter(message, "MaxAttemptsExceeded", "attempt 1 of 1 failed")
+    requeued = await parts.service.requeue("t1", job.job_id)
+    assert (requeued.state, requeued.attempt) == (JobState.QUEUED, 1)
+
+    assert await parts.service.reconcile_dead_letters() == 0
+    assert (await parts.status.get("t1", job.job_id)).state is JobState.QUEUED
