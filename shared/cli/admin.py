@@ -1,4 +1,5 @@
-"""The ``dtq`` command line."""
+"""``dtq serve``, ``dtq worker`` and ``dtq keys``: commands that run the app or act on
+its stores directly (on this machine, with the app's settings)."""
 
 from __future__ import annotations
 
@@ -102,12 +103,8 @@ def _key_json(key: Any) -> dict[str, Any]:
     }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="dtq",
-        description="dtq: a distributed task queue for Azure Functions and for one machine.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+def register(sub: Any) -> None:
+    """Add ``serve``, ``worker`` and ``keys`` to the ``dtq`` parser's subcommands."""
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -168,16 +165,3 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print JSON")
         common(p)
     keys.set_defaults(run=_keys)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.run(args))
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

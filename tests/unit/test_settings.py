@@ -70,3 +70,34 @@ def test_invalid_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DTQ_QUEUE_LOCK_SECONDS", "-1")
     with pytest.raises(ValueError, match="queue_lock_seconds"):
         Settings.load(None)
+
+
+def test_cli_settings_flags_beat_environment_beat_config_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from shared.settings import ClientSettings
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'url = "http://file:1"\napi_key = "file-key"\n'
+        '[profiles.prod]\nurl = "https://prod.example"\napi_key = "prod-key"\n'
+    )
+    for name in ("DTQ_URL", "DTQ_API_KEY", "DTQ_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DTQ_CONFIG", str(config))
+    assert (ClientSettings.load().url, ClientSettings.load().api_key) == (
+        "http://file:1",
+        "file-key",
+    )
+    prod = ClientSettings.load(profile="prod")
+    assert (prod.url, prod.api_key) == ("https://prod.example", "prod-key")
+    monkeypatch.setenv("DTQ_URL", "http://env:2")
+    assert ClientSettings.load().url == "http://env:2"
+    assert ClientSettings.load().api_key == "file-key", "each value on its own"
+    assert ClientSettings.load(url="http://flag:3").url == "http://flag:3"
+    with pytest.raises(ValueError, match="no profile"):
+        ClientSettings.load(profile="staging")
+    monkeypatch.setenv("DTQ_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.delenv("DTQ_URL")
+    assert ClientSettings.load().url == "http://127.0.0.1:7071"
+    assert "secret" not in repr(ClientSettings.load(api_key="secret")), "the key stays out of logs"

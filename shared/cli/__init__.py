@@ -1,0 +1,44 @@
+"""The ``dtq`` command line.
+
+Two kinds of command share it:
+- ``serve``, ``worker`` and ``keys`` run the app, or act on its stores, on this
+  machine (:mod:`shared.cli.admin`);
+- ``submit``, ``get``, ``watch``, ``list``, ``cancel``, ``dlq``, ``stats``, ``health``
+  and ``types`` talk to the HTTP API, local or deployed (:mod:`shared.cli.remote`).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from shared.cli import admin, remote
+
+EPILOG = """examples:
+  dtq serve                                   the local host: API, web UI, workers
+  dtq submit echo --set message=hi --watch    submit a job and follow it to its end
+  dtq list --state failed                     the newest failed jobs
+  dtq dlq requeue --all --type weather        give failed weather jobs another go
+  dtq stats --url https://myapp.azurewebsites.net --api-key $KEY
+
+`dtq COMMAND --help` shows each command's options and examples."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dtq",
+        description="dtq: a distributed task queue for Azure Functions and for one machine.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    admin.register(sub)
+    remote.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,224 @@
+"""A Python client for dtq's HTTP API: what the ``dtq`` CLI speaks, and what a script
+can use to submit and watch jobs on the local host or on a deployed function app.
+
+    with ApiClient("http://127.0.0.1:7071", api_key=None) as api:
+        job = api.submit("echo", {"message": "hi"})
+        for job in api.watch(job["job_id"]):
+            print(job["progress"], job["stage"])
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from shared.constants import PROBLEM_JSON
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+#: The longest wait between two reads while watching a job (seconds).
+WATCH_MAX_INTERVAL = 2.0
+
+
+@dataclass
+class ApiProblem(Exception):
+    """The API answered with an error (``application/problem+json``)."""
+
+    status: int
+    title: str
+    detail: str = ""
+    errors: list[dict[str, str]] = field(default_factory=list)
+    retry_after: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.title}" + (f": {self.detail}" if self.detail else "")
+
+
+class Unreachable(Exception):
+    """No answer from the API (refused, timed out, DNS)."""
+
+    def __init__(self, base_url: str, reason: str):
+        super().__init__(f"cannot reach {base_url}: {reason}")
+        self.base_url = base_url
+
+
+class ApiClient:
+    """Synchronous client of ``{base_url}/api/v1``; every call returns decoded JSON."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        headers = {"Accept": f"application/json, {PROBLEM_JSON}", "User-Agent": "dtq-cli"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.Client(
+            base_url=f"{self.base_url}/api/v1",
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- transport ------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        accept: tuple[int, ...] = (),
+    ) -> httpx.Response:
+        """The response, or ApiProblem (4xx/5xx not in ``accept``) / Unreachable (no answer)."""
+        query = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
+        try:
+            response = self._http.request(method, path, json=json, params=query, headers=headers)
+        except httpx.TransportError as exc:
+            raise Unreachable(self.base_url, str(exc) or type(exc).__name__) from None
+        if response.status_code >= 400 and response.status_code not in accept:
+            raise _problem(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    # --- jobs -------------------------------------------------------------------
+    def submit(
+        self,
+        job_type: str,
+        payload: dict[str, Any],
+        *,
+        priority: str | None = None,
+        delay_seconds: float | None = None,
+        max_attempts: int | None = None,
+        timeout_seconds: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"job_type": job_type, "payload": payload}
+        options = {
+            "priority": priority,
+            "delay_seconds": delay_seconds,
+            "max_attempts": max_attempts,
+            "timeout_seconds": timeout_seconds,
+        }
+        body.update({k: v for k, v in options.items() if v is not None})
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return dict(self._json("POST", "/jobs", json=body, headers=headers))
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"/jobs/{job_id}"))
+
+    def result(self, job_id: str) -> Any:
+        return self._json("GET", f"/jobs/{job_id}/result")["result"]
+
+    def jobs(
+        self,
+        *,
+        state: str | None = None,
+        job_type: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        params = {"state": state, "job_type": job_type, "limit": limit, "cursor": cursor}
+        return dict(self._json("GET", "/jobs", params=params))
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return dict(self._json("DELETE", f"/jobs/{job_id}"))
+
+    def watch(
+        self, job_id: str, *, interval: float = 0.25, timeout: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The job each time it changes, until it is completed, failed or cancelled.
+
+        Reads with If-None-Match; the wait grows while nothing changes (up to 2 s) and
+        drops back when something does. Raises TimeoutError after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        etag: str | None = None
+        delay = interval
+        while True:
+            headers = {"If-None-Match": etag} if etag else None
+            response = self.request("GET", f"/jobs/{job_id}", headers=headers)
+            if response.status_code == 304:
+                delay = min(delay * 1.5, WATCH_MAX_INTERVAL)
+            else:
+                etag, delay = response.headers.get("ETag"), interval
+                job = response.json()
+                yield job
+                if job["state"] in TERMINAL:
+                    return
+            if deadline is not None and time.monotonic() + delay > deadline:
+                raise TimeoutError(f"job {job_id} still running after {timeout} s")
+            time.sleep(delay)
+
+    # --- dead-letter queue ------------------------------------------------------
+    def dead_letters(
+        self, *, job_type: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> dict[str, Any]:
+        params = {"job_type": job_type, "limit": limit, "cursor": cursor}
+        return dict(self._json("GET", "/dlq", params=params))
+
+    def requeue(self, job_id: str, *, max_attempts: int | None = None) -> dict[str, Any]:
+        body = {"max_attempts": max_attempts} if max_attempts else {}
+        return dict(self._json("POST", f"/dlq/{job_id}/requeue", json=body))
+
+    def requeue_matching(
+        self, *, job_type: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        body = {k: v for k, v in {"job_type": job_type, "limit": limit}.items() if v is not None}
+        return dict(self._json("POST", "/dlq/requeue", json=body))
+
+    def purge(self, job_id: str) -> None:
+        self.request("DELETE", f"/dlq/{job_id}")
+
+    def purge_matching(
+        self, *, job_type: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        body = {k: v for k, v in {"job_type": job_type, "limit": limit}.items() if v is not None}
+        return dict(self._json("POST", "/dlq/purge", json=body))
+
+    # --- the deployment ---------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/stats"))
+
+    def health(self) -> dict[str, Any]:
+        """The health report; a 503 (a backend down) is a report too, not an error."""
+        return dict(self._json("GET", "/healthz", accept=(503,)))
+
+    def job_types(self) -> list[dict[str, Any]]:
+        return [*self._json("GET", "/job-types")["items"]]
+
+
+def _problem(response: httpx.Response) -> ApiProblem:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    return ApiProblem(
+        status=response.status_code,
+        title=str(body.get("title") or response.reason_phrase),
+        detail=str(body.get("detail") or ""),
+        errors=list(body.get("errors") or []),
+        retry_after=response.headers.get("Retry-After"),
+    )

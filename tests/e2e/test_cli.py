@@ -1,0 +1,267 @@
+"""The ``dtq`` CLI against a running local host, as a user runs it: a child process
+per command, the API's URL from DTQ_URL (or --url), output and exit codes checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.polling import wait_job
+from tests.support.processes import ROOT, LocalHost, free_port, run_dtq
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def cli_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
+    host = LocalHost(data_dir=Path(tmp_path_factory.mktemp("dtq-cli")), workers=1)
+    host.env["DTQ_CANCEL_CHECK_SECONDS"] = "0.5"
+    host.start()
+    try:
+        yield host
+    finally:
+        host.stop()
+
+
+def dtq(
+    host: LocalHost | None, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DTQ_")}
+    environment["DTQ_CONFIG"] = "/nonexistent/dtq.toml"  # nothing from the user's own config
+    if host is not None:
+        environment["DTQ_URL"] = host.base_url
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        input=stdin,
+        env={**environment, **(env or {})},
+    )
+
+
+def test_submit_and_watch_to_completion(cli_host: LocalHost) -> None:
+    done = dtq(
+        cli_host, "submit", "simulate", "--set", "duration_ms=600", "--set", "steps=3", "--watch"
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any("running" in line and " 33%" in line for line in lines), "a line per progress change"
+    assert "completed after" in done.stdout
+    assert '"steps": 3' in done.stdout, "the result is printed"
+
+
+def test_watch_exit_codes_say_how_the_job_ended(cli_host: LocalHost) -> None:
+    failing = dtq(
+        cli_host,
+        "submit",
+        "simulate",
+        '{"duration_ms": 10, "fail_permanently": true}',
+        "--max-attempts",
+        "1",
+        "--json",
+    )
+    job_id = json.loads(failing.stdout)["job_id"]
+    watched = dtq(cli_host, "watch", job_id)
+    assert watched.returncode == 1, watched.stdout
+    assert "PermanentJobError" in watched.stdout
+
+    slow = json.loads(
+        dtq(
+            cli_host,
+            "submit",
+            "simulate",
+            "--set",
+            "duration_ms=30000",
+            "--set",
+            "steps=300",
+            "--json",
+        ).stdout
+    )
+    wait_job(cli_host, slow["job_id"], {"running"})
+    cancelled = dtq(cli_host, "cancel", slow["job_id"])
+    assert cancelled.returncode == 0 and slow["job_id"] in cancelled.stdout
+    assert dtq(cli_host, "watch", slow["job_id"], "--timeout", "20").returncode == 3
+
+    scheduled = json.loads(
+        dtq(
+            cli_host, "submit", "echo", "--set", "message=later", "--delay", "3600", "--json"
+        ).stdout
+    )
+    assert scheduled["state"] == "scheduled"
+    gave_up = dtq(cli_host, "watch", scheduled["job_id"], "--timeout", "1")
+    assert gave_up.returncode == 7 and "still running" in gave_up.stderr
+
+
+def test_json_output_is_the_apis_json(cli_host: LocalHost) -> None:
+    payload = '{"message": "from stdin"}'
+    submitted = dtq(
+        cli_host,
+        "submit",
+        "echo",
+        "-",
+        "--priority",
+        "high",
+        "--idempotency-key",
+        "cli-1",
+        "--json",
+        stdin=payload,
+    )
+    job = json.loads(submitted.stdout)
+    assert (job["payload"], job["priority"]) == ({"message": "from stdin"}, "high")
+    again = json.loads(
+        dtq(
+            cli_host,
+            "submit",
+            "echo",
+            "-",
+            "--priority",
+            "high",
+            "--idempotency-key",
+            "cli-1",
+            "--json",
+            stdin=payload,
+        ).stdout
+    )
+    assert again["job_id"] == job["job_id"], "the same idempotency key gives back the same job"
+    wait_job(cli_host, job["job_id"], {"completed"})
+    got = json.loads(dtq(cli_host, "get", job["job_id"], "--json").stdout)
+    assert got["result"] == {"message": "from stdin"}
+    listed = json.loads(dtq(cli_host, "list", "--type", "echo", "--limit", "1", "--json").stdout)
+    assert listed["items"][0]["job_id"] == job["job_id"] and listed["next_cursor"]
+
+
+def test_list_pages_and_filters_for_people(cli_host: LocalHost) -> None:
+    ids = [
+        json.loads(dtq(cli_host, "submit", "echo", "--set", f"message=m{i}", "--json").stdout)[
+            "job_id"
+        ]
+        for i in range(3)
+    ]
+    for job_id in ids:
+        wait_job(cli_host, job_id, {"completed"})
+    first = dtq(cli_host, "list", "--type", "echo", "--limit", "2")
+    assert first.returncode == 0
+    assert first.stdout.splitlines()[0].split()[:3] == ["JOB", "ID", "TYPE"]
+    assert ids[2] in first.stdout and ids[1] in first.stdout and ids[0] not in first.stdout
+    more = [line for line in first.stdout.splitlines() if line.startswith("more: ")]
+    assert more, "a full page says how to get the next"
+    second = dtq(cli_host, *more[0].removeprefix("more: dtq ").split())
+    assert ids[0] in second.stdout
+
+
+def test_dlq_list_requeue_and_purge(cli_host: LocalHost) -> None:
+    # fail_first 1 with one attempt: into the DLQ; requeued, it succeeds.
+    job = json.loads(
+        dtq(
+            cli_host,
+            "submit",
+            "simulate",
+            "--set",
+            "duration_ms=10",
+            "--set",
+            "fail_first=1",
+            "--max-attempts",
+            "1",
+            "--json",
+        ).stdout
+    )
+    wait_job(cli_host, job["job_id"], {"failed"})
+    listed = dtq(cli_host, "dlq", "list", "--type", "simulate")
+    assert job["job_id"] in listed.stdout and "MaxAttemptsExceeded" in listed.stdout
+    requeued = dtq(cli_host, "dlq", "requeue", job["job_id"])
+    assert requeued.returncode == 0 and "requeued 1 job(s)" in requeued.stdout
+    assert wait_job(cli_host, job["job_id"], {"completed"})["requeues"] == 1
+
+    doomed = json.loads(
+        dtq(
+            cli_host,
+            "submit",
+            "simulate",
+            '{"duration_ms": 10, "fail_permanently": true}',
+            "--max-attempts",
+            "1",
+            "--json",
+        ).stdout
+    )
+    wait_job(cli_host, doomed["job_id"], {"failed"})
+    refused = dtq(cli_host, "dlq", "purge", "--all", "--type", "simulate")
+    assert refused.returncode == 2 and "--yes" in refused.stderr, (
+        "no prompt without a terminal: it asks for --yes"
+    )
+    purged = dtq(cli_host, "dlq", "purge", "--all", "--type", "simulate", "--yes", "--json")
+    assert doomed["job_id"] in json.loads(purged.stdout)["job_ids"]
+    assert httpx.get(f"{cli_host.base_url}/api/v1/jobs/{doomed['job_id']}").status_code == 404
+
+
+def test_stats_and_health(cli_host: LocalHost) -> None:
+    stats = dtq(cli_host, "stats")
+    assert stats.returncode == 0
+    assert (
+        "dead-letter queue:" in stats.stdout
+        and "dtq-jobs-high" in stats.stdout
+        and "WORKER" in stats.stdout
+    )
+    figures = json.loads(dtq(cli_host, "stats", "--json").stdout)
+    assert figures["jobs"]["total"] >= 1
+    health = dtq(cli_host, "health")
+    assert health.returncode == 0 and "status_store" in health.stdout
+
+
+def test_bad_input_is_explained_with_its_field(cli_host: LocalHost) -> None:
+    bad = dtq(cli_host, "submit", "simulate", "--set", "duration_ms=10", "--set", "steps=0")
+    assert bad.returncode == 2
+    assert "payload.steps" in bad.stderr and "greater than or equal to 1" in bad.stderr
+    not_json = dtq(cli_host, "submit", "echo", "{not json")
+    assert not_json.returncode == 2 and "not valid JSON" in not_json.stderr
+    unknown = dtq(cli_host, "get", "01kzzzzzzzzzzzzzzzzzzzzzzz")
+    assert unknown.returncode == 4 and "404" in unknown.stderr
+    usage = dtq(cli_host, "dlq", "requeue")
+    assert usage.returncode == 2 and "--all" in usage.stderr
+
+
+def test_a_stopped_server_is_reported_with_advice() -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"
+    down = dtq(None, "list", "--url", nobody)
+    assert down.returncode == 5
+    assert f"cannot reach {nobody}" in down.stderr and "dtq serve" in down.stderr
+
+
+def test_keys_come_from_flags_the_environment_or_the_config_file(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = {"DTQ_REQUIRE_API_KEYS": "true"}
+    token = json.loads(run_dtq(data_dir, "keys", "create", "--tenant", "acme", "--json", env=env))[
+        "token"
+    ]
+    host = LocalHost(data_dir=data_dir, workers=1, env=env).start()
+    try:
+        refused = dtq(host, "list")
+        assert refused.returncode == 6 and "--api-key" in refused.stderr
+        assert dtq(host, "list", "--api-key", token).returncode == 0
+        assert dtq(host, "list", env={"DTQ_API_KEY": token}).returncode == 0
+        config = tmp_path / "config.toml"
+        here = f'url = "{host.base_url}"\napi_key = "{token}"\n'
+        config.write_text(f'url = "http://127.0.0.1:1"\n\n[profiles.here]\n{here}')
+        by_profile = dtq(None, "list", "--config", str(config), "--profile", "here")
+        assert by_profile.returncode == 0, by_profile.stderr
+        assert dtq(None, "list", "--config", str(config)).returncode == 5, (
+            "the top-level url, which is down"
+        )
+        assert dtq(None, "list", "--config", str(config), "--profile", "nope").returncode == 2
+    finally:
+        host.stop()
+
+
+def test_help_has_examples() -> None:
+    for command in ("submit", "watch", "dlq", "list"):
+        shown = dtq(None, command, "--help")
+        assert shown.returncode == 0 and "example" in shown.stdout, command
+    assert "dtq submit echo --set message=hi --watch" in dtq(None, "--help").stdout
