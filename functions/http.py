@@ -12,8 +12,11 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import azure.functions as func
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from shared.constants import (
@@ -36,6 +39,7 @@ from shared.errors import (
 )
 from shared.jobs import Priority
 from shared.service import Submission
+from shared.telemetry import context_from, tracer
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +126,31 @@ def to_problem(exc: Exception) -> func.HttpResponse:
 
 
 def endpoint(handler: HttpHandler) -> HttpHandler:
-    """Turn every exception of ``handler`` into a problem response."""
+    """Run ``handler`` in a server span (a child of the caller's ``traceparent``, if
+    sent) and turn every exception into a problem response."""
+    operation = handler.__name__
 
     @functools.wraps(handler)
     async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
-        try:
-            return await handler(req)
-        except Exception as exc:
-            return to_problem(exc)
+        attributes = {
+            "http.request.method": req.method,
+            "url.path": urlsplit(req.url).path,
+            "dtq.operation": operation,
+        }
+        with tracer.start_as_current_span(
+            f"{req.method} {operation}",
+            context=context_from(req.headers.get("traceparent")),
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+        ) as span:
+            try:
+                response = await handler(req)
+            except Exception as exc:
+                response = to_problem(exc)
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 500:
+                span.set_status(trace.StatusCode.ERROR)
+            return response
 
     return wrapper
 

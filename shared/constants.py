@@ -26,6 +26,8 @@ PROP_JOB_ID: Final = "dtq-job-id"
 PROP_TENANT_ID: Final = "dtq-tenant-id"
 PROP_ATTEMPT: Final = "dtq-attempt"
 PROP_TRACEPARENT: Final = "traceparent"
+#: The same context under the name the Azure SDKs and Application Insights read.
+PROP_DIAGNOSTIC_ID: Final = "Diagnostic-Id"
 #: Tenant used by the keyless local host.
 LOCAL_TENANT_ID: Final = "local"
 PROBLEM_JSON: Final = "application/problem+json"

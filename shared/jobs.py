@@ -164,8 +164,10 @@ class Job(BaseModel):
         run_at: datetime | None = None,
         timeout_seconds: float | None = None,
         priority: Priority = Priority.NORMAL,
+        trace_id: str | None = None,
     ) -> Job:
-        """A new job: ``queued``, or ``scheduled`` when ``run_at`` is in the future."""
+        """A new job: ``queued``, or ``scheduled`` when ``run_at`` is in the future.
+        ``trace_id``: the trace it belongs to (its submit request's), else a new one."""
         at = now or utcnow()
         later = run_at is not None and run_at > at
         return cls(
@@ -180,7 +182,7 @@ class Job(BaseModel):
             timeout_seconds=timeout_seconds,
             created_at=at,
             updated_at=at,
-            trace_id=new_trace_id(),
+            trace_id=trace_id or new_trace_id(),
         )
 
     @property

@@ -8,9 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.constants import PROP_ATTEMPT, PROP_JOB_ID, PROP_TENANT_ID, PROP_TRACEPARENT
+from shared.constants import (
+    PROP_ATTEMPT,
+    PROP_DIAGNOSTIC_ID,
+    PROP_JOB_ID,
+    PROP_TENANT_ID,
+    PROP_TRACEPARENT,
+)
 from shared.errors import ValidationFailed
 from shared.ports import OutgoingMessage
+from shared.telemetry import current_traceparent
 
 
 @dataclass(frozen=True)
@@ -21,6 +28,8 @@ class JobMessage:
     tenant_id: str
     attempt: int
     trace_id: str = ""
+    #: The W3C trace context the message arrived with (its producer span), if any.
+    traceparent: str = ""
 
     @property
     def message_id(self) -> str:
@@ -39,7 +48,12 @@ class JobMessage:
             PROP_ATTEMPT: self.attempt,
         }
         if self.trace_id:
-            props[PROP_TRACEPARENT] = f"00-{self.trace_id}-{secrets.token_hex(8)}-01"
+            # The active span (the enqueue) when it is in the job's trace; else a
+            # context in that trace, so the next attempt still joins it.
+            parent = current_traceparent()
+            if parent is None or parent.split("-")[1] != self.trace_id:
+                parent = f"00-{self.trace_id}-{secrets.token_hex(8)}-01"
+            props[PROP_TRACEPARENT] = props[PROP_DIAGNOSTIC_ID] = parent
         body = json.dumps(
             {"job_id": self.job_id, "tenant_id": self.tenant_id, "attempt": self.attempt}
         ).encode()
@@ -66,12 +80,19 @@ class JobMessage:
             raise ValidationFailed("message has no tenant_id")
         if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
             raise ValidationFailed("message has no valid attempt number")
-        traceparent = (properties or {}).get(PROP_TRACEPARENT, "")
-        if isinstance(traceparent, bytes):
+        props = properties or {}
+        traceparent = props.get(PROP_TRACEPARENT) or props.get(PROP_DIAGNOSTIC_ID) or ""
+        if isinstance(traceparent, bytes):  # the Functions host may hand over bytes
             traceparent = traceparent.decode(errors="replace")
         parts = str(traceparent).split("-")
-        trace_id = parts[1] if len(parts) == 4 and len(parts[1]) == 32 else ""
-        return cls(job_id=job_id, tenant_id=tenant_id, attempt=attempt, trace_id=trace_id)
+        valid = len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16
+        return cls(
+            job_id=job_id,
+            tenant_id=tenant_id,
+            attempt=attempt,
+            trace_id=parts[1] if valid else "",
+            traceparent=str(traceparent) if valid else "",
+        )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from shared import telemetry
 from shared.access import Access
 from shared.adapters.sqlite import (
     Database,
@@ -25,6 +27,7 @@ from shared.jobs import Priority
 from shared.jobtypes import JobTypeRegistry, default_registry
 from shared.jobtypes.discovery import load_job_types
 from shared.limits import Limits, TenantLimits
+from shared.metrics import Metrics
 from shared.ports import (
     ApiKeyStore,
     IdempotencyKeys,
@@ -62,12 +65,27 @@ class Runtime:
     providers: ProviderClient | None = None
     #: Heartbeats of worker processes: only the local host sets this up.
     workers: WorkerRegistry | None = None
+    #: Counters and timings (Prometheus on the local host, OpenTelemetry everywhere).
+    metrics: Metrics = field(default_factory=Metrics)
     _sqlite: Callable[[], Database] | None = None
     _databases: list[Database] = field(default_factory=list)
 
     @classmethod
-    def from_settings(cls, settings: Settings, registry: JobTypeRegistry | None = None) -> Runtime:
-        providers = ProviderClient(settings.provider_timeout_seconds)
+    def from_settings(
+        cls,
+        settings: Settings,
+        registry: JobTypeRegistry | None = None,
+        *,
+        prometheus_dir: Path | None = None,
+        prometheus: bool = False,
+    ) -> Runtime:
+        """Everything the settings name. ``prometheus``: keep Prometheus metrics too
+        (the local host), across processes when ``prometheus_dir`` is given."""
+        telemetry.configure(settings)
+        metrics = Metrics(
+            prometheus=prometheus or prometheus_dir is not None, multiprocess_dir=prometheus_dir
+        )
+        providers = ProviderClient(settings.provider_timeout_seconds, metrics=metrics)
         registry = registry or build_registry(settings, providers)
         databases: list[Database] = []
         usage = Usage()
@@ -109,6 +127,7 @@ class Runtime:
             rates=rates,
             retention_seconds=settings.retention_seconds,
             result_ttl_seconds=settings.result_ttl_seconds,
+            metrics=metrics,
         )
         worker = Worker(
             status=status,
@@ -128,6 +147,7 @@ class Runtime:
                 settings.outage_backoff_base_seconds,
                 settings.outage_backoff_max_seconds,
             ),
+            metrics=metrics,
         )
         return cls(
             settings=settings,
@@ -141,6 +161,7 @@ class Runtime:
             access=access,
             usage=usage,
             providers=providers,
+            metrics=metrics,
             _databases=databases,
             _sqlite=sqlite,
         )

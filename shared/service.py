@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
 from shared.constants import MAX_BATCH, MAX_BULK, MAX_PAGE_SIZE, MAX_SCHEDULE_AHEAD
 from shared.errors import (
     BackendUnavailable,
@@ -31,6 +34,7 @@ from shared.jobs import DeadLetter, Job, JobState, Priority, utcnow
 from shared.jobtypes import JobTypeRegistry
 from shared.limits import TenantLimits
 from shared.messages import JobMessage
+from shared.metrics import Metrics
 from shared.ports import (
     IdempotencyKeys,
     JobQueue,
@@ -43,6 +47,12 @@ from shared.ports import (
     WorkerRegistry,
 )
 from shared.priorities import PriorityQueues
+from shared.telemetry import (
+    current_trace_id,
+    enqueue_attributes,
+    span_in_trace,
+    start_span_in_trace,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +115,10 @@ class JobService:
         retention_seconds: float = 7 * 86400.0,
         result_ttl_seconds: float = 7 * 86400.0,
         clock: Callable[[], datetime] = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         self.status = status
+        self.metrics = metrics or Metrics()
         self.results = results
         self.queues = PriorityQueues.of(queue)
         self.registry = registry
@@ -127,7 +139,7 @@ class JobService:
     async def submit(self, tenant_id: str, submission: Submission) -> Job:
         """Validate, persist and enqueue a job; BackendUnavailable if it cannot be kept,
         RateLimited if the tenant is over its submissions per minute."""
-        job = self._new_job(tenant_id, submission)
+        job = self._new_job(tenant_id, submission, trace_id=current_trace_id())
         await self._count_submissions(tenant_id, 1)
         [stored] = await self._accept(tenant_id, [job])
         return stored
@@ -161,7 +173,7 @@ class JobService:
             )
         if self.keys is None:
             return await self.submit(tenant_id, submission), True
-        job = self._new_job(tenant_id, submission)
+        job = self._new_job(tenant_id, submission, trace_id=current_trace_id())
         digest = request_hash(submission)
         now = self.clock()
         record = await self.keys.claim(
@@ -233,15 +245,11 @@ class JobService:
         if failure is None:
             try:
                 for _, queue in self.queues.distinct():
-                    messages = [
-                        JobMessage(job.job_id, tenant_id, 1, trace_id=job.trace_id).outgoing(
-                            scheduled_at=job.next_attempt_at
-                        )
-                        for job in stored
-                        if self.queues[job.priority] is queue
-                    ]
-                    if messages:
-                        await queue.send(messages)
+                    batch = [job for job in stored if self.queues[job.priority] is queue]
+                    if batch:
+                        await self._enqueue(queue, batch)
+                for job in stored:
+                    self.metrics.submitted(job.job_type, job.priority.value)
                 return stored
             except BackendUnavailable as exc:
                 failure = exc  # messages already sent find no job and are no-ops
@@ -253,7 +261,37 @@ class JobService:
                 log.error("job %s is stored but could not be enqueued nor removed", job.job_id)
         raise failure
 
-    def _new_job(self, tenant_id: str, submission: Submission) -> Job:
+    async def _enqueue(self, queue: JobQueue, jobs: builtins.list[Job]) -> None:
+        """Send the first attempt of each job, in one call; each under an enqueue span of
+        its job's trace, whose context the message carries to the worker."""
+        spans = [
+            start_span_in_trace(
+                f"enqueue {job.job_type}",
+                job.trace_id,
+                kind=SpanKind.PRODUCER,
+                attributes=enqueue_attributes(job, queue.queue_name),
+            )
+            for job in jobs
+        ]
+        messages = []
+        for job, span in zip(jobs, spans, strict=True):
+            with trace.use_span(span, end_on_exit=False):
+                message = JobMessage(job.job_id, job.tenant_id, 1, trace_id=job.trace_id)
+                messages.append(message.outgoing(scheduled_at=job.next_attempt_at))
+        try:
+            await queue.send(messages)
+        except BaseException as exc:
+            for span in spans:
+                span.record_exception(exc)
+                span.set_status(trace.StatusCode.ERROR, str(exc))
+            raise
+        finally:
+            for span in spans:
+                span.end()
+
+    def _new_job(self, tenant_id: str, submission: Submission, trace_id: str | None = None) -> Job:
+        """A valid new job; ``trace_id`` is its submit request's trace (a batch's jobs
+        get a trace each)."""
         job_type = self.registry.get(submission.job_type)
         payload = job_type.parse(submission.payload).model_dump(mode="json")
         max_attempts = submission.max_attempts or self.default_max_attempts
@@ -282,6 +320,7 @@ class JobService:
             run_at=run_at,
             timeout_seconds=timeout,
             priority=submission.priority,
+            trace_id=trace_id,
         )
 
     @staticmethod
@@ -384,8 +423,15 @@ class JobService:
         failed = await self.get(tenant_id, job_id)
         queued, _ = await guarded_update(self.status, tenant_id, job_id, change, known=failed)
         message = JobMessage(job_id, tenant_id, queued.attempt + 1, trace_id=queued.trace_id)
+        queue = self.queues[queued.priority]
         try:
-            await self.queues[queued.priority].send([message.outgoing()])
+            with span_in_trace(
+                f"requeue {queued.job_type}",
+                queued.trace_id,
+                kind=SpanKind.PRODUCER,
+                attributes=enqueue_attributes(queued, queue.queue_name, message.attempt),
+            ):
+                await queue.send([message.outgoing()])
         except BackendUnavailable:
             # Not enqueued: put the job back as it was, or it would wait for nothing.
             try:

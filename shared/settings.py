@@ -161,6 +161,18 @@ class Settings(BaseSettings):
     github_api_url: str = "https://api.github.com"
     github_token: str | None = Field(default=None, repr=False)
 
+    # -- telemetry (docs/observability.md) -------------------------------------------
+    #: Application Insights: traces, metrics and logs go there when set (Azure).
+    applicationinsights_connection_string: str | None = Field(
+        default=None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING", repr=False
+    )
+    #: Local traces: each process appends its spans as JSON lines in this folder, and
+    #: ``dtq trace JOB_ID`` shows a job's trace from it. Empty: no local traces.
+    traces_dir: Path | None = None
+    #: ``text`` for people, ``json`` for log pipelines (one object per line, with job_id
+    #: and trace_id).
+    log_format: Literal["text", "json"] = "text"
+
     # -- local host ----------------------------------------------------------------
     #: Seconds in-flight jobs get to finish on shutdown before their messages are abandoned.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)

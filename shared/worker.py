@@ -37,6 +37,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
 from shared.errors import (
     BackendUnavailable,
     DeadLetterMessage,
@@ -53,9 +56,11 @@ from shared.jobs import DeadLetter, Job, JobState, utcnow
 from shared.jobtypes import JobContext, JobTypeRegistry
 from shared.limits import TenantLimits
 from shared.messages import Delivery, JobMessage
+from shared.metrics import Metrics
 from shared.ports import JobQueue, ResultStore, RunSlots, StatusStore
 from shared.priorities import PriorityQueues
 from shared.retries import RetryPolicy
+from shared.telemetry import context_from, enqueue_attributes, job_context, span_in_trace, tracer
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +96,10 @@ class Worker:
         slots: RunSlots | None = None,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.status = status
+        self.metrics = metrics or Metrics()
         self.results = results
         self.queues = PriorityQueues.of(queue)
         self.registry = registry
@@ -138,22 +145,47 @@ class Worker:
             raise
 
     async def _handle(self, delivery: Delivery) -> None:
+        """One delivery, in a consumer span of the job's trace (the parent comes from the
+        message's traceparent: the enqueue span), with job_id on every log record."""
         msg = delivery.message
-        job = await self._start(delivery)
-        if job is None:
-            return
-        log.info("job %s attempt %d started", job.job_id, job.attempt, extra={"job_id": job.job_id})
+        parent = context_from(msg.traceparent)
+        with (
+            job_context(msg.job_id),
+            tracer.start_as_current_span(
+                "run",
+                context=parent,
+                kind=SpanKind.CONSUMER,
+                attributes=_delivery_attributes(delivery),
+            ) as span,
+        ):
+            job = await self._start(delivery)
+            if job is None:
+                span.set_attribute("dtq.outcome", "skipped")
+                return
+            span.update_name(f"run {job.job_type}")
+            queue_name = self.queues[job.priority].queue_name
+            span.set_attributes(enqueue_attributes(job, queue_name, job.attempt))
+            log.info("job %s attempt %d started", job.job_id, job.attempt)
+            await self._run(job, msg, span)
+
+    async def _run(self, job: Job, msg: JobMessage, span: trace.Span) -> None:
         runner = _Run(self, job)
+        began = time.monotonic()
         try:
             result = await runner.execute()
         except JobCancelled:
-            await self._finish(runner.job, JobState.CANCELLED, stage="cancelled")
+            span.set_attribute("dtq.outcome", "cancelled")
+            if await self._finish(runner.job, JobState.CANCELLED, stage="cancelled"):
+                self.metrics.finished(job.job_type, "cancelled", time.monotonic() - began)
         except BackendUnavailable:
             raise  # dtq's own store is down (e.g. a progress write): not the job's failure
         except Exception as exc:  # the handler failed: record it, maybe retry
-            await self._failed(runner.job, msg, exc)
+            span.record_exception(exc)
+            span.set_status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
+            await self._failed(runner.job, msg, exc, time.monotonic() - began)
         else:
-            await self._completed(runner.job, result)
+            span.set_attribute("dtq.outcome", "completed")
+            await self._completed(runner.job, result, time.monotonic() - began)
 
     # -- starting -----------------------------------------------------------------
 
@@ -206,6 +238,10 @@ class Worker:
         except NotFound:
             log.warning("message for unknown job %s completed as a no-op", msg.job_id)
             return None
+        if changed and current.state is not JobState.RUNNING:
+            due = current.next_attempt_at or current.updated_at
+            waited = (now - due).total_seconds()
+            self.metrics.started(job.job_type, job.priority.value, waited)
         if not changed:
             if job.state is JobState.FAILED and job.attempt == msg.attempt and job.dead_letter:
                 # This message's attempt failed the job, and the message is delivered
@@ -277,14 +313,15 @@ class Worker:
             await self._release_slot(job)
         return changed
 
-    async def _completed(self, job: Job, result: Any) -> None:
+    async def _completed(self, job: Job, result: Any, elapsed: float) -> None:
         written = await self.results.put(job.job_id, job.tenant_id, result)
         if not written:
             log.info("job %s already had a result; the first one is kept", job.job_id)
         if await self._finish(job, JobState.COMPLETED, stage="completed", error=None):
-            log.info("job %s completed", job.job_id, extra={"job_id": job.job_id})
+            self.metrics.finished(job.job_type, "completed", elapsed)
+            log.info("job %s completed", job.job_id)
 
-    async def _failed(self, job: Job, msg: JobMessage, exc: BaseException) -> None:
+    async def _failed(self, job: Job, msg: JobMessage, exc: BaseException, elapsed: float) -> None:
         now = self.clock()
         retryable, message, retry_after, reason = classify(exc)
         error = job.failure(type(exc).__name__, message, retryable=retryable, now=now)
@@ -292,18 +329,24 @@ class Worker:
         if retryable and job.attempt < job.max_attempts:
             delay = self.retry_policy.delay(job.attempt, retry_after, rng=self.rng)
             due = now + timedelta(seconds=delay)
-            retry = JobMessage(
-                job.job_id, job.tenant_id, job.attempt + 1, msg.trace_id or job.trace_id
-            )
-            await self.queues[job.priority].send([retry.outgoing(scheduled_at=due)])
-            await self._finish(
+            retry = JobMessage(job.job_id, job.tenant_id, job.attempt + 1, job.trace_id)
+            queue = self.queues[job.priority]
+            with span_in_trace(
+                f"enqueue retry {job.job_type}",
+                job.trace_id,
+                kind=SpanKind.PRODUCER,
+                attributes=enqueue_attributes(job, queue.queue_name, retry.attempt),
+            ):
+                await queue.send([retry.outgoing(scheduled_at=due)])
+            if await self._finish(
                 job,
                 JobState.RETRYING,
                 error=error,
                 errors=errors,
                 next_attempt_at=due,
                 stage=f"retrying in {delay:.1f}s",
-            )
+            ):
+                self.metrics.finished(job.job_type, "retried", elapsed)
             log.warning(
                 "job %s attempt %d failed, retry at %s: %s", job.job_id, job.attempt, due, message
             )
@@ -315,8 +358,22 @@ class Worker:
             if await self._finish(
                 job, JobState.FAILED, error=error, errors=errors, stage="failed", dead_letter=dead
             ):
+                self.metrics.finished(job.job_type, "failed", elapsed, reason)
                 log.warning("job %s failed (%s): %s", job.job_id, reason, message)
                 raise DeadLetterMessage(reason, message)
+
+
+def _delivery_attributes(delivery: Delivery) -> dict[str, Any]:
+    msg = delivery.message
+    return {
+        "messaging.system": "servicebus",
+        "messaging.operation.type": "process",
+        "messaging.message.id": delivery.message_id,
+        "messaging.servicebus.message.delivery_count": delivery.delivery_count,
+        "dtq.job_id": msg.job_id,
+        "dtq.tenant_id": msg.tenant_id,
+        "dtq.attempt": msg.attempt,
+    }
 
 
 def classify(exc: BaseException) -> tuple[bool, str, float | None, str]:

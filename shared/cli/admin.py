@@ -24,7 +24,7 @@ def _serve(args: argparse.Namespace) -> int:
     from shared.net import is_loopback
 
     settings = _settings(args)
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     remote = not is_loopback(args.host)
     if remote and not settings.require_api_keys and not args.insecure_allow_remote:
         print(
@@ -45,7 +45,7 @@ def _worker(args: argparse.Namespace) -> int:
     from shared.host.serve import configure_logging, run_worker
 
     settings = _settings(args)
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     asyncio.run(run_worker(settings, Path(args.app_dir).resolve()))
     return 0
 
@@ -91,6 +91,62 @@ def _keys(args: argparse.Namespace) -> int:
             await runtime.close()
 
     return asyncio.run(run())
+
+
+def _trace(args: argparse.Namespace) -> int:
+    """``dtq trace JOB_ID``: the job's trace from the spans the local host wrote."""
+    import json
+
+    from shared.telemetry import job_trace, read_spans
+
+    settings = _settings(args)
+    folder = Path(args.traces_dir) if args.traces_dir else settings.traces_dir
+    if folder is None or not folder.is_dir():
+        print(
+            "dtq trace: no local traces: run the host with DTQ_TRACES_DIR set"
+            " (e.g. DTQ_TRACES_DIR=.dtq/traces ./dev run), or pass --traces-dir",
+            file=sys.stderr,
+        )
+        return 2
+    spans = job_trace(read_spans(folder), args.job_id)
+    if not spans:
+        print(f"dtq trace: no spans of job {args.job_id} in {folder}", file=sys.stderr)
+        return 4
+    if args.json:
+        print(json.dumps(spans, indent=2))
+        return 0
+    print(f"trace {spans[0]['trace_id']} of job {args.job_id}")
+    for depth, span in _tree(spans):
+        took = (span["end"] - span["start"]) / 1e6
+        extra = [f"pid {span['pid']}"]
+        attrs = span["attributes"]
+        if "http.response.status_code" in attrs:
+            extra.append(f"HTTP {attrs['http.response.status_code']}")
+        if "dtq.outcome" in attrs:
+            extra.append(str(attrs["dtq.outcome"]))
+        if span["status"] == "ERROR":
+            extra.append("ERROR")
+        label = f"{'  ' * depth}{span['name']}"
+        print(f"{label:<48} {took:9.1f} ms  {', '.join(extra)}")
+    return 0
+
+
+def _tree(spans: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """Spans in start order, each under its parent (a parent not kept: a root)."""
+    ids = {s["span_id"] for s in spans}
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for span in sorted(spans, key=lambda s: s["start"]):
+        parent = span["parent_id"] if span["parent_id"] in ids else None
+        children.setdefault(parent, []).append(span)
+    out: list[tuple[int, dict[str, Any]]] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for span in children.get(parent, []):
+            out.append((depth, span))
+            walk(span["span_id"], depth + 1)
+
+    walk(None, 0)
+    return out
 
 
 def _key_json(key: Any) -> dict[str, Any]:
@@ -165,3 +221,15 @@ def register(sub: Any) -> None:
         p.add_argument("--json", action="store_true", help="print JSON")
         common(p)
     keys.set_defaults(run=_keys)
+
+    traced = sub.add_parser(
+        "trace",
+        help="show a job's trace from the local host's spans (DTQ_TRACES_DIR)",
+        epilog="example:\n  DTQ_TRACES_DIR=.dtq/traces dtq trace 01jq3v5k8m2x7c9d4f6g8h0j1k",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    traced.add_argument("job_id")
+    traced.add_argument("--traces-dir", help="folder of spans-*.jsonl (default: DTQ_TRACES_DIR)")
+    traced.add_argument("--json", action="store_true", help="print the spans as JSON")
+    common(traced)
+    traced.set_defaults(run=_trace)

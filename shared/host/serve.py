@@ -24,11 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from functions.runtime import install
+from shared import telemetry
 from shared.errors import BackendUnavailable
 from shared.host.catalog import build_catalog, load_app
 from shared.host.config import HostConfig
 from shared.host.listener import QueueListener
 from shared.host.timers import TimerRunner
+from shared.metrics import prepare_multiprocess
 from shared.ports import WorkerBeat
 from shared.runtime import Runtime
 from shared.settings import Settings, environment_overrides
@@ -36,13 +38,13 @@ from shared.settings import Settings, environment_overrides
 log = logging.getLogger("dtq.host")
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s [%(process)d] %(name)s: %(message)s",
-    )
-    # The Azure SDKs log every HTTP request at INFO.
-    logging.getLogger("azure").setLevel(max(logging.WARNING, logging.getLogger().level))
+def configure_logging(settings: Settings) -> None:
+    telemetry.configure_logging(settings.log_level, settings.log_format)
+
+
+def metrics_dir(settings: Settings) -> Path:
+    """Where the local host's processes keep their Prometheus values."""
+    return settings.data_dir / "metrics"
 
 
 # --- worker processes -------------------------------------------------------------
@@ -52,7 +54,8 @@ async def run_worker(settings: Settings, app_dir: Path) -> None:
     """Run the app's queue triggers until SIGTERM/SIGINT, then drain gracefully."""
     config = HostConfig.load(app_dir)
     app = load_app(app_dir)  # first: puts the app folder on sys.path for job type modules
-    runtime = Runtime.from_settings(settings)
+    prepare_multiprocess(metrics_dir(settings), os.environ, clear=False)
+    runtime = Runtime.from_settings(settings, prometheus_dir=metrics_dir(settings))
     install(runtime)
     catalog = build_catalog(app, settings)
     stop = asyncio.Event()
@@ -74,6 +77,7 @@ async def run_worker(settings: Settings, app_dir: Path) -> None:
         with contextlib.suppress(BaseException):
             await beating
         await runtime.close()
+        telemetry.flush()
         install(None)
     log.info("worker %d stopped", os.getpid())
 
@@ -187,7 +191,9 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
 
     config = HostConfig.load(options.app_dir)
     app = load_app(options.app_dir)  # first: puts the app folder on sys.path
-    runtime = Runtime.from_settings(settings)
+    # Before any Prometheus metric exists: the workers started below inherit it.
+    prepare_multiprocess(metrics_dir(settings), os.environ, clear=True)
+    runtime = Runtime.from_settings(settings, prometheus_dir=metrics_dir(settings))
     runtime.enable_worker_registry()  # /api/v1/stats lists the worker processes
     install(runtime)
     catalog = build_catalog(app, settings)
@@ -225,6 +231,7 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
         log.info("shutting down: stopping workers")
         await supervisor.stop(settings.shutdown_grace_seconds)
         await runtime.close()
+        telemetry.flush()
         install(None)
 
 

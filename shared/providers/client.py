@@ -24,6 +24,8 @@ import time
 from typing import Any, TypeVar
 
 import httpx
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
 from shared import __version__
@@ -37,7 +39,9 @@ from shared.errors import (
     ProviderUnavailable,
 )
 from shared.jobs import utcnow
+from shared.metrics import Metrics
 from shared.retries import parse_retry_after
+from shared.telemetry import tracer
 
 USER_AGENT = f"dtq/{__version__} (job queue; python-httpx/{httpx.__version__})"
 #: Longest excerpt of a provider's error body kept in an error message.
@@ -47,9 +51,15 @@ POOL = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
 class ProviderClient:
-    def __init__(self, timeout_seconds: float, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        timeout_seconds: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        metrics: Metrics | None = None,
+    ):
         self.timeout = timeout_seconds
         self._transport = transport
+        self.metrics = metrics or Metrics()
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 
     def _client(self) -> httpx.AsyncClient:
@@ -74,15 +84,34 @@ class ProviderClient:
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        """GET ``url``; transport failures become retryable provider errors."""
-        try:
-            return await self._client().get(url, params=params, headers=headers)
-        except httpx.TimeoutException:
-            raise ProviderTimeout(f"{what}: no answer within {self.timeout:g}s") from None
-        except httpx.TransportError as exc:
-            raise ProviderUnavailable(
-                f"{what}: cannot connect ({type(exc).__name__}: {exc})"
-            ) from None
+        """GET ``url``; transport failures become retryable provider errors. Each call
+        is a client span and a timing by provider (the URL's host) and outcome."""
+        target = httpx.URL(url)
+        attributes = {
+            "http.request.method": "GET",
+            "server.address": target.host,
+            "url.full": str(target.copy_with(query=None)),
+        }
+        began, outcome = time.monotonic(), "connection"
+        with tracer.start_as_current_span(
+            f"GET {target.host}", kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            try:
+                response = await self._client().get(url, params=params, headers=headers)
+                outcome = _outcome(response.status_code)
+                span.set_attribute("http.response.status_code", response.status_code)
+                if response.status_code >= 400:
+                    span.set_status(trace.StatusCode.ERROR, f"HTTP {response.status_code}")
+                return response
+            except httpx.TimeoutException:
+                outcome = "timeout"
+                raise ProviderTimeout(f"{what}: no answer within {self.timeout:g}s") from None
+            except httpx.TransportError as exc:
+                raise ProviderUnavailable(
+                    f"{what}: cannot connect ({type(exc).__name__}: {exc})"
+                ) from None
+            finally:
+                self.metrics.provider_call(target.host, outcome, time.monotonic() - began)
 
     async def get_json(
         self,
@@ -104,6 +133,13 @@ class ProviderClient:
                 continue
             if loop is asyncio.get_running_loop():
                 await client.aclose()
+
+
+def _outcome(status: int) -> str:
+    """A provider call's outcome, as a metric label: ok, http_429, http_4xx, http_5xx."""
+    if status < 400:
+        return "ok"
+    return "http_429" if status == 429 else f"http_{status // 100}xx"
 
 
 def detail(response: httpx.Response) -> str:

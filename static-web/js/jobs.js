@@ -63,10 +63,14 @@ function render() {
 
 /** A fresh first page; rows loaded with "Load more" beyond it are kept. */
 function merge({ items, next_cursor: cursor }) {
-  let jobs = items;
+  // Jobs this page learned of (a submit) after the page was read are newer than all of
+  // it (ids sort by time): keep them on top rather than let a stale answer drop them.
+  const newest = items[0]?.job_id ?? "";
+  const fresher = list.jobs.filter((j) => j.job_id > newest && matches(j) && !items.some((i) => i.job_id === j.job_id));
+  let jobs = fresher.concat(items);
   if (cursor && list.jobs.length > items.length) {
     const at = list.jobs.findIndex((j) => j.job_id === items.at(-1)?.job_id);
-    if (at >= 0) { jobs = items.concat(list.jobs.slice(at + 1)); cursor = list.nextCursor; }
+    if (at >= 0) { jobs = jobs.concat(list.jobs.slice(at + 1)); cursor = list.nextCursor; }
   }
   const before = new Map(list.jobs.map((j) => [j.job_id, j.state]));
   const news = jobs.filter((j) => before.has(j.job_id) && before.get(j.job_id) !== j.state &&

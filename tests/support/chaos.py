@@ -23,7 +23,7 @@ import httpx
 
 from tests.support.processes import LocalHost, start_worker, stop_process
 
-COMPLETED_LINE = re.compile(r"job (\w+) completed$", re.MULTILINE)
+COMPLETED_LINE = re.compile(r"job (\w+) completed(?: \[job=.*\])?$", re.MULTILINE)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -9,7 +10,7 @@ import time
 import pytest
 from pydantic import BaseModel
 
-from shared.constants import PROP_TRACEPARENT
+from shared.constants import PROP_DIAGNOSTIC_ID, PROP_TRACEPARENT
 from shared.errors import (
     JobCancelled,
     JobTimedOut,
@@ -167,9 +168,13 @@ def test_message_round_trip_with_trace_context() -> None:
     assert out.message_id == "j1.2" != JobMessage("j1", "t1", 3).message_id
     traceparent = str(out.application_properties[PROP_TRACEPARENT])
     assert traceparent.startswith(f"00-{'ab' * 16}-") and traceparent.endswith("-01")
-    assert JobMessage.decode(out.body, out.application_properties) == message
+    assert out.application_properties[PROP_DIAGNOSTIC_ID] == traceparent, "for Azure's SDKs"
+    received = dataclasses.replace(message, traceparent=traceparent)
+    assert JobMessage.decode(out.body, out.application_properties) == received
     as_bytes = {k: str(v).encode() for k, v in out.application_properties.items()}
-    assert JobMessage.decode(out.body, as_bytes) == message
+    assert JobMessage.decode(out.body, as_bytes) == received
+    only_azure = {PROP_DIAGNOSTIC_ID: traceparent}
+    assert JobMessage.decode(out.body, only_azure).trace_id == "ab" * 16
 
 
 @pytest.mark.parametrize(

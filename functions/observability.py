@@ -1,0 +1,55 @@
+"""Operators' endpoints: Prometheus metrics (local host) at /api/metrics."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions.api import tenant_of
+from functions.http import HttpProblem, endpoint
+from functions.runtime import runtime
+from shared.metrics import Gauges
+
+bp = func.Blueprint()
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@bp.route(route="metrics", methods=["GET"])
+@endpoint
+async def metrics(req: func.HttpRequest) -> func.HttpResponse:
+    """Every process's counters and histograms, plus gauges read from the stores now
+    (the caller's jobs by state and DLQ, each queue's messages, live workers)."""
+    rt = runtime()
+    tenant = await tenant_of(req)
+    if rt.metrics.prometheus is None:
+        raise HttpProblem(
+            404,
+            "Not found",
+            "Prometheus metrics are served by the local host (dtq serve); in Azure the"
+            " same metrics go to Application Insights",
+        )
+    stats = await rt.service.stats(tenant, rt.workers)
+    queue_messages = [
+        ({"queue": q["queue"], "priority": priority, "state": state}, float(q[state]))
+        for priority, q in stats["queues"].items()
+        for state in ("active", "scheduled", "dead_lettered")
+    ]
+    gauges: Gauges = {
+        "dtq_jobs": (
+            "Jobs by state, now.",
+            [({"state": s}, float(n)) for s, n in stats["jobs"]["by_state"].items()],
+        ),
+        "dtq_dead_letter_jobs": (
+            "Jobs in the dead-letter queue.",
+            [({}, float(stats["dead_letter"]["jobs"]))],
+        ),
+        "dtq_queue_messages": ("Messages in each queue, by state.", queue_messages),
+    }
+    if "workers" in stats:
+        gauges["dtq_workers"] = (
+            "Worker processes heard from lately.",
+            [({}, float(len(stats["workers"])))],
+        )
+    return func.HttpResponse(
+        rt.metrics.exposition(gauges), status_code=200, headers={"Content-Type": PROMETHEUS_TEXT}
+    )
