@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 
 MAX_DELAY_SECONDS = MAX_SCHEDULE_AHEAD.total_seconds()
 
-HttpHandler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+#: An HTTP trigger: the request, then any other bindings by name (e.g. SignalR's).
+HttpHandler = Callable[..., Awaitable[func.HttpResponse]]
 
 
 class HttpProblem(DtqError):
@@ -131,7 +132,7 @@ def endpoint(handler: HttpHandler) -> HttpHandler:
     operation = handler.__name__
 
     @functools.wraps(handler)
-    async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+    async def wrapper(req: func.HttpRequest, **bindings: Any) -> func.HttpResponse:
         attributes = {
             "http.request.method": req.method,
             "url.path": urlsplit(req.url).path,
@@ -144,7 +145,7 @@ def endpoint(handler: HttpHandler) -> HttpHandler:
             attributes=attributes,
         ) as span:
             try:
-                response = await handler(req)
+                response = await handler(req, **bindings)
             except Exception as exc:
                 response = to_problem(exc)
             span.set_attribute("http.response.status_code", response.status_code)

@@ -41,6 +41,7 @@ from shared.ports import (
 from shared.priorities import PriorityQueues
 from shared.providers import ProviderClient
 from shared.providers import register as register_providers
+from shared.push import PublishingStatusStore
 from shared.retries import RetryPolicy
 from shared.service import JobService
 from shared.settings import Settings
@@ -95,7 +96,10 @@ class Runtime:
                 databases.append(Database(settings.sqlite_path))
             return databases[0]
 
-        status = _status_store(settings, sqlite, usage)
+        status: StatusStore = _status_store(settings, sqlite, usage)
+        if settings.push_enabled:  # every change also goes to SignalR (shared/push.py)
+            events = _job_queue(settings, settings.events_queue, sqlite, usage)
+            status = PublishingStatusStore(status, events)
         results = _result_store(settings, sqlite, usage)
         keys = _idempotency_keys(settings, sqlite, usage)
         rates = _rate_counters(settings, sqlite, usage)

@@ -161,6 +161,20 @@ class Settings(BaseSettings):
     github_api_url: str = "https://api.github.com"
     github_token: str | None = Field(default=None, repr=False)
 
+    # -- live updates: Azure SignalR Service (shared/push.py) -------------------------
+    #: The SignalR connection the Functions bindings use; dtq publishes job events
+    #: only when it (or its identity-based serviceUri) is set.
+    signalr_connection: str | None = Field(
+        default=None, validation_alias="AzureSignalRConnectionString", repr=False
+    )
+    signalr_service_uri: str | None = Field(
+        default=None, validation_alias="AzureSignalRConnectionString__serviceUri"
+    )
+    #: The hub the UI connects to.
+    signalr_hub: str = Field(default="dtq", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
+    #: The queue that carries job changes to the push function.
+    events_queue: str = "dtq-events"
+
     # -- telemetry (docs/observability.md) -------------------------------------------
     #: Application Insights: traces, metrics and logs go there when set (Azure).
     applicationinsights_connection_string: str | None = Field(
@@ -178,6 +192,11 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     #: Logging level of the local host and workers.
     log_level: str = "INFO"
+
+    @property
+    def push_enabled(self) -> bool:
+        """Job changes go to SignalR (Azure): a SignalR connection is configured."""
+        return bool(self.signalr_connection or self.signalr_service_uri)
 
     @property
     def sqlite_path(self) -> Path:

@@ -54,11 +54,18 @@ class TimerFunction:
     run_on_startup: bool = False
 
 
+#: Bindings only Azure provides (there is no SignalR service on this machine): the
+#: local host leaves out the functions that use them, and says so.
+AZURE_ONLY_BINDINGS = frozenset({"signalR", "signalRConnectionInfo"})
+
+
 @dataclass(frozen=True)
 class Catalog:
     http: list[HttpFunction]
     queues: list[QueueFunction]
     timers: list[TimerFunction] = field(default_factory=list)
+    #: Functions not run here, with the bindings that keep them out.
+    skipped: dict[str, list[str]] = field(default_factory=dict)
 
     def route(self, method: str, path: str) -> tuple[HttpFunction | None, dict[str, str], bool]:
         """The function for ``method path``, its route params, and whether the path
@@ -114,10 +121,15 @@ def build_catalog(app: func.FunctionApp, settings: Settings) -> Catalog:
     http: list[HttpFunction] = []
     queues: list[QueueFunction] = []
     timers: list[TimerFunction] = []
+    skipped: dict[str, list[str]] = {}
     for function in app.get_functions():
         trigger: Any = function.get_trigger()
         user_fn = function.get_user_function()
         name = str(function.get_function_name())
+        azure_only = sorted({str(b.type) for b in function.get_bindings()} & AZURE_ONLY_BINDINGS)
+        if azure_only:
+            skipped[name] = azure_only
+            continue
         if trigger.type == "httpTrigger":
             template = str(trigger.route or name).strip("/")
             pattern, precedence = compile_route(template)
@@ -167,7 +179,7 @@ def build_catalog(app: func.FunctionApp, settings: Settings) -> Catalog:
                 f"trigger type {trigger.type!r} is not supported yet"
             )
     http.sort(key=lambda f: f.precedence)
-    return Catalog(http=http, queues=queues, timers=timers)
+    return Catalog(http=http, queues=queues, timers=timers, skipped=skipped)
 
 
 async def invoke(fn: Callable[..., Any], **kwargs: Any) -> Any:

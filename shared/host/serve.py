@@ -197,6 +197,14 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
     runtime.enable_worker_registry()  # /api/v1/stats lists the worker processes
     install(runtime)
     catalog = build_catalog(app, settings)
+    for name, bindings in catalog.skipped.items():
+        log.info("%s runs in Azure only (%s bindings): not served here", name, ", ".join(bindings))
+    if settings.push_enabled:
+        log.warning(
+            "AzureSignalRConnectionString is set, but this host cannot run the push function:"
+            " job events pile up in %s",
+            settings.events_queue,
+        )
     web = create_web_app(catalog, config.route_prefix, options.app_dir / "static-web")
     server = Server(
         uvicorn.Config(

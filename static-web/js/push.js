@@ -10,8 +10,17 @@ const CLIENT = "vendor/signalr/signalr.min.js"; // @microsoft/signalr, vendored:
 const mode = (text) => { $("#live-mode").textContent = text; };
 const POLLING = "Live updates: polling (every second while jobs run).";
 
+/** The user id of this tab's connection: random, made here, never shown to anyone else.
+ * The negotiate function adds it to this tenant's group. */
+function pushId() {
+  let id = sessionStorage.getItem("dtq-push-id");
+  if (!id) sessionStorage.setItem("dtq-push-id", (id = crypto.randomUUID()));
+  return id;
+}
+
 async function negotiate() {
-  const response = await fetch(`${BASE}/negotiate`, { method: "POST", cache: "no-store", headers: { Accept: "application/json", ...authHeaders() } });
+  const headers = { Accept: "application/json", "x-dtq-push-id": pushId(), ...authHeaders() };
+  const response = await fetch(`${BASE}/negotiate`, { method: "POST", cache: "no-store", headers });
   if (!response.ok) throw new Error(`negotiate answered ${response.status}`);
   return response.json();
 }

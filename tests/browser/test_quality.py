@@ -136,10 +136,13 @@ def test_progress_pushed_by_signalr_shows_without_polling(page: Any, ui_host: An
     is played here by Playwright routes: negotiate, the service's own negotiate, and the
     WebSocket with the JSON hub protocol."""
     service = f"{ui_host.base_url}/fake-signalr/client/?hub=dtq"
-    page.route(
-        "**/api/negotiate",
-        lambda route: route.fulfill(json={"url": service, "accessToken": "token-1"}),
-    )
+    push_ids: list[str] = []
+
+    def negotiate(route: Any) -> None:
+        push_ids.append(route.request.headers.get("x-dtq-push-id", ""))
+        route.fulfill(json={"url": service, "accessToken": "token-1", "group": "tenant-local"})
+
+    page.route("**/api/negotiate", negotiate)
     transports = [{"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}]
     page.route(
         re.compile(r".*/fake-signalr/client/negotiate.*"),
@@ -176,6 +179,7 @@ def test_progress_pushed_by_signalr_shows_without_polling(page: Any, ui_host: An
     page.goto("/")
     expect(page.get_by_test_id("live-mode")).to_contain_text("pushed (SignalR)")
     assert "access_token=token-1" in authorised[0], authorised
+    assert re.fullmatch(r"[0-9a-f-]{36}", push_ids[0]), "a random user id for the connection"
     job = {
         "job_id": "01kpushedjob0000000000000a",
         "tenant_id": "local",

@@ -49,12 +49,14 @@ def dtq(
 
 
 def test_submit_and_watch_to_completion(cli_host: LocalHost) -> None:
+    # A second per step: while the job moves, the watch reads every 0.25-0.6 s.
     done = dtq(
-        cli_host, "submit", "simulate", "--set", "duration_ms=600", "--set", "steps=3", "--watch"
+        cli_host, "submit", "simulate", "--set", "duration_ms=3000", "--set", "steps=3", "--watch"
     )
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert any("running" in line and " 33%" in line for line in lines), "a line per progress change"
+    running = [line for line in done.stdout.splitlines() if "running" in line]
+    assert any(" 33%" in line for line in running), f"a line per progress change: {running}"
+    assert any(" 67%" in line for line in running), f"a line per progress change: {running}"
     assert "completed after" in done.stdout
     assert '"steps": 3' in done.stdout, "the result is printed"
 

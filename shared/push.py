@@ -1,0 +1,146 @@
+"""Live updates through Azure SignalR Service (serverless mode), with the Functions
+SignalR bindings doing the talking:
+
+1. Every change to a job (created, started, progress, retrying, finished, cancelled,
+   requeued) is stored through :class:`PublishingStatusStore`, which then sends the
+   job, as the API shows it, to the events queue (``DTQ_EVENTS_QUEUE``).
+2. The ``push_job_events`` function (functions/push.py) takes those events in batches
+   and returns SignalR messages through its output binding: target ``jobUpdated``, one
+   argument, the job; sent to the job's group and to its tenant's group.
+3. The ``negotiate`` function hands a browser a connection (input binding) for a user
+   id the browser made up, and adds that user to its tenant's group, or to one job's
+   group, through the output binding.
+
+The events queue exists because an output binding sends only when its function returns,
+while progress changes happen in the middle of a run.
+
+Where ``AzureSignalRConnectionString`` is not set (the local host), nothing is
+published and the UI polls.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from shared.constants import PROP_JOB_ID, PROP_TENANT_ID
+from shared.errors import BackendUnavailable
+from shared.jobs import Job, JobState
+from shared.ports import JobCounts, JobQueue, OutgoingMessage, Page, StatusStore
+
+log = logging.getLogger(__name__)
+
+#: The client method the UI listens to (static-web/js/push.js).
+TARGET = "jobUpdated"
+#: The request header carrying the user id a browser chose for its connection.
+PUSH_ID_HEADER = "x-dtq-push-id"
+
+
+def tenant_group(tenant_id: str) -> str:
+    return f"tenant-{tenant_id}"
+
+
+def job_group(job_id: str) -> str:
+    return f"job-{job_id}"
+
+
+def event_message(job: Job) -> OutgoingMessage:
+    """The events-queue message for one change of ``job``."""
+    return OutgoingMessage(
+        message_id=f"{job.job_id}.{job.updated_at.timestamp():.6f}",
+        body=json.dumps({"job": job.to_public()}, default=str).encode(),
+        application_properties={PROP_JOB_ID: job.job_id, PROP_TENANT_ID: job.tenant_id},
+    )
+
+
+def signalr_messages(bodies: Iterable[bytes]) -> list[dict[str, Any]]:
+    """The SignalR output binding's messages for a batch of events: the newest state of
+    each job (a batch often holds several progress steps of one job), to its job group
+    and its tenant group. Undecodable events are dropped with a warning."""
+    latest: dict[str, dict[str, Any]] = {}
+    for body in bodies:
+        try:
+            job = json.loads(body)["job"]
+            job_id, updated = job["job_id"], _when(job["updated_at"])
+            str(job["tenant_id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("dropped an undecodable job event: %s", exc)
+            continue
+        seen = latest.get(job_id)
+        if seen is None or updated >= _when(seen["updated_at"]):
+            latest[job_id] = job
+    messages: list[dict[str, Any]] = []
+    for job in latest.values():
+        for group in (job_group(job["job_id"]), tenant_group(job["tenant_id"])):
+            messages.append({"target": TARGET, "arguments": [job], "groupName": group})
+    return messages
+
+
+def group_action(user_id: str, group: str) -> dict[str, str]:
+    """The SignalR output binding's action adding ``user_id`` to ``group``."""
+    return {"userId": user_id, "groupName": group, "action": "add"}
+
+
+def _when(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+class PublishingStatusStore:
+    """A StatusStore that publishes each job it creates or replaces to the events
+    queue. A failed publish is logged, never raised: push is a convenience, the store
+    is the truth (pollers still see every change)."""
+
+    def __init__(self, inner: StatusStore, events: JobQueue):
+        self.inner = inner
+        self.events = events
+
+    async def _publish(self, job: Job) -> None:
+        try:
+            await self.events.send([event_message(job)])
+        except (BackendUnavailable, OSError) as exc:
+            log.warning("job %s: live update not published (%s)", job.job_id, exc)
+
+    async def create(self, job: Job) -> Job:
+        stored = await self.inner.create(job)
+        await self._publish(stored)
+        return stored
+
+    async def replace(self, job: Job) -> Job:
+        stored = await self.inner.replace(job)
+        await self._publish(stored)
+        return stored
+
+    async def get(self, tenant_id: str, job_id: str) -> Job:
+        return await self.inner.get(tenant_id, job_id)
+
+    async def delete(self, tenant_id: str, job_id: str) -> None:
+        await self.inner.delete(tenant_id, job_id)
+
+    async def list(
+        self,
+        tenant_id: str,
+        *,
+        state: JobState | None = None,
+        job_type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Job]:
+        return await self.inner.list(
+            tenant_id, state=state, job_type=job_type, limit=limit, cursor=cursor
+        )
+
+    async def purge_finished(self, finished_before: datetime, limit: int) -> int:
+        return await self.inner.purge_finished(finished_before, limit)
+
+    async def counts(self, tenant_id: str, completed_since: datetime) -> JobCounts:
+        return await self.inner.counts(tenant_id, completed_since)
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+    async def close(self) -> None:
+        await self.inner.close()
+        await self.events.close()

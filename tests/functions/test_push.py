@@ -1,0 +1,207 @@
+"""SignalR push at the binding and payload level (no SignalR service runs here): the
+functions' binding declarations as the Functions host reads them, what negotiate and
+push_job_events put in their output bindings, and the events the status store sends."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.functions.servicebus import ServiceBusMessage
+
+import function_app
+from functions import api, push
+from functions.runtime import install
+from shared.messages import Delivery, JobMessage
+from shared.push import PublishingStatusStore, signalr_messages
+from shared.runtime import Runtime
+from shared.settings import Settings
+from tests.functions.test_triggers import as_json, request, user_function
+
+
+class Out:
+    """What an output binding was set to."""
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+
+    def set(self, value: str) -> None:
+        self.value = value
+
+    def get(self) -> str | None:
+        return self.value
+
+
+def bindings(name: str) -> list[dict[str, Any]]:
+    for fn in function_app.create_app().get_functions():
+        if fn.get_function_name() == name:
+            return list(json.loads(fn.get_function_json())["bindings"])
+    raise KeyError(name)
+
+
+def test_negotiate_declares_a_connection_for_the_callers_push_id_and_a_group_output() -> None:
+    declared = {b["type"]: b for b in bindings("negotiate")}
+    info = declared["signalRConnectionInfo"]
+    assert info["direction"] == "IN" and info["userId"] == "{headers.x-dtq-push-id}"
+    assert info["hubName"] == "%DTQ_SIGNALR_HUB%"
+    assert info["connectionStringSetting"] == "AzureSignalRConnectionString"
+    assert declared["signalR"]["direction"] == "OUT" and declared["signalR"]["name"] == "groups"
+    assert declared["httpTrigger"]["route"] == "negotiate"
+    assert declared["httpTrigger"]["methods"] == ["POST"]
+    assert declared["httpTrigger"]["authLevel"] == "ANONYMOUS", "dtq checks keys itself"
+
+
+def test_push_takes_event_batches_from_the_events_queue_into_signalr() -> None:
+    declared = {b["type"]: b for b in bindings("push_job_events")}
+    trigger = declared["serviceBusTrigger"]
+    assert trigger["queueName"] == "%DTQ_EVENTS_QUEUE%" and trigger["cardinality"] == "MANY"
+    assert trigger["connection"] == "ServiceBusConnection"
+    assert declared["signalR"]["hubName"] == "%DTQ_SIGNALR_HUB%"
+
+
+@pytest.fixture
+async def pushing(tmp_path: Path) -> AsyncIterator[Runtime]:
+    settings = Settings.load(
+        None, data_dir=tmp_path, signalr_connection="Endpoint=https://x.service.signalr.net;"
+    )
+    rt = Runtime.from_settings(settings)
+    install(rt)
+    yield rt
+    install(None)
+    await rt.close()
+
+
+async def test_negotiate_adds_the_callers_push_id_to_its_tenant_group(pushing: Runtime) -> None:
+    negotiate = user_function(push.bp, "negotiate")
+    groups = Out()
+    connection = json.dumps(
+        {"url": "https://x.service.signalr.net/client/?hub=dtq", "accessToken": "t"}
+    )
+    push_id = "0f8c2a7e-5b1d-4c3e-9a6f-2d4b8e1c7a90"
+    response = await negotiate(
+        request("POST", "negotiate", headers={"x-dtq-push-id": push_id}),
+        connection=connection,
+        groups=groups,
+    )
+    assert response.status_code == 200
+    assert as_json(response) == {
+        "url": "https://x.service.signalr.net/client/?hub=dtq",
+        "accessToken": "t",
+        "group": "tenant-local",
+    }
+    assert json.loads(groups.value or "") == [
+        {"userId": push_id, "groupName": "tenant-local", "action": "add"}
+    ]
+
+    refused = await negotiate(
+        request("POST", "negotiate", headers={"x-dtq-push-id": "short"}),
+        connection=connection,
+        groups=Out(),
+    )
+    assert refused.status_code == 400
+
+
+async def test_negotiate_for_one_job_checks_it_is_the_callers(pushing: Runtime) -> None:
+    submitted = await user_function(api.bp, "submit_job")(
+        request("POST", "v1/jobs", {"job_type": "echo", "payload": {"message": "one"}})
+    )
+    job_id = as_json(submitted)["job_id"]
+    negotiate = user_function(push.bp, "negotiate")
+    headers = {"x-dtq-push-id": "a" * 32}
+    connection = json.dumps({"url": "u", "accessToken": "t"})
+    groups = Out()
+    mine = await negotiate(
+        request("POST", "negotiate", headers=headers, params={"job_id": job_id}),
+        connection=connection,
+        groups=groups,
+    )
+    assert mine.status_code == 200 and as_json(mine)["group"] == f"job-{job_id}"
+    missing = await negotiate(
+        request("POST", "negotiate", headers=headers, params={"job_id": "01k" + "z" * 23}),
+        connection=connection,
+        groups=Out(),
+    )
+    assert missing.status_code == 404
+
+
+async def test_every_change_of_a_job_is_published_and_pushed_to_its_groups(
+    pushing: Runtime,
+) -> None:
+    assert isinstance(pushing.status, PublishingStatusStore)
+    submitted = await user_function(api.bp, "submit_job")(
+        request(
+            "POST", "v1/jobs", {"job_type": "simulate", "payload": {"duration_ms": 10, "steps": 2}}
+        )
+    )
+    job = as_json(submitted)
+    [message] = await pushing.queue(pushing.settings.jobs_queue).receive(1, max_wait=1)
+    await pushing.worker.handle(
+        Delivery(
+            JobMessage.decode(message.body, message.application_properties), message.message_id, 1
+        )
+    )
+    assert pushing.status.events.queue_name == pushing.settings.events_queue
+    events = await pushing.status.events.receive(50, max_wait=1)
+    seen = [json.loads(e.body)["job"] for e in events]
+    states = [(j["state"], j["progress"]) for j in seen if j["job_id"] == job["job_id"]]
+    assert states[0] == ("queued", 0) and states[-1] == ("completed", 100)
+    assert ("running", 50) in states, "progress changes are published too"
+
+    batch = [
+        ServiceBusMessage(
+            body=e.body,
+            message_id=e.message_id,
+            delivery_count=1,
+            enqueued_time_utc=datetime.now(UTC),
+            application_properties={},
+            user_properties={},
+        )
+        for e in reversed(events)  # out of order: the newest state must still win
+    ]
+    out = Out()
+    push_fn = user_function(push.bp, "push_job_events")
+    push_fn(events=batch, signalr=out)
+    sent = json.loads(out.value or "")
+    assert {m["groupName"] for m in sent} == {f"job-{job['job_id']}", "tenant-local"}
+    assert all(m["target"] == "jobUpdated" for m in sent)
+    assert [m["arguments"][0]["state"] for m in sent] == ["completed", "completed"], (
+        "one state per job"
+    )
+
+
+def test_undecodable_events_are_dropped_not_fatal() -> None:
+    good = json.dumps(
+        {
+            "job": {
+                "job_id": "j1",
+                "tenant_id": "t1",
+                "updated_at": "2026-11-23T09:00:00+00:00",
+                "state": "queued",
+            }
+        }
+    ).encode()
+    messages = signalr_messages([b"not json", json.dumps({"job": {}}).encode(), good])
+    assert [m["groupName"] for m in messages] == ["job-j1", "tenant-t1"]
+
+
+async def test_without_signalr_nothing_is_published(tmp_path: Path) -> None:
+    rt = Runtime.from_settings(Settings.load(None, data_dir=tmp_path))
+    try:
+        assert not isinstance(rt.status, PublishingStatusStore)
+    finally:
+        await rt.close()
+
+
+def test_the_local_host_leaves_the_signalr_functions_out() -> None:
+    from shared.host.catalog import build_catalog
+
+    catalog = build_catalog(function_app.create_app(), Settings.load(None))
+    assert catalog.skipped == {
+        "negotiate": ["signalR", "signalRConnectionInfo"],
+        "push_job_events": ["signalR"],
+    }
+    assert all(f.name != "negotiate" for f in catalog.http)
