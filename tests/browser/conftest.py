@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.processes import LocalHost
+from tests.support.processes import LocalHost, running_host
 
 CHROMIUM_ARGS = [
     "--disable-gpu",
@@ -60,13 +60,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def ui_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
-    host = LocalHost(data_dir=Path(tmp_path_factory.mktemp("dtq-ui")), workers=1)
-    host.env["DTQ_CANCEL_CHECK_SECONDS"] = "0.5"
-    host.start()
-    try:
+    env = {"DTQ_CANCEL_CHECK_SECONDS": "0.5"}
+    with running_host(Path(tmp_path_factory.mktemp("dtq-ui")), env=env) as host:
         yield host
-    finally:
-        host.stop()
 
 
 @pytest.fixture

@@ -14,20 +14,16 @@ import httpx
 import pytest
 
 from tests.support.polling import wait_job
-from tests.support.processes import ROOT, LocalHost, free_port, run_dtq
+from tests.support.processes import ROOT, LocalHost, free_port, run_dtq, running_host
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def cli_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
-    host = LocalHost(data_dir=Path(tmp_path_factory.mktemp("dtq-cli")), workers=1)
-    host.env["DTQ_CANCEL_CHECK_SECONDS"] = "0.5"
-    host.start()
-    try:
+    env = {"DTQ_CANCEL_CHECK_SECONDS": "0.5"}
+    with running_host(Path(tmp_path_factory.mktemp("dtq-cli")), env=env) as host:
         yield host
-    finally:
-        host.stop()
 
 
 def dtq(
@@ -105,34 +101,10 @@ def test_watch_exit_codes_say_how_the_job_ended(cli_host: LocalHost) -> None:
 
 def test_json_output_is_the_apis_json(cli_host: LocalHost) -> None:
     payload = '{"message": "from stdin"}'
-    submitted = dtq(
-        cli_host,
-        "submit",
-        "echo",
-        "-",
-        "--priority",
-        "high",
-        "--idempotency-key",
-        "cli-1",
-        "--json",
-        stdin=payload,
-    )
-    job = json.loads(submitted.stdout)
+    args = ["submit", "echo", "-", "--priority", "high", "--idempotency-key", "cli-1", "--json"]
+    job = json.loads(dtq(cli_host, *args, stdin=payload).stdout)
     assert (job["payload"], job["priority"]) == ({"message": "from stdin"}, "high")
-    again = json.loads(
-        dtq(
-            cli_host,
-            "submit",
-            "echo",
-            "-",
-            "--priority",
-            "high",
-            "--idempotency-key",
-            "cli-1",
-            "--json",
-            stdin=payload,
-        ).stdout
-    )
+    again = json.loads(dtq(cli_host, *args, stdin=payload).stdout)
     assert again["job_id"] == job["job_id"], "the same idempotency key gives back the same job"
     wait_job(cli_host, job["job_id"], {"completed"})
     got = json.loads(dtq(cli_host, "get", job["job_id"], "--json").stdout)

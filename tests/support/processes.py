@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,6 +105,18 @@ class LocalHost:
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+
+@contextmanager
+def running_host(
+    data_dir: Path, *, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[LocalHost]:
+    """A local host on a free port for the block, stopped (by pid) after it."""
+    host = LocalHost(data_dir=data_dir, workers=workers, env=dict(env or {})).start()
+    try:
+        yield host
+    finally:
+        host.stop()
 
 
 def wait_healthy(
