@@ -15,7 +15,8 @@ param location string
 @description('Object id of the deploying user: given the same data roles as the app, so the local host can run against the cloud (azd sets AZURE_PRINCIPAL_ID). Empty: none.')
 param principalId string = ''
 
-@description('Region of the static web app (it is offered in fewer regions).')
+@description('Region of the static web app (it is offered in these regions only).')
+@allowed([ 'westus2', 'centralus', 'eastus2', 'westeurope', 'eastasia' ])
 param staticWebAppLocation string = 'westeurope'
 
 @description('SignalR Service tier: Free_F1 (20 connections) or Standard_S1.')

@@ -352,7 +352,7 @@ NEEDED_ROLES = {
     "storageQueueDataContributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",  # host storage
     "storageTableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",  # status, keys, counters
     "serviceBusDataOwner": "090c5cfd-751d-490a-894a-3ce6f1109419",  # send, receive, queue depth
-    "signalrAppServer": "420fcaa2-552c-430f-98ca-3264be4806c7",  # negotiate and send
+    "signalrRestApiOwner": "fd53cd77-2268-407a-8f46-7e7863d0f521",  # client tokens, send, groups
     "monitoringMetricsPublisher": "3913510d-42f4-4e42-8a64-420c390055eb",  # Entra ID ingestion
 }
 

@@ -22,7 +22,6 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
     disableKeyBasedMetadataWriteAccess: true
     minimalTlsVersion: 'Tls12'
     publicNetworkAccess: 'Enabled'
-    backupPolicy: { type: 'Continuous', continuousModeProperties: { tier: 'Continuous7Days' } }
   }
 }
 

@@ -38,8 +38,9 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     clientCertEnabled: false
     publicNetworkAccess: 'Enabled'
     siteConfig: {
+      // (FTP is off through the publishing-credentials policies below: Flex
+      // Consumption refuses siteConfig.ftpsState.)
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
       appSettings: [for setting in items(appSettings): { name: setting.key, value: setting.value }]
     }

@@ -37,6 +37,7 @@ resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
   kind: 'shared'
   properties: {
     displayName: 'dtq: jobs'
+    version: '1.0'
     category: 'workbook'
     sourceId: appInsights.id
     serializedData: loadTextContent('../../workbook/dtq.workbook.json')

@@ -17,7 +17,7 @@ var roles = {
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   serviceBusDataOwner: '090c5cfd-751d-490a-894a-3ce6f1109419'
-  signalrAppServer: '420fcaa2-552c-430f-98ca-3264be4806c7'
+  signalrRestApiOwner: 'fd53cd77-2268-407a-8f46-7e7863d0f521'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 // Cosmos DB's data-plane "Built-in Data Contributor" (read and write items; no keys, no
@@ -108,13 +108,16 @@ resource cosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@20
   }
 }
 
-resource signalrServer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+// The SignalR bindings work through the service's REST API: client tokens for
+// negotiate, sends, and group membership. REST API Owner holds exactly those data
+// actions (Service Owner adds server connections, which serverless mode never makes).
+resource signalrRest 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: signalr
-  name: guid(signalr.id, principalId, roles.signalrAppServer)
+  name: guid(signalr.id, principalId, roles.signalrRestApiOwner)
   properties: {
     principalId: principalId
     principalType: principalType
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.signalrAppServer)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.signalrRestApiOwner)
   }
 }
 

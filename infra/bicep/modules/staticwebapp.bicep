@@ -12,6 +12,8 @@ resource site 'Microsoft.Web/staticSites@2023-12-01' = {
   tags: union(tags, { 'azd-service-name': 'web' })
   sku: { name: 'Standard', tier: 'Standard' }
   properties: {
+    // Deployed by azd (no GitHub workflow of its own).
+    provider: 'Custom'
     allowConfigFileUpdates: true
     stagingEnvironmentPolicy: 'Enabled'
   }
