@@ -535,3 +535,21 @@ def test_workflows_test_on_every_push_and_deploy_with_oidc_only() -> None:
         and "azd provision" in steps
         and "azd deploy" in steps
     )
+
+
+def test_the_function_package_holds_the_app_and_leaves_the_rest_out() -> None:
+    ignored = {
+        line.strip().rstrip("/")
+        for line in (ROOT / ".funcignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {
+        ".venv",
+        "node_modules",
+        "tests",
+        "static-web",
+        ".venv-checkov",
+        "local.settings.json",
+    } <= ignored
+    needed = {"function_app.py", "functions", "shared", "host.json", "requirements.txt", "examples"}
+    assert not needed & ignored
