@@ -44,6 +44,17 @@ def dtq(
     )
 
 
+#: Submit a job that fails for good on its only attempt (into the DLQ), as JSON.
+FAILS_AT_ONCE = (
+    "submit",
+    "simulate",
+    '{"duration_ms": 10, "fail_permanently": true}',
+    "--max-attempts",
+    "1",
+    "--json",
+)
+
+
 def test_submit_and_watch_to_completion(cli_host: LocalHost) -> None:
     # A second per step: while the job moves, the watch reads every 0.25-0.6 s.
     done = dtq(
@@ -58,16 +69,7 @@ def test_submit_and_watch_to_completion(cli_host: LocalHost) -> None:
 
 
 def test_watch_exit_codes_say_how_the_job_ended(cli_host: LocalHost) -> None:
-    failing = dtq(
-        cli_host,
-        "submit",
-        "simulate",
-        '{"duration_ms": 10, "fail_permanently": true}',
-        "--max-attempts",
-        "1",
-        "--json",
-    )
-    job_id = json.loads(failing.stdout)["job_id"]
+    job_id = json.loads(dtq(cli_host, *FAILS_AT_ONCE).stdout)["job_id"]
     watched = dtq(cli_host, "watch", job_id)
     assert watched.returncode == 1, watched.stdout
     assert "PermanentJobError" in watched.stdout
@@ -155,17 +157,7 @@ def test_dlq_list_requeue_and_purge(cli_host: LocalHost) -> None:
     assert requeued.returncode == 0 and "requeued 1 job(s)" in requeued.stdout
     assert wait_job(cli_host, job["job_id"], {"completed"})["requeues"] == 1
 
-    doomed = json.loads(
-        dtq(
-            cli_host,
-            "submit",
-            "simulate",
-            '{"duration_ms": 10, "fail_permanently": true}',
-            "--max-attempts",
-            "1",
-            "--json",
-        ).stdout
-    )
+    doomed = json.loads(dtq(cli_host, *FAILS_AT_ONCE).stdout)
     wait_job(cli_host, doomed["job_id"], {"failed"})
     refused = dtq(cli_host, "dlq", "purge", "--all", "--type", "simulate")
     assert refused.returncode == 2 and "--yes" in refused.stderr, (

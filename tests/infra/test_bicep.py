@@ -397,39 +397,19 @@ def test_checkov_passes_offline_with_only_documented_skips() -> None:
         if os.environ.get("DTQ_REQUIRE_CHECKOV") == "1":
             pytest.fail("checkov is not installed (./dev test installs it in .venv-checkov)")
         pytest.skip("checkov is not installed (./dev test installs it in .venv-checkov)")
-    done = subprocess.run(
-        [
-            tool,
-            "-d",
-            str(BICEP),
-            "--config-file",
-            str(ROOT / "infra" / "checkov.yaml"),
-            "--skip-download",
-            "--compact",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
+
+    def scan(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [tool, *args, "--skip-download", "--compact", "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=ROOT,
+        )
+
+    done = scan("-d", str(BICEP), "--config-file", str(ROOT / "infra" / "checkov.yaml"))
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    workflows = subprocess.run(
-        [
-            tool,
-            "-d",
-            str(ROOT / ".github" / "workflows"),
-            "--framework",
-            "github_actions",
-            "--skip-download",
-            "--compact",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
+    workflows = scan("-d", str(ROOT / ".github" / "workflows"), "--framework", "github_actions")
     assert workflows.returncode == 0, workflows.stdout[-4000:]
     skipped = set(yaml.safe_load((ROOT / "infra" / "checkov.yaml").read_text())["skip-check"])
     documented = set(re.findall(r"`(CKV_[A-Z0-9_]+)`", (ROOT / "docs" / "deploy.md").read_text()))
