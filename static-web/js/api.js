@@ -80,6 +80,7 @@ export function setOnline(now, error) {
 /** While push (SignalR) delivers changes, polls are only a safety net. */
 let pushing = false;
 const pollers = new Set();
+export const isPushing = () => pushing;
 export function setPushing(on) {
   pushing = on;
   if (!on) for (const p of pollers) p.now(); // catch up on what push may have missed
@@ -124,6 +125,7 @@ export class Poller {
   async tick() {
     clearTimeout(this.timer);
     const seq = ++this.seq;
+    const sentAt = performance.now();
     const path = typeof this.path === "function" ? this.path() : this.path;
     try {
       const response = await api(path, { etag: this.etag });
@@ -131,7 +133,7 @@ export class Poller {
       if (response.status === 304) this.delay = this.isLive() && !pushing ? FAST : Math.min(this.delay * 1.5, SLOW);
       else {
         this.etag = response.etag;
-        const keepGoing = this.onData(response.data);
+        const keepGoing = this.onData(response.data, sentAt);
         this.delay = pushing ? SLOW : FAST;
         if (keepGoing === false) return this.stop();
       }

@@ -95,10 +95,16 @@ export function confirmAction(title, text, okLabel) {
   const returnFocus = document.activeElement;
   dialog.showModal();
   return new Promise((resolve) => {
-    dialog.addEventListener("close", () => { returnFocus?.focus(); resolve(dialog.returnValue === "ok"); }, { once: true });
+    dialog.addEventListener("close", () => {
+      resolve(dialog.returnValue === "ok");
+      // After the action the button may be gone (its row was purged): the view's heading then.
+      setTimeout(() => (returnFocus?.isConnected ? returnFocus : document.querySelector(".view:not([hidden]) h2"))?.focus(), 0);
+    }, { once: true });
   });
 }
 
-/** Tell every view about a job it may be showing (after a submit, a cancel, a push). */
-export const publishJob = (job) => document.dispatchEvent(new CustomEvent("dtq:job", { detail: job }));
-export const onJob = (handler) => document.addEventListener("dtq:job", (event) => handler(event.detail));
+/** Tell every view about a job it may be showing: `source` is "local" (this page
+ * submitted, cancelled or requeued it) or "push" (SignalR said it changed). */
+export const publishJob = (job, source = "local") =>
+  document.dispatchEvent(new CustomEvent("dtq:job", { detail: { job, source } }));
+export const onJob = (handler) => document.addEventListener("dtq:job", (event) => handler(event.detail.job, event.detail.source));

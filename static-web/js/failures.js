@@ -10,7 +10,7 @@ const dlq = { jobs: [], nextCursor: null, messages: [] };
 const jobType = () => $("#dlq-type").value;
 const query = (extra = {}) => `/dlq?${new URLSearchParams(Object.entries({ limit: PAGE, job_type: jobType(), ...extra }).filter(([, v]) => v))}`;
 
-const jobsPoller = new Poller(() => query({ limit: Math.max(PAGE, dlq.jobs.length) }), ({ items, next_cursor }) => {
+const jobsPoller = new Poller(() => query({ limit: Math.min(500, Math.max(PAGE, dlq.jobs.length)) }), ({ items, next_cursor }) => {
   Object.assign(dlq, { jobs: items, nextCursor: next_cursor });
   render();
 }, { onError: (error) => { if (error.status) announce(`Could not refresh the failures: ${error.message}`); } });
@@ -73,13 +73,18 @@ async function bulk(verb) {
     : `${what} is deleted for good, with its history. This cannot be undone.`;
   if (!(await confirmAction(verb === "requeue" ? "Requeue all matching?" : "Purge all matching?", text, verb === "requeue" ? "Requeue all" : "Purge all"))) return;
   let done = 0;
+  const seen = new Set();
   try {
-    for (let round = 0; round < 100; round++) {
-      const { data } = await api(`/dlq/${verb}`, { method: "POST", body: { limit: 1000, ...(jobType() ? { job_type: jobType() } : {}) } });
+    // Rounds of 200 until none is left. A requeued job that fails again at once comes
+    // back into the queue; meeting one again ends the loop, so it is requeued once.
+    for (let round = 0; round < 50; round++) {
+      const { data } = await api(`/dlq/${verb}`, { method: "POST", body: { limit: 200, ...(jobType() ? { job_type: jobType() } : {}) } });
+      const again = data.job_ids.some((id) => seen.has(id));
+      data.job_ids.forEach((id) => seen.add(id));
       done += data.job_ids.length;
       if (verb === "purge") document.dispatchEvent(new CustomEvent("dtq:purged", { detail: data.job_ids }));
       drop(data.job_ids);
-      if (!data.more) break;
+      if (!data.more || again) break;
     }
     announce(`${done} job(s) ${verb === "requeue" ? "requeued" : "purged"}.`);
   } catch (error) {

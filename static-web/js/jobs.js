@@ -6,6 +6,8 @@ import { $, el, announce, badge, fill, jobLink, onJob, progressParts, short, tim
 
 const [PAGE, MAX_PAGE] = [20, 500]; // rows per page; the API's largest page
 const list = { jobs: [] /* newest first */, rows: new Map() /* job_id -> <tr> */, nextCursor: null, current: null };
+/** When this page last learned of each job itself (performance.now()). */
+const learnedAt = new Map();
 
 const filters = () => ({ state: $("#filter-state").value, job_type: $("#filter-type").value });
 const query = ({ limit = PAGE, cursor } = {}) =>
@@ -62,11 +64,11 @@ function render() {
 }
 
 /** A fresh first page; rows loaded with "Load more" beyond it are kept. */
-function merge({ items, next_cursor: cursor }) {
-  // Jobs this page learned of (a submit) after the page was read are newer than all of
-  // it (ids sort by time): keep them on top rather than let a stale answer drop them.
-  const newest = items[0]?.job_id ?? "";
-  const fresher = list.jobs.filter((j) => j.job_id > newest && matches(j) && !items.some((i) => i.job_id === j.job_id));
+function merge({ items, next_cursor: cursor }, sentAt) {
+  // A job this page learned of (a submit) after the request left is missing from the
+  // answer only because the answer is older: keep it on top until a page shows it.
+  for (const [id, at] of learnedAt) if (performance.now() - at > 30000) learnedAt.delete(id);
+  const fresher = list.jobs.filter((j) => (learnedAt.get(j.job_id) ?? -1) > sentAt && matches(j) && !items.some((i) => i.job_id === j.job_id));
   let jobs = fresher.concat(items);
   if (cursor && list.jobs.length > items.length) {
     const at = list.jobs.findIndex((j) => j.job_id === items.at(-1)?.job_id);
@@ -95,14 +97,20 @@ async function loadMore() {
   }
 }
 
-/** A job this page learned about (submit, cancel, requeue, push): shown at once. */
-function learn(job) {
+/** A job this page learned about: from its own action (submit, cancel, requeue), shown
+ * at once and followed by a fresh list; from push, updated in place, and added only if
+ * it is newer than every job shown (an old job's progress must not jump to the top). */
+function learn(job, source) {
   const known = list.jobs.some((j) => j.job_id === job.job_id);
+  const newest = list.jobs[0]?.job_id ?? "";
   if (known) list.jobs = list.jobs.map((j) => (j.job_id === job.job_id && j.updated_at <= job.updated_at ? job : j));
-  else if (matches(job)) list.jobs = [job, ...list.jobs];
+  else if (matches(job) && (source === "local" || job.job_id > newest)) {
+    list.jobs = [job, ...list.jobs];
+    learnedAt.set(job.job_id, performance.now());
+  }
   render();
   if (!known) list.rows.get(job.job_id)?.classList.add("new");
-  poller.now();
+  if (source === "local") poller.now();
 }
 
 export function setFilters({ state = "", type = "" }) {

@@ -39,7 +39,7 @@ function chart(points) {
 function render(stats) {
   const byState = stats.jobs.by_state;
   $("#state-cards").replaceChildren(
-    card("jobs", stats.jobs.total, "#/jobs", "card-total"),
+    card("jobs", stats.jobs.total, "#/jobs?state=&type=", "card-total"),
     ...STATES.map((s) => card(s, byState[s] || 0, `#/jobs?state=${s}`, `card-${s}`)),
     card("in the dead-letter queue", stats.dead_letter.jobs, "#/failures", "card-dlq"),
     card("completed in the last hour", stats.completed_last_hour, "#/jobs?state=completed", "card-last-hour"));

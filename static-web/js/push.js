@@ -32,7 +32,10 @@ function loadClient() {
   });
 }
 
+let started = false;
+
 export async function startPush() {
+  if (started) return true;
   mode(POLLING);
   let info;
   try { info = await negotiate(); } catch { return false; } // no push here: polling it is
@@ -45,11 +48,12 @@ export async function startPush() {
       .withAutomaticReconnect()
       .configureLogging(LogLevel.Warning)
       .build();
-    connection.on("jobUpdated", (job) => { if (job && job.job_id) publishJob(job); });
+    connection.on("jobUpdated", (job) => { if (job && job.job_id) publishJob(job, "push"); });
     connection.onreconnecting(() => { setPushing(false); mode("Live updates: reconnecting; polling meanwhile."); });
     connection.onreconnected(() => { setPushing(true); mode("Live updates: pushed (SignalR)."); });
-    connection.onclose(() => { setPushing(false); mode(POLLING); });
+    connection.onclose(() => { started = false; setPushing(false); mode(POLLING); });
     await connection.start();
+    started = true;
     setPushing(true);
     mode("Live updates: pushed (SignalR).");
     return true;
@@ -58,3 +62,6 @@ export async function startPush() {
     return false;
   }
 }
+
+// A server that needs a key refuses negotiate until the page has one: try again then.
+document.addEventListener("dtq:key", () => { startPush(); });
