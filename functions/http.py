@@ -148,6 +148,8 @@ def endpoint(handler: HttpHandler) -> HttpHandler:
                 response = await handler(req, **bindings)
             except Exception as exc:
                 response = to_problem(exc)
+                if response.status_code >= 500:
+                    span.record_exception(exc)
             span.set_attribute("http.response.status_code", response.status_code)
             if response.status_code >= 500:
                 span.set_status(trace.StatusCode.ERROR)

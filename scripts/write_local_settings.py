@@ -1,6 +1,11 @@
-"""azd's postprovision hook: write local.settings.json for running the local host (or
-`func start`) against the resources just provisioned, with your own Entra ID sign-in
-(`az login`; main.bicep gives AZURE_PRINCIPAL_ID the app's data roles).
+"""azd's postprovision hook: write local.settings.azure.json, the settings for running
+the local host (or `func start`) against the resources just provisioned, with your own
+Entra ID sign-in (`az login`; main.bicep gives AZURE_PRINCIPAL_ID the app's data roles).
+
+It never touches local.settings.json: that file is what `./dev run` and the tests read,
+and pointing them at the cloud must be your explicit choice:
+
+    cp local.settings.azure.json local.settings.json   # then ./dev run
 
 azd hands the deployment's outputs to hooks as environment variables. Only endpoints
 and names are written: every connection is identity-based, so there is no secret.
@@ -48,9 +53,12 @@ def main(argv: list[str]) -> int:
     if "--print" in argv:
         print(text, end="")
         return 0
-    target = ROOT / "local.settings.json"
+    target = ROOT / "local.settings.azure.json"
     target.write_text(text)
-    print(f"write_local_settings: wrote {target} (identity-based: sign in with `az login`)")
+    print(
+        f"write_local_settings: wrote {target}; to run the local host against Azure, copy it"
+        " to local.settings.json and sign in with `az login`"
+    )
     return 0
 
 

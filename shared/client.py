@@ -99,8 +99,22 @@ class ApiClient:
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The answer's JSON object; ApiProblem for anything else (an empty body, a
+        sign-in page, a redirect)."""
         response = self.request(method, path, **kwargs)
-        return response.json() if response.content else None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            kind = response.headers.get("content-type", "no content type")
+            raise ApiProblem(
+                response.status_code,
+                "Unexpected answer",
+                f"expected a JSON object from {method} {path}, got {kind}"
+                + (" (a redirect: is the URL right?)" if 300 <= response.status_code < 400 else ""),
+            )
+        return body
 
     # --- jobs -------------------------------------------------------------------
     def submit(
@@ -129,7 +143,7 @@ class ApiClient:
         return dict(self._json("GET", f"/jobs/{job_id}"))
 
     def result(self, job_id: str) -> Any:
-        return self._json("GET", f"/jobs/{job_id}/result")["result"]
+        return self._json("GET", f"/jobs/{job_id}/result").get("result")
 
     def jobs(
         self,
@@ -182,9 +196,14 @@ class ApiClient:
         return dict(self._json("POST", f"/dlq/{job_id}/requeue", json=body))
 
     def requeue_matching(
-        self, *, job_type: str | None = None, limit: int | None = None
+        self,
+        *,
+        job_type: str | None = None,
+        limit: int | None = None,
+        max_attempts: int | None = None,
     ) -> dict[str, Any]:
-        body = {k: v for k, v in {"job_type": job_type, "limit": limit}.items() if v is not None}
+        wanted = {"job_type": job_type, "limit": limit, "max_attempts": max_attempts}
+        body = {k: v for k, v in wanted.items() if v is not None}
         return dict(self._json("POST", "/dlq/requeue", json=body))
 
     def purge(self, job_id: str) -> None:
@@ -205,7 +224,7 @@ class ApiClient:
         return dict(self._json("GET", "/healthz", accept=(503,)))
 
     def job_types(self) -> list[dict[str, Any]]:
-        return [*self._json("GET", "/job-types")["items"]]
+        return [*self._json("GET", "/job-types").get("items", [])]
 
 
 def _problem(response: httpx.Response) -> ApiProblem:

@@ -95,6 +95,13 @@ class Metrics:
             else:
                 p.counters[outcome].labels(job_type).inc()
 
+    def dead_lettered(self, job_type: str, reason: str) -> None:
+        """A job failed for good outside any run (the queue dead-lettered its message,
+        e.g. after workers crashed on it): counted as failed, with no run time."""
+        self._otel["failed"].add(1, {"job_type": job_type, "reason": reason})
+        if self.prometheus:
+            self.prometheus.failed.labels(job_type, reason).inc()
+
     def provider_call(self, provider: str, outcome: str, seconds: float) -> None:
         self._otel["provider"].record(seconds, {"provider": provider, "outcome": outcome})
         if self.prometheus:

@@ -566,12 +566,13 @@ class JobService:
             )
 
         try:
-            _, changed = await guarded_update(
+            job, changed = await guarded_update(
                 self.status, job_message.tenant_id, job_message.job_id, change
             )
         except NotFound:
             return 0
         if changed:
+            self.metrics.dead_lettered(job.job_type, reason)
             log.warning(
                 "job %s failed: its message was dead-lettered (%s)", job_message.job_id, reason
             )

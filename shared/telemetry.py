@@ -125,6 +125,15 @@ class LogContext(logging.Filter):
         return True
 
 
+def add_log_context() -> None:
+    """Put job_id and trace_id on records of every logger: a filter on the root
+    *logger* sees only the root's own records, so it goes on each root handler (the
+    exporter's, and the Functions worker's)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, LogContext) for f in handler.filters):
+            handler.addFilter(LogContext())
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s [%(process)d] %(name)s: %(message)s")
@@ -184,7 +193,7 @@ def configure(settings: Settings, *, span_processors: Sequence[Any] = ()) -> Non
                 connection_string=settings.applicationinsights_connection_string,
                 span_processors=list(span_processors),
             )
-            logging.getLogger().addFilter(LogContext())
+            add_log_context()
             return
         processors = list(span_processors)
         if settings.traces_dir is not None:
@@ -257,6 +266,20 @@ def read_spans(folder: Path) -> list[dict[str, Any]]:
 
 
 def job_trace(spans: list[dict[str, Any]], job_id: str) -> list[dict[str, Any]]:
-    """The spans of ``job_id``'s trace (every span of the trace its spans are in)."""
-    traces = {s["trace_id"] for s in spans if s["attributes"].get("dtq.job_id") == job_id}
-    return sorted((s for s in spans if s["trace_id"] in traces), key=lambda s: s["start"])
+    """The spans of ``job_id``: those naming it, the spans below them (provider calls,
+    retries) and above them (its submit request). A caller that submits many jobs under
+    one parent puts them all in one trace; the other jobs' spans are left out."""
+    by_id = {s["span_id"]: s for s in spans}
+    mine = {s["span_id"] for s in spans if s["attributes"].get("dtq.job_id") == job_id}
+    keep = set(mine)
+    grew = True
+    while grew:  # descendants of the job's own spans
+        more = {s["span_id"] for s in spans if s["parent_id"] in keep and s["span_id"] not in keep}
+        keep |= more
+        grew = bool(more)
+    for span_id in mine:  # and the chain above them
+        parent = by_id[span_id]["parent_id"]
+        while parent in by_id and parent not in keep:
+            keep.add(parent)
+            parent = by_id[parent]["parent_id"]
+    return sorted((s for s in spans if s["span_id"] in keep), key=lambda s: s["start"])

@@ -15,6 +15,10 @@ param location string
 @description('Object id of the deploying user: given the same data roles as the app, so the local host can run against the cloud (azd sets AZURE_PRINCIPAL_ID). Empty: none.')
 param principalId string = ''
 
+@description('What principalId is: a User (azd up from a laptop) or a ServicePrincipal (azd in CI, signed in by OIDC); azd sets AZURE_PRINCIPAL_TYPE.')
+@allowed([ 'User', 'ServicePrincipal' ])
+param principalType string = 'User'
+
 @description('Region of the static web app (it is offered in these regions only).')
 @allowed([ 'westus2', 'centralus', 'eastus2', 'westeurope', 'eastasia' ])
 param staticWebAppLocation string = 'westeurope'
@@ -236,7 +240,7 @@ module userRoles 'modules/roles.bicep' = if (!empty(principalId)) {
   name: 'user-roles'
   params: {
     principalId: principalId
-    principalType: 'User'
+    principalType: principalType
     storageName: storage.outputs.name
     serviceBusName: servicebus.outputs.name
     jobQueues: [ jobQueues.high, jobQueues.normal, jobQueues.low ]

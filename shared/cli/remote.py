@@ -34,6 +34,9 @@ PROBLEM_EXIT = {
 
 Command = Callable[[ApiClient, argparse.Namespace], int]
 
+#: Jobs per bulk requeue or purge request, and the most rounds one command makes.
+BULK_ROUND, MAX_BULK_ROUNDS = 100, 1000
+
 
 def _err(text: str) -> None:
     print(f"dtq: {text}", file=sys.stderr)
@@ -91,7 +94,10 @@ def _payload(args: argparse.Namespace) -> dict[str, Any]:
         if text == "-":
             text = sys.stdin.read()
         elif text.startswith("@"):
-            text = Path(text[1:]).read_text()
+            try:
+                text = Path(text[1:]).read_text()
+            except OSError as exc:
+                raise SystemExit(_usage(f"cannot read the payload file: {exc}")) from None
         try:
             loaded = json.loads(text)
         except ValueError as exc:
@@ -111,6 +117,8 @@ def _payload(args: argparse.Namespace) -> dict[str, Any]:
         *parents, leaf = key.split(".")
         for part in parents:  # --set location.city=Lisbon
             target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise SystemExit(_usage(f"--set {item}: {part} is already a value, not an object"))
         target[leaf] = value
     return payload
 
@@ -265,11 +273,21 @@ def dlq(api: ApiClient, args: argparse.Namespace) -> int:
                 api.purge(job_id)
             done.append(job_id)
     else:
-        bulk = api.requeue_matching if args.action == "requeue" else api.purge_matching
-        while True:
-            answer = bulk(job_type=args.type, limit=1000)
-            done += answer["job_ids"]
-            if not answer["more"]:
+        # Rounds of 100 until none is left. A requeued job that fails again at once is
+        # back before the next round: meeting one again ends the loop (it was requeued).
+        seen: set[str] = set()
+        for _ in range(MAX_BULK_ROUNDS):
+            if args.action == "requeue":
+                answer = api.requeue_matching(
+                    job_type=args.type, limit=BULK_ROUND, max_attempts=args.max_attempts
+                )
+            else:
+                answer = api.purge_matching(job_type=args.type, limit=BULK_ROUND)
+            ids = list(answer.get("job_ids", []))
+            again = seen.intersection(ids)
+            seen.update(ids)
+            done += [i for i in ids if i not in again]
+            if not answer.get("more") or again:
                 break
     verb = "requeued" if args.action == "requeue" else "purged"
     if args.json:

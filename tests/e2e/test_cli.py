@@ -192,6 +192,10 @@ def test_bad_input_is_explained_with_its_field(cli_host: LocalHost) -> None:
     assert unknown.returncode == 4 and "404" in unknown.stderr
     usage = dtq(cli_host, "dlq", "requeue")
     assert usage.returncode == 2 and "--all" in usage.stderr
+    clash = dtq(cli_host, "submit", "echo", "--set", "a=1", "--set", "a.b=2")
+    assert clash.returncode == 2 and "already a value" in clash.stderr
+    missing = dtq(cli_host, "submit", "echo", "@/nonexistent/payload.json")
+    assert missing.returncode == 2 and "cannot read the payload file" in missing.stderr
 
 
 def test_a_stopped_server_is_reported_with_advice() -> None:

@@ -379,7 +379,11 @@ def test_every_role_the_code_needs_is_assigned_to_the_app_identity() -> None:
 
 def test_the_deploying_user_gets_the_same_roles_only_when_named() -> None:
     user = main()["modules"]["userRoles"]["config"]
-    assert params("userRoles")["principalType"] == "User"
+    # A user from a laptop, the OIDC service principal in CI: azd says which.
+    assert params("userRoles")["principalType"] == "principalType"
+    assert main()["parameters"]["principalType"]["default"] == "User"
+    deployment = json.loads((BICEP / "main.parameters.json").read_text())["parameters"]
+    assert deployment["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE=User}"
     assert "empty" in json.dumps(user["condition"]), "only if principalId is given"
 
 
@@ -444,7 +448,11 @@ def test_azure_yaml_deploys_the_api_and_the_web_ui_from_these_templates() -> Non
     assert (ROOT / hook.split()[-1]).is_file()
 
 
-def test_the_postprovision_hook_writes_identity_based_local_settings(tmp_path: Path) -> None:
+def test_the_postprovision_hook_writes_identity_based_settings_beside_the_local_ones(
+    tmp_path: Path,
+) -> None:
+    hook = (ROOT / "scripts" / "write_local_settings.py").read_text()
+    assert '"local.settings.azure.json"' in hook and 'ROOT / "local.settings.json"' not in hook
     outputs = {
         "SERVICEBUS_NAMESPACE": "sb-dtq-x.servicebus.windows.net",
         "TABLE_SERVICE_URI": "https://stdtqx.table.core.windows.net/",

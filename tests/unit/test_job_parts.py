@@ -6,6 +6,7 @@ import dataclasses
 import json
 import random
 import time
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -217,3 +218,29 @@ def test_retry_after_is_a_floor_bounded_by_the_cap() -> None:
     assert policy.delay(1, retry_after=5) >= 5
     assert policy.delay(1, retry_after=600) == 600, "a provider's wait beats our own cap"
     assert policy.delay(1, retry_after=7200) == 900
+
+
+def test_a_jobs_trace_leaves_out_other_jobs_under_the_same_request() -> None:
+    from shared.telemetry import job_trace
+
+    def span(span_id: str, parent: str | None, job: str | None = None) -> dict[str, Any]:
+        attributes = {"dtq.job_id": job} if job else {}
+        return {
+            "span_id": span_id,
+            "parent_id": parent,
+            "trace_id": "t",
+            "start": len(span_id),
+            "attributes": attributes,
+        }
+
+    spans = [
+        span("req", "caller"),  # one request submitted two jobs
+        span("enq-a", "req", "a"),
+        span("run-a", "enq-a", "a"),
+        span("http-a", "run-a"),  # a provider call of job a
+        span("enq-b", "req", "b"),
+        span("run-b", "enq-b", "b"),
+        span("http-b", "run-b"),
+    ]
+    assert {s["span_id"] for s in job_trace(spans, "a")} == {"req", "enq-a", "run-a", "http-a"}
+    assert job_trace(spans, "c") == []

@@ -11,6 +11,7 @@ import pytest
 from shared.errors import BackendUnavailable, Conflict, FieldError, NotFound, ValidationFailed
 from shared.jobs import Job, JobState
 from shared.messages import Delivery, JobMessage
+from shared.metrics import Metrics
 from shared.ports import OutgoingMessage
 from shared.service import Submission
 from tests.unit.conftest import Parts
@@ -282,7 +283,13 @@ async def test_jobs_whose_message_the_queue_dead_lettered_are_failed(parts: Part
     finished = await parts.status.replace(finished.moved_to(JobState.RUNNING, attempt=1))
     await parts.status.replace(finished.moved_to(JobState.COMPLETED))
 
+    parts.service.metrics = metrics = Metrics(prometheus=True)
     assert await parts.service.reconcile_dead_letters() == 1
+    assert metrics.prometheus is not None
+    counted = metrics.prometheus.registry.get_sample_value(
+        "dtq_jobs_failed_total", {"job_type": "echo", "reason": "MaxDeliveryCountExceeded"}
+    )
+    assert counted == 1, "a job failed by the reconciler counts as failed"
     failed = await parts.status.get("t1", stuck.job_id)
     assert failed.state is JobState.FAILED
     assert failed.dead_letter is not None

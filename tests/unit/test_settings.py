@@ -101,3 +101,21 @@ def test_cli_settings_flags_beat_environment_beat_config_file(
     monkeypatch.delenv("DTQ_URL")
     assert ClientSettings.load().url == "http://127.0.0.1:7071"
     assert "secret" not in repr(ClientSettings.load(api_key="secret")), "the key stays out of logs"
+
+
+def test_the_api_client_calls_an_answer_that_is_not_json_a_problem() -> None:
+    import httpx
+
+    from shared.client import ApiClient, ApiProblem
+
+    def sign_in_page(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            302, headers={"location": "https://login.example", "content-type": "text/html"}
+        )
+
+    transport = httpx.MockTransport(sign_in_page)
+    with (
+        ApiClient("http://api.example", transport=transport) as api,
+        pytest.raises(ApiProblem, match="a redirect: is the URL right"),
+    ):
+        api.stats()
