@@ -21,6 +21,7 @@ from functions.runtime import runtime
 from shared.constants import DEFAULT_PAGE_SIZE, POLL_AFTER_SECONDS
 from shared.errors import ValidationFailed
 from shared.jobs import Job
+from shared.ports import Page
 from shared.service import Submission
 
 bp = func.Blueprint()
@@ -40,6 +41,11 @@ def job_body(job: Job) -> dict[str, object]:
         **job.to_public(),
         "links": {"self": _job_url(job.job_id), "result": f"{_job_url(job.job_id)}/result"},
     }
+
+
+def page_body(page: Page[Job]) -> dict[str, object]:
+    """A page of jobs as the list endpoints answer it."""
+    return {"items": [job_body(j) for j in page.items], "next_cursor": page.next_cursor}
 
 
 def _etag(job: Job) -> str:
@@ -101,9 +107,7 @@ async def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
         limit=int_param(req, "limit", DEFAULT_PAGE_SIZE),
         cursor=req.params.get("cursor") or None,
     )
-    return conditional_json(
-        req, {"items": [job_body(j) for j in page.items], "next_cursor": page.next_cursor}
-    )
+    return conditional_json(req, page_body(page))
 
 
 @bp.route(route="v1/jobs/{job_id}", methods=["GET"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.api import job_body, tenant_of
+from functions.api import job_body, page_body, tenant_of
 from functions.http import (
     BulkDeadLetterRequest,
     RequeueRequest,
@@ -47,9 +47,7 @@ async def list_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
         limit=int_param(req, "limit", DEFAULT_PAGE_SIZE),
         cursor=req.params.get("cursor") or None,
     )
-    return conditional_json(
-        req, {"items": [job_body(j) for j in page.items], "next_cursor": page.next_cursor}
-    )
+    return conditional_json(req, page_body(page))
 
 
 @bp.route(route="v1/dlq/requeue", methods=["POST"])

@@ -213,14 +213,13 @@ def conditional_json(req: func.HttpRequest, body: Any, basis: Any = None) -> fun
     """``body`` with a strong ETag of its content (or of ``basis``, the part whose change
     matters); 304 with no body when the caller's If-None-Match already holds it. Pollers
     (the web UI) back off while they get 304s."""
-    canonical = json.dumps(
-        body if basis is None else basis, sort_keys=True, separators=(",", ":"), default=str
-    )
-    etag = f'"{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"'
+    text = json.dumps(body, separators=(",", ":"))  # serialized once: hashed and sent
+    tagged = text if basis is None else json.dumps(basis, sort_keys=True, separators=(",", ":"))
+    etag = f'"{hashlib.sha256(tagged.encode()).hexdigest()[:32]}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag_matches(req, etag):
         return func.HttpResponse(status_code=304, headers=headers)
-    return json_response(body, 200, headers)
+    return func.HttpResponse(text, status_code=200, headers=headers, mimetype="application/json")
 
 
 def etag_matches(req: func.HttpRequest, etag: str) -> bool:
