@@ -60,20 +60,20 @@ def signalr_messages(bodies: Iterable[bytes]) -> list[dict[str, Any]]:
     """The SignalR output binding's messages for a batch of events: the newest state of
     each job (a batch often holds several progress steps of one job), to its job group
     and its tenant group. Undecodable events are dropped with a warning."""
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, tuple[datetime, dict[str, Any]]] = {}  # job id -> (updated, job)
     for body in bodies:
         try:
             job = json.loads(body)["job"]
             job_id, updated = job["job_id"], _when(job["updated_at"])
-            str(job["tenant_id"])
+            if "tenant_id" not in job:
+                raise KeyError("tenant_id")
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("dropped an undecodable job event: %s", exc)
             continue
-        seen = latest.get(job_id)
-        if seen is None or updated >= _when(seen["updated_at"]):
-            latest[job_id] = job
+        if job_id not in latest or updated >= latest[job_id][0]:
+            latest[job_id] = (updated, job)
     messages: list[dict[str, Any]] = []
-    for job in latest.values():
+    for _, job in latest.values():
         for group in (job_group(job["job_id"]), tenant_group(job["tenant_id"])):
             messages.append({"target": TARGET, "arguments": [job], "groupName": group})
     return messages
