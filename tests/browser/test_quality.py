@@ -13,7 +13,7 @@ import pytest
 
 from tests.browser.conftest import expect
 from tests.support.polling import wait_job
-from tests.support.processes import LocalHost, run_dtq
+from tests.support.processes import create_key, running_host
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -207,32 +207,29 @@ def test_a_server_that_needs_keys_asks_for_one_and_then_works(
 ) -> None:
     data_dir = Path(tmp_path_factory.mktemp("dtq-ui-keys"))
     env = {"DTQ_REQUIRE_API_KEYS": "true"}
-    token = json.loads(run_dtq(data_dir, "keys", "create", "--tenant", "acme", "--json", env=env))[
-        "token"
-    ]
-    host = LocalHost(data_dir=data_dir, workers=1, env=env).start()
-    context = browser.new_context(base_url=host.base_url)
-    try:
-        page = context.new_page()
-        page.goto("/")
-        form = page.get_by_test_id("key-form")
-        expect(form).to_be_visible()
-        expect(page.get_by_test_id("api-key")).to_be_focused()
-        page.get_by_test_id("api-key").fill("dtq_000000000000_wrong")
-        page.get_by_test_id("api-key-save").click()
-        expect(form).to_contain_text("refused")
-        page.get_by_test_id("api-key").fill(token)
-        page.get_by_test_id("api-key-save").click()
-        expect(form).to_be_hidden()
-        page.get_by_test_id("job-type-select").select_option("echo")
-        page.get_by_test_id("field-message").fill("with a key")
-        page.get_by_test_id("submit-button").click()
-        expect(page.get_by_test_id("detail-state")).to_have_text("completed")
-        job_id = page.url.rsplit("/", 1)[1]
-        owned = httpx.get(
-            f"{host.base_url}/api/v1/jobs/{job_id}", headers={"X-API-Key": token}, timeout=10
-        )
-        assert owned.status_code == 200 and owned.json()["tenant_id"] == "acme"
-    finally:
-        context.close()
-        host.stop()
+    token = create_key(data_dir, "acme", env)
+    with running_host(data_dir, env=env) as host:
+        context = browser.new_context(base_url=host.base_url)
+        try:
+            page = context.new_page()
+            page.goto("/")
+            form = page.get_by_test_id("key-form")
+            expect(form).to_be_visible()
+            expect(page.get_by_test_id("api-key")).to_be_focused()
+            page.get_by_test_id("api-key").fill("dtq_000000000000_wrong")
+            page.get_by_test_id("api-key-save").click()
+            expect(form).to_contain_text("refused")
+            page.get_by_test_id("api-key").fill(token)
+            page.get_by_test_id("api-key-save").click()
+            expect(form).to_be_hidden()
+            page.get_by_test_id("job-type-select").select_option("echo")
+            page.get_by_test_id("field-message").fill("with a key")
+            page.get_by_test_id("submit-button").click()
+            expect(page.get_by_test_id("detail-state")).to_have_text("completed")
+            job_id = page.url.rsplit("/", 1)[1]
+            owned = httpx.get(
+                f"{host.base_url}/api/v1/jobs/{job_id}", headers={"X-API-Key": token}, timeout=10
+            )
+            assert owned.status_code == 200 and owned.json()["tenant_id"] == "acme"
+        finally:
+            context.close()

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.support.emulators import Azurite, CosmosServer
-from tests.support.processes import LocalHost
+from tests.support.processes import LocalHost, running_host
 
 
 @pytest.fixture(scope="module", params=["embedded", "azure"])
@@ -17,17 +17,9 @@ def host(
 ) -> Iterator[LocalHost]:
     """One ``dtq serve`` (2 worker processes) shared by a test module, on the embedded
     backend and again on the Azure adapters."""
-    local = LocalHost(
-        data_dir=Path(tmp_path_factory.mktemp("dtq-e2e")),
-        workers=2,
-        env=backend_env(request.param, request),
-    )
-    local.env["DTQ_RETRY_BACKOFF_BASE_SECONDS"] = "0.1"
-    local.start()
-    try:
+    env = {**backend_env(request.param, request), "DTQ_RETRY_BACKOFF_BASE_SECONDS": "0.1"}
+    with running_host(Path(tmp_path_factory.mktemp("dtq-e2e")), workers=2, env=env) as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture

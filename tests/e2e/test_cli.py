@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.support.polling import wait_job
-from tests.support.processes import ROOT, LocalHost, free_port, run_dtq, running_host
+from tests.support.processes import ROOT, LocalHost, create_key, free_port, running_host
 
 pytestmark = pytest.mark.e2e
 
@@ -208,11 +208,8 @@ def test_a_stopped_server_is_reported_with_advice() -> None:
 def test_keys_come_from_flags_the_environment_or_the_config_file(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     env = {"DTQ_REQUIRE_API_KEYS": "true"}
-    token = json.loads(run_dtq(data_dir, "keys", "create", "--tenant", "acme", "--json", env=env))[
-        "token"
-    ]
-    host = LocalHost(data_dir=data_dir, workers=1, env=env).start()
-    try:
+    token = create_key(data_dir, "acme", env)
+    with running_host(data_dir, env=env) as host:
         refused = dtq(host, "list")
         assert refused.returncode == 6 and "--api-key" in refused.stderr
         assert dtq(host, "list", "--api-key", token).returncode == 0
@@ -226,8 +223,6 @@ def test_keys_come_from_flags_the_environment_or_the_config_file(tmp_path: Path)
             "the top-level url, which is down"
         )
         assert dtq(None, "list", "--config", str(config), "--profile", "nope").returncode == 2
-    finally:
-        host.stop()
 
 
 def test_help_has_examples() -> None:

@@ -11,19 +11,15 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.support.processes import LocalHost
+from tests.support.processes import LocalHost, running_host
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def fuzz_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
-    host = LocalHost(data_dir=Path(tmp_path_factory.mktemp("fuzz")), workers=1)
-    host.start()
-    try:
+    with running_host(Path(tmp_path_factory.mktemp("fuzz"))) as host:
         yield host
-    finally:
-        host.stop()
 
 
 def operations() -> list[str]:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import BACKENDS, backend_env
-from tests.support.processes import LocalHost
+from tests.support.processes import running_host
 
 pytestmark = pytest.mark.e2e
 
@@ -23,18 +23,12 @@ WINDOW = 2.0
 def api(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[httpx.Client]:
-    host = LocalHost(
-        data_dir=Path(tmp_path_factory.mktemp("dtq-idem")),
-        workers=1,
-        env=backend_env(request.param, request),
-    )
-    host.env["DTQ_IDEMPOTENCY_WINDOW_SECONDS"] = str(WINDOW)
-    host.start()
-    try:
-        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as client:
-            yield client
-    finally:
-        host.stop()
+    env = {**backend_env(request.param, request), "DTQ_IDEMPOTENCY_WINDOW_SECONDS": str(WINDOW)}
+    with (
+        running_host(Path(tmp_path_factory.mktemp("dtq-idem")), env=env) as host,
+        httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as client,
+    ):
+        yield client
 
 
 def post(api: httpx.Client, key: str | None, body: dict[str, Any]) -> httpx.Response:

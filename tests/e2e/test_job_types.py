@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.fake_providers import FakeProviders
 from tests.support.polling import wait_job
-from tests.support.processes import ROOT, LocalHost
+from tests.support.processes import ROOT, running_host
 
 pytestmark = pytest.mark.e2e
 
@@ -29,21 +29,17 @@ def fake() -> Iterator[FakeProviders]:
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory, fake: FakeProviders) -> Iterator[httpx.Client]:
-    host = LocalHost(data_dir=Path(tmp_path_factory.mktemp("dtq-job-types")), workers=1)
-    host.env.update(
-        {
-            **fake.environment(),
-            "DTQ_JOB_TYPE_MODULES": "examples.word_count",
-            "DTQ_RETRY_BACKOFF_BASE_SECONDS": "0.05",
-            "DTQ_RETRY_AFTER_MAX_SECONDS": "0.3",  # the fake asks for 7 s
-        }
-    )
-    host.start()
-    try:
-        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as client:
-            yield client
-    finally:
-        host.stop()
+    env = {
+        **fake.environment(),
+        "DTQ_JOB_TYPE_MODULES": "examples.word_count",
+        "DTQ_RETRY_BACKOFF_BASE_SECONDS": "0.05",
+        "DTQ_RETRY_AFTER_MAX_SECONDS": "0.3",  # the fake asks for 7 s
+    }
+    with (
+        running_host(Path(tmp_path_factory.mktemp("dtq-job-types")), env=env) as host,
+        httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as client,
+    ):
+        yield client
 
 
 def submit(api: httpx.Client, job_type: str, payload: dict[str, object], **extra: object) -> str:

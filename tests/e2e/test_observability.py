@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from shared.telemetry import job_trace, read_spans
 from tests.support.fake_providers import FakeProviders
 from tests.support.polling import wait_job
-from tests.support.processes import LocalHost, run_dtq
+from tests.support.processes import LocalHost, run_dtq, running_host
 
 pytestmark = pytest.mark.e2e
 
@@ -57,21 +57,19 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     data_dir = Path(tmp_path_factory.mktemp("dtq-observed"))
     traces = data_dir / "traces"
     fake = FakeProviders().start()
-    host = LocalHost(data_dir=data_dir, workers=2)
-    host.env.update(
-        {
-            **fake.environment(),
-            "DTQ_TRACES_DIR": str(traces),
-            "DTQ_LOG_FORMAT": "json",
-            "DTQ_RETRY_BACKOFF_BASE_SECONDS": "0.05",
-        }
-    )
-    host.start()
+    env = {
+        **fake.environment(),
+        "DTQ_TRACES_DIR": str(traces),
+        "DTQ_LOG_FORMAT": "json",
+        "DTQ_RETRY_BACKOFF_BASE_SECONDS": "0.05",
+    }
     try:
-        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as api:
+        with (
+            running_host(data_dir, workers=2, env=env) as host,
+            httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as api,
+        ):
             yield Observed(host, traces, api)
     finally:
-        host.stop()
         fake.stop()
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.conftest import BACKENDS, backend_env
 from tests.support.polling import wait_job
-from tests.support.processes import ROOT, LocalHost, run_dtq
+from tests.support.processes import ROOT, LocalHost, create_key, run_dtq, running_host
 
 pytestmark = pytest.mark.e2e
 
@@ -44,25 +44,22 @@ def tenants(
     data_dir = Path(tmp_path_factory.mktemp("dtq-tenants"))
     env = {**backend_env(request.param, request), "DTQ_REQUIRE_API_KEYS": "true"}
 
-    def token(tenant: str) -> str:
-        created = run_dtq(data_dir, "keys", "create", "--tenant", tenant, "--json", env=env)
-        return str(json.loads(created)["token"])
-
-    token_a, token_b, token_c = token("acme"), token("globex"), token("initech")
-    host = LocalHost(data_dir=data_dir, workers=1, env=env).start()
-    base = f"{host.base_url}/api/v1"
-    clients = [
-        httpx.Client(base_url=base, timeout=10, headers={"Authorization": f"Bearer {token_a}"}),
-        httpx.Client(base_url=base, timeout=10, headers={"X-API-Key": token_b}),
-        httpx.Client(base_url=base, timeout=10),
-        httpx.Client(base_url=base, timeout=10, headers={"X-API-Key": token_c}),
-    ]
-    try:
-        yield Tenants(host, *clients, data_dir=data_dir, env=env)
-    finally:
-        for client in clients:
-            client.close()
-        host.stop()
+    token_a, token_b, token_c = (
+        create_key(data_dir, t, env) for t in ("acme", "globex", "initech")
+    )
+    with running_host(data_dir, env=env) as host:
+        base = f"{host.base_url}/api/v1"
+        clients = [
+            httpx.Client(base_url=base, timeout=10, headers={"Authorization": f"Bearer {token_a}"}),
+            httpx.Client(base_url=base, timeout=10, headers={"X-API-Key": token_b}),
+            httpx.Client(base_url=base, timeout=10),
+            httpx.Client(base_url=base, timeout=10, headers={"X-API-Key": token_c}),
+        ]
+        try:
+            yield Tenants(host, *clients, data_dir=data_dir, env=env)
+        finally:
+            for client in clients:
+                client.close()
 
 
 def submit(api: httpx.Client, payload: dict[str, object], **extra: object) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -161,3 +162,9 @@ def run_dtq(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> st
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def create_key(data_dir: Path, tenant: str, env: dict[str, str] | None = None) -> str:
+    """The token of a new API key for ``tenant`` (``dtq keys create`` on that data)."""
+    created = run_dtq(data_dir, "keys", "create", "--tenant", tenant, "--json", env=env)
+    return str(json.loads(created)["token"])
