@@ -80,7 +80,6 @@ export function setOnline(now, error) {
 /** While push (SignalR) delivers changes, polls are only a safety net. */
 let pushing = false;
 const pollers = new Set();
-export const isPushing = () => pushing;
 export function setPushing(on) {
   pushing = on;
   if (!on) for (const p of pollers) p.now(); // catch up on what push may have missed
