@@ -139,6 +139,7 @@ async def test_abandoned_past_max_deliveries_is_dead_lettered(made: Backends) ->
     assert await q.receive(1, max_wait=0.2) == []
     [dead] = await q.peek_dead_letters()
     assert dead.message_id == "m-1" and dead.dead_letter_reason == "MaxDeliveryCountExceeded"
+    assert dead.delivery_count == 3, "a peeked message counts its deliveries from 1 too"
     depth = await q.depth()
     assert (depth.active, depth.dead_lettered) == (0, 1)
 

@@ -10,6 +10,13 @@ is an iterable of bytes sections and application property keys and string values
 arrive as ``bytes``. Settling a message whose lock expired raises the SDK's
 ``MessageLockLostError``; settling one twice raises ``MessageAlreadySettled``.
 
+Where Azure is strict, so is the fake:
+
+- ``delivery_count`` is what ``azure-servicebus`` reports: the raw AMQP header, the
+  number of *previous* deliveries (0 on the first receive). Peeked messages carry the
+  broker's own count (Azure.Messaging.ServiceBus adds 1 to received messages' header
+  and not to peeked ones: ``AmqpMessageConverter.AmqpMessageToSBReceivedMessage``).
+
 State is guarded by a thread lock, so receivers on different event loops (threads)
 share one namespace safely. Only the tests use it.
 """
@@ -51,6 +58,7 @@ class _Stored:
     content_type: str | None
     enqueued_at: float
     visible_at: float
+    #: Deliveries so far, as the broker counts them (1 during the first delivery).
     delivery_count: int = 0
     lock_token: str | None = None
     dead_letter_reason: str | None = None
@@ -58,13 +66,15 @@ class _Stored:
 
 
 class FakeReceivedMessage:
-    """What ``ServiceBusReceiver.receive_messages`` returns, as far as dtq reads it."""
+    """What ``ServiceBusReceiver.receive_messages`` (or ``peek_messages``) returns, as
+    far as dtq reads it."""
 
-    def __init__(self, stored: _Stored, locked_until: float | None) -> None:
+    def __init__(self, stored: _Stored, locked_until: float | None, peeked: bool = False) -> None:
         self._stored = stored
         self.message_id = stored.message_id
         self.sequence_number = stored.sequence_number
-        self.delivery_count = stored.delivery_count
+        #: The AMQP header's count: previous deliveries when received, all when peeked.
+        self.delivery_count = stored.delivery_count if peeked else stored.delivery_count - 1
         self.lock_token = stored.lock_token
         self.locked_until_utc = _dt(locked_until)
         self.enqueued_time_utc = _dt(stored.enqueued_at)
@@ -219,7 +229,7 @@ class FakeNamespace:
             queue = self._queue(queue_name, "peek")
             source = queue.dead_letters if sub_queue else queue.messages
             found = [m for seq, m in sorted(source.items()) if seq >= from_sequence]
-            return [FakeReceivedMessage(m, None) for m in found[:max_count]]
+            return [FakeReceivedMessage(m, None, peeked=True) for m in found[:max_count]]
 
     def counts(self, queue_name: str) -> _Counts:
         with self.lock:

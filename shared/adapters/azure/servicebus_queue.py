@@ -7,6 +7,12 @@ so the local host renews locks in time), and the dead-letter sub-queue.
 
 The port hands out plain :class:`ReceivedMessage` values; the SDK message objects
 needed to settle them stay here, keyed by lock token.
+
+Delivery counts: ``azure-servicebus`` reports a received message's raw AMQP header,
+the number of *previous* deliveries (0 on the first), while the Functions host (the
+.NET SDK) and the port count from 1. A peeked message's header already carries the
+broker's count (the .NET SDK adds 1 only to received messages). :func:`_port_message`
+is the one place that translates.
 """
 
 from __future__ import annotations
@@ -104,13 +110,15 @@ class ServiceBusJobQueue:
 
     # -- receive --------------------------------------------------------------------
 
-    def _port_message(self, message: Any) -> ReceivedMessage:
+    def _port_message(self, message: Any, *, peeked: bool = False) -> ReceivedMessage:
         properties = {_text(k): _text(v) for k, v in (message.application_properties or {}).items()}
+        raw_count = int(message.delivery_count or 0)
         return ReceivedMessage(
             message_id=str(message.message_id),
             body=_body(message),
             application_properties=properties,
-            delivery_count=int(message.delivery_count or 0),
+            # The port counts deliveries from 1, as the Functions host does.
+            delivery_count=raw_count if peeked else raw_count + 1,
             enqueued_time=_utc(message.enqueued_time_utc),
             sequence_number=int(message.sequence_number or 0),
             lock_token=str(message.lock_token or ""),
@@ -195,7 +203,7 @@ class ServiceBusJobQueue:
             self.usage.record("servicebus", "peek")
         finally:
             await receiver.close()
-        return [self._port_message(m) for m in peeked]
+        return [self._port_message(m, peeked=True) for m in peeked]
 
     async def depth(self) -> QueueDepth:
         if self.admin is None:

@@ -1,0 +1,87 @@
+"""A job on the Service Bus adapter, run as the local host runs it with
+``DTQ_QUEUE_BACKEND=servicebus``: the worker trigger gets each message through the
+listener's ``to_binding``. The SDK counts deliveries from 0, dtq from 1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+from pydantic import BaseModel
+
+from functions import worker
+from functions.runtime import install
+from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
+from shared.host.listener import to_binding
+from shared.jobs import JobState
+from shared.jobtypes import default_registry
+from shared.priorities import PriorityQueues
+from shared.runtime import Runtime
+from shared.service import Submission
+from shared.settings import Settings
+from tests.support.servicebus_fake import FakeNamespace
+
+
+class Nothing(BaseModel):
+    pass
+
+
+def user_function(blueprint: func.Blueprint, name: str) -> Callable[..., Any]:
+    app = func.FunctionApp()
+    app.register_functions(blueprint)
+    [fn] = [f for f in app.get_functions() if f.get_function_name() == name]
+    return fn.get_user_function()
+
+
+async def test_a_redelivery_after_a_crash_is_delivery_2_and_takes_the_job_over(
+    tmp_path: Path,
+) -> None:
+    first_run_started = asyncio.Event()
+    runs: list[int] = []
+
+    async def hangs_first_time(payload: Nothing, ctx: Any) -> dict[str, int]:
+        runs.append(ctx.attempt)
+        if len(runs) == 1:
+            first_run_started.set()
+            await asyncio.Event().wait()  # the process dies in here
+        return {"runs": len(runs)}
+
+    registry = default_registry()
+    registry.register("hangs", Nothing, hangs_first_time)
+    namespace = FakeNamespace()
+    namespace.create_queue("dtq-jobs", lock_duration=0.3, max_delivery_count=5)
+    rt = Runtime.from_settings(Settings.load(None, data_dir=tmp_path), registry=registry)
+    queue = ServiceBusJobQueue(
+        namespace.client(), "dtq-jobs", lock_duration=0.3, max_delivery_count=5
+    )
+    rt.queues = {"dtq-jobs": queue}
+    rt.service.queues = rt.worker.queues = PriorityQueues.single(queue)
+    install(rt)
+    run_job = user_function(worker.bp, "run_job")
+    try:
+        job = await rt.service.submit("local", Submission("hangs", {}))
+        [first] = await queue.receive(1, max_wait=1)
+        assert first.delivery_count == 1
+        crashed = asyncio.create_task(run_job(to_binding(first)))
+        await asyncio.wait_for(first_run_started.wait(), 5)
+        crashed.cancel()  # no settlement, no lock renewal: the lock expires
+        with contextlib.suppress(asyncio.CancelledError):
+            await crashed
+        assert (await rt.status.get("local", job.job_id)).state is JobState.RUNNING
+
+        [second] = await queue.receive(1, max_wait=2)
+        assert second.message_id == first.message_id
+        assert second.delivery_count == 2
+        await run_job(to_binding(second))
+        await queue.complete(second)
+
+        done = await rt.status.get("local", job.job_id)
+        assert done.state is JobState.COMPLETED, "the redelivery took the attempt over"
+        assert (done.attempt, done.delivery_count, runs) == (1, 2, [1, 1])
+    finally:
+        install(None)
+        await rt.close()
