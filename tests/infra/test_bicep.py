@@ -345,33 +345,11 @@ def test_queues_behave_as_the_embedded_queue_imitates() -> None:
 
 # --- roles -----------------------------------------------------------------------------------
 
-#: What the code does with each service, and the built-in role that allows it.
-NEEDED_ROLES = {
-    # the host's storage and the deployment package
-    "storageBlobDataOwner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
-    "storageQueueDataContributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",  # host storage
-    "storageTableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",  # status, keys, counters
-    "serviceBusDataOwner": "090c5cfd-751d-490a-894a-3ce6f1109419",  # send, receive, queue depth
-    "signalrRestApiOwner": "fd53cd77-2268-407a-8f46-7e7863d0f521",  # client tokens, send, groups
-    "monitoringMetricsPublisher": "3913510d-42f4-4e42-8a64-420c390055eb",  # Entra ID ingestion
-}
+# What each role grants, against what each code path does: tests/infra/test_roles.py
+# (Microsoft's role definitions in tests/infra/fixtures/builtin_roles.json).
 
 
-def test_every_role_the_code_needs_is_assigned_to_the_app_identity() -> None:
-    roles = module("roles")
-    defined = roles["variables"]["roles"]["value"]
-    assert defined == NEEDED_ROLES
-    assigned = set()
-    for resource in resources(roles, "Microsoft.Authorization/roleAssignments"):
-        text = json.dumps(resource["config"]["properties"]["roleDefinitionId"])
-        assigned |= {name for name in defined if name in text}
-    assert assigned == set(NEEDED_ROLES), set(NEEDED_ROLES) - assigned
-    cosmos = resources(roles, "Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments")
-    assert (
-        cosmos
-        and roles["variables"]["cosmosDataContributor"]["value"]
-        == "00000000-0000-0000-0000-000000000002"
-    )
+def test_the_roles_go_to_the_app_identity() -> None:
     app = params("appRoles")
     assert app["principalType"] == "ServicePrincipal"
     assert "identity" in json.dumps(app["principalId"]), "the app's managed identity"

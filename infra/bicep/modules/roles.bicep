@@ -11,13 +11,14 @@ param cosmosName string
 param signalrName string
 param appInsightsName string
 
-// Built-in role definition ids.
+// Built-in role definition ids (tests/infra/fixtures/builtin_roles.json holds Microsoft's
+// definitions of them; tests/infra/test_roles.py checks each code path's actions).
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   serviceBusDataOwner: '090c5cfd-751d-490a-894a-3ce6f1109419'
-  signalrRestApiOwner: 'fd53cd77-2268-407a-8f46-7e7863d0f521'
+  signalrServiceOwner: '7e4f1700-ea5a-4f59-8f37-079cfe29dce3'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 // Cosmos DB's data-plane "Built-in Data Contributor" (read and write items; no keys, no
@@ -108,16 +109,18 @@ resource cosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@20
   }
 }
 
-// The SignalR bindings work through the service's REST API: client tokens for
-// negotiate, sends, and group membership. REST API Owner holds exactly those data
-// actions (Service Owner adds server connections, which serverless mode never makes).
-resource signalrRest 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+// The SignalR bindings with an identity-based connection: negotiate first generates an
+// access key (auth/accessKey/action) to sign the client's token, then the output binding
+// adds the caller to a group and push sends to groups (REST API). SignalR Service Owner
+// is the built-in role Microsoft names for a serverless negotiation server: REST API
+// Owner lacks auth/accessKey, and App Server lacks the REST API's group actions.
+resource signalrOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: signalr
-  name: guid(signalr.id, principalId, roles.signalrRestApiOwner)
+  name: guid(signalr.id, principalId, roles.signalrServiceOwner)
   properties: {
     principalId: principalId
     principalType: principalType
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.signalrRestApiOwner)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.signalrServiceOwner)
   }
 }
 
