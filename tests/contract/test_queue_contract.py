@@ -79,6 +79,15 @@ async def test_fifo_order_and_batches(made: Backends) -> None:
     assert [m.message_id for m in first + rest] == [f"m-{i}" for i in range(10)]
 
 
+async def test_concurrent_sends_on_one_queue_object_all_arrive(made: Backends) -> None:
+    q = made.queue()
+    await asyncio.gather(*(q.send([msg(i)]) for i in range(20)))
+    seen: set[str] = set()
+    while got := await q.receive(10, max_wait=0.5):
+        seen.update(m.message_id for m in got)
+    assert seen == {f"m-{i}" for i in range(20)}
+
+
 async def test_lock_expiry_redelivers_with_delivery_count_plus_one(made: Backends) -> None:
     q = made.queue(lock_duration=0.3)
     await q.send([msg(1)])

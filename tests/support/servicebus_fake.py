@@ -16,6 +16,11 @@ Where Azure is strict, so is the fake:
   number of *previous* deliveries (0 on the first receive). Peeked messages carry the
   broker's own count (Azure.Messaging.ServiceBus adds 1 to received messages' header
   and not to peeked ones: ``AmqpMessageConverter.AmqpMessageToSBReceivedMessage``).
+- One async sender takes one send at a time: a send (or batch creation) that starts
+  while another is under way on the same sender fails with the bare ``AttributeError``
+  the SDK leaks (azure-sdk-for-python #36334, #35618). ``break_senders`` makes every
+  existing sender fail so, as a sender left idle past the service's idle timeout does
+  (#48921), until it is replaced.
 
 State is guarded by a thread lock, so receivers on different event loops (threads)
 share one namespace safely. Only the tests use it.
@@ -24,10 +29,12 @@ share one namespace safely. Only the tests use it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -116,6 +123,8 @@ class FakeNamespace:
         self._sequence = itertools.count(1)
         self.available = True
         self.operations: dict[str, int] = {}
+        self.senders: list[FakeSender] = []
+        self.senders_break = False
 
     def create_queue(self, name: str, **options: Any) -> FakeQueue:
         with self.lock:
@@ -133,6 +142,13 @@ class FakeNamespace:
 
     def client(self) -> FakeClient:
         return FakeClient(self)
+
+    def break_senders(self, *, new_ones_too: bool = False) -> None:
+        """Every sender made so far (and with ``new_ones_too`` every later one) fails
+        from now on, its handler gone."""
+        self.senders_break = new_ones_too
+        for sender in self.senders:
+            sender.broken = True
 
     # -- broker operations ------------------------------------------------------------
 
@@ -252,7 +268,10 @@ class FakeClient:
         self.namespace = namespace
 
     def get_queue_sender(self, queue_name: str) -> FakeSender:
-        return FakeSender(self.namespace, queue_name)
+        sender = FakeSender(self.namespace, queue_name)
+        sender.broken = self.namespace.senders_break
+        self.namespace.senders.append(sender)
+        return sender
 
     def get_queue_receiver(self, queue_name: str, **options: Any) -> FakeReceiver:
         return FakeReceiver(self.namespace, queue_name, options.get("sub_queue"))
@@ -267,9 +286,27 @@ class FakeClient:
 class FakeSender:
     def __init__(self, namespace: FakeNamespace, queue_name: str) -> None:
         self.namespace, self.queue_name = namespace, queue_name
+        self.busy = False
+        self.broken = False
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, attribute: str) -> AsyncIterator[None]:
+        """The SDK's handler is reset under a concurrent caller: the caller gets a bare
+        AttributeError, not a ServiceBusError."""
+        if self.busy or self.broken:
+            raise AttributeError(f"'NoneType' object has no attribute '{attribute}'")
+        self.busy = True
+        try:
+            await asyncio.sleep(0)  # the network round trip, during which others run
+            yield
+        finally:
+            self.busy = False
 
     async def send_messages(self, messages: ServiceBusMessage | list[ServiceBusMessage]) -> None:
-        self.namespace.send(self.queue_name, messages if isinstance(messages, list) else [messages])
+        async with self._one_at_a_time("client_ready_async"):
+            self.namespace.send(
+                self.queue_name, messages if isinstance(messages, list) else [messages]
+            )
 
     async def close(self) -> None:
         pass

@@ -17,8 +17,10 @@ is the one place that translates.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,9 +31,16 @@ from azure.servicebus.exceptions import (
     ServiceBusError,
 )
 
-from shared.errors import BackendUnavailable, MessageLockLost
+from shared.errors import BackendUnavailable, DtqError, MessageLockLost
 from shared.ports import OutgoingMessage, QueueDepth, ReceivedMessage
 from shared.usage import Usage
+
+log = logging.getLogger(__name__)
+
+#: Senders per queue object. The SDK's async sender takes one send at a time
+#: (azure-sdk-for-python #36334, #35618), so concurrent sends each take an idle sender
+#: of this pool, making one more while fewer than this many exist.
+SENDERS_PER_QUEUE = 4
 
 
 def _text(value: Any) -> Any:
@@ -63,6 +72,29 @@ def _translated(what: str) -> Iterator[None]:
         raise BackendUnavailable(f"service bus: {what}: {exc}") from exc
 
 
+class _Senders:
+    """A small pool of one queue's senders, each used by one send at a time. A sender
+    whose send failed is let go of (its link may be half torn down); the client closes
+    it with itself."""
+
+    def __init__(self, make: Callable[[], Any], size: int) -> None:
+        self._make = make
+        self._free = asyncio.Semaphore(size)
+        self._idle: list[Any] = []
+
+    @asynccontextmanager
+    async def one(self) -> AsyncIterator[Any]:
+        async with self._free:
+            sender = self._idle.pop() if self._idle else self._make()
+            yield sender  # an exception skips the line below: the sender is dropped
+            self._idle.append(sender)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for sender in idle:
+            await sender.close()
+
+
 class ServiceBusJobQueue:
     """See :class:`shared.ports.JobQueue`."""
 
@@ -83,17 +115,20 @@ class ServiceBusJobQueue:
         self.lock_duration = lock_duration
         self.max_delivery_count = max_delivery_count
         self.admin = admin
-        self._sender: Any = None
+        self._senders = _Senders(lambda: client.get_queue_sender(queue_name), SENDERS_PER_QUEUE)
         self._receiver: Any = None
         self._held: dict[str, Any] = {}
 
     # -- send -----------------------------------------------------------------------
 
     async def send(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Send in one call on a sender of the pool. An error the SDK does not type (its
+        bare AttributeError of a sender whose handler is gone, #35618, #48921) drops
+        that sender and is tried once more on another; duplicate detection on
+        ``MessageId`` drops a copy that got through. A second failure is
+        BackendUnavailable, so a submit is rolled back, never left without its message."""
         if not messages:
             return
-        if self._sender is None:
-            self._sender = self.client.get_queue_sender(self.queue_name)
         batch = [
             ServiceBusMessage(
                 m.body,
@@ -104,8 +139,21 @@ class ServiceBusJobQueue:
             )
             for m in messages
         ]
-        with _translated(f"send to {self.queue_name}"):
-            await self._sender.send_messages(batch)
+        what = f"send to {self.queue_name}"
+        for retry in (False, True):
+            try:
+                with _translated(what):
+                    async with self._senders.one() as sender:
+                        await sender.send_messages(batch)
+                break
+            except DtqError:
+                raise
+            except Exception as exc:
+                if retry:
+                    raise BackendUnavailable(
+                        f"service bus: {what}: {type(exc).__name__}: {exc}"
+                    ) from exc
+                log.warning("%s failed (%r); trying again on a new sender", what, exc)
         self.usage.record("servicebus", "send", len(batch))
 
     # -- receive --------------------------------------------------------------------
@@ -218,9 +266,9 @@ class ServiceBusJobQueue:
         )
 
     async def close(self) -> None:
-        for part in (self._sender, self._receiver):
-            if part is not None:
-                await part.close()
+        await self._senders.close()
+        if self._receiver is not None:
+            await self._receiver.close()
         if self.admin is not None:
             await self.admin.close()
         await self.client.close()
