@@ -21,6 +21,11 @@ Where Azure is strict, so is the fake:
   the SDK leaks (azure-sdk-for-python #36334, #35618). ``break_senders`` makes every
   existing sender fail so, as a sender left idle past the service's idle timeout does
   (#48921), until it is replaced.
+- The administration client's calls (queue runtime properties) go over HTTP and fail
+  with ``azure.core`` errors, not ``ServiceBusError``: ``ServiceRequestError`` when the
+  namespace cannot be reached, an ``HttpResponseError`` with status 401 when
+  ``management_denied`` (an identity without Manage rights, or local auth off for a
+  key), ``ResourceNotFoundError`` for a missing queue.
 
 State is guarded by a thread lock, so receivers on different event loops (threads)
 share one namespace safely. Only the tests use it.
@@ -39,6 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
 from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
 from azure.servicebus.exceptions import (
     MessageAlreadySettled,
@@ -125,6 +131,8 @@ class FakeNamespace:
         self.operations: dict[str, int] = {}
         self.senders: list[FakeSender] = []
         self.senders_break = False
+        #: The administration client's requests are refused with 401.
+        self.management_denied = False
 
     def create_queue(self, name: str, **options: Any) -> FakeQueue:
         with self.lock:
@@ -248,7 +256,16 @@ class FakeNamespace:
             return [FakeReceivedMessage(m, None, peeked=True) for m in found[:max_count]]
 
     def counts(self, queue_name: str) -> _Counts:
+        """The administration client's runtime properties (an HTTP call)."""
         with self.lock:
+            if not self.available:
+                raise ServiceRequestError("cannot connect to the namespace's HTTPS endpoint")
+            if self.management_denied:
+                denied = HttpResponseError("401 Unauthorized: the token lacks Manage rights")
+                denied.status_code, denied.reason = 401, "Unauthorized"
+                raise denied
+            if queue_name not in self.queues:
+                raise ResourceNotFoundError(f"Queue {queue_name} does not exist")
             queue = self._queue(queue_name, "runtime_properties")
             now = time.time()
             scheduled = sum(

@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from azure.core.exceptions import AzureError
 from azure.servicebus import ServiceBusMessage, ServiceBusReceiveMode, ServiceBusSubQueue
 from azure.servicebus.exceptions import (
     MessageAlreadySettled,
@@ -70,6 +71,16 @@ def _translated(what: str) -> Iterator[None]:
         raise MessageLockLost(f"{what}: {exc}") from exc
     except ServiceBusError as exc:
         raise BackendUnavailable(f"service bus: {what}: {exc}") from exc
+    except AzureError as exc:
+        # The administration client (queue depth) is an HTTP API: azure.core errors.
+        status = getattr(exc, "status_code", None)
+        code = f" HTTP {status}" if status else ""
+        hint = (
+            " (the identity needs Manage rights on the namespace)" if status in {401, 403} else ""
+        )
+        raise BackendUnavailable(
+            f"service bus: {what}: {type(exc).__name__}{code}: {exc}{hint}"
+        ) from exc
 
 
 class _Senders:
