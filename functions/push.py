@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 
 import azure.functions as func
 
@@ -65,7 +66,12 @@ async def negotiate(
     cardinality="many",
 )
 @bp.generic_output_binding(arg_name="signalr", type="signalR", **SIGNALR)
-def push_job_events(events: list[func.ServiceBusMessage], signalr: func.Out[str]) -> None:
+def push_job_events(
+    # Microsoft's Python worker accepts typing.List here and refuses list[...] (PEP 585):
+    # the whole app would index nothing. UP006 would rewrite it; tests/worker_host guards it.
+    events: typing.List[func.ServiceBusMessage],  # noqa: UP006
+    signalr: func.Out[str],
+) -> None:
     """A batch of job changes out as SignalR messages: each job's newest state, to its
     job group and its tenant group."""
     signalr.set(json.dumps(signalr_messages(m.get_body() for m in events)))

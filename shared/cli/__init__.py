@@ -10,8 +10,10 @@ Two kinds of command share it:
 from __future__ import annotations
 
 import argparse
+import sys
 
 from shared.cli import admin, remote
+from shared.host.indexing import FunctionRefused
 
 EPILOG = """examples:
   dtq serve                                   the local host: API, web UI, workers
@@ -42,3 +44,6 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args))
     except KeyboardInterrupt:
         return 130
+    except FunctionRefused as exc:  # what Azure's Python worker would refuse: not run here
+        print(f"dtq: {exc} (Azure's Python worker would refuse the app)", file=sys.stderr)
+        return 1

@@ -14,6 +14,7 @@ from typing import Any
 
 import azure.functions as func
 
+from shared.host.indexing import check_function
 from shared.settings import Settings
 
 _PARAM = re.compile(r"^\{(\*)?([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]*)?(\?)?\}$")
@@ -117,12 +118,19 @@ def load_app(app_dir: Path, module: str = "function_app") -> func.FunctionApp:
 
 
 def build_catalog(app: func.FunctionApp, settings: Settings) -> Catalog:
-    """Index the app's functions. ``get_functions()`` may run once per app object."""
+    """Index the app's functions. ``get_functions()`` may run once per app object.
+
+    Every function is first held to the Python worker's indexing rules
+    (shared/host/indexing.py): an app Azure would refuse raises
+    :class:`~shared.host.indexing.FunctionRefused` here too, Azure-only functions included."""
     http: list[HttpFunction] = []
     queues: list[QueueFunction] = []
     timers: list[TimerFunction] = []
     skipped: dict[str, list[str]] = {}
-    for function in app.get_functions():
+    functions = app.get_functions()
+    for function in functions:
+        check_function(function)
+    for function in functions:
         trigger: Any = function.get_trigger()
         user_fn = function.get_user_function()
         name = str(function.get_function_name())

@@ -1,0 +1,208 @@
+"""Every function of the app, indexed and invoked through Microsoft's Python worker
+library with the inputs the Functions host sends (tests/support/functions_worker.py).
+
+Before this tier existed the app had never been through the worker: one PEP 585
+annotation (``list[func.ServiceBusMessage]``) made the worker refuse ``push_job_events``,
+and with it every function of the app.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import function_app
+from shared.ports import ReceivedMessage
+from shared.push import job_group, tenant_group
+from shared.runtime import Runtime
+from tests.support.functions_worker import FunctionsWorker, Invocation, QueueMessage
+
+TRIGGER_OF_QUEUE = {
+    "dtq-jobs": "run_job",
+    "dtq-jobs-high": "run_job_high",
+    "dtq-jobs-low": "run_job_low",
+}
+
+
+def host_message(received: ReceivedMessage) -> QueueMessage:
+    """A message taken from the embedded queue, as the Service Bus extension hands it on."""
+    return QueueMessage(
+        body=received.body,
+        message_id=received.message_id,
+        delivery_count=received.delivery_count,
+        application_properties=dict(received.application_properties),
+        sequence_number=received.sequence_number,
+        enqueued_time=received.enqueued_time,
+    )
+
+
+async def deliver(worker: FunctionsWorker, rt: Runtime, queue_name: str = "dtq-jobs") -> Invocation:
+    """Play the host for one message: take it with a lock, invoke its trigger, then
+    settle as ``autoCompleteMessages`` does (complete on success, abandon on failure)."""
+    queue = rt.queue(queue_name)
+    [received] = await queue.receive(1, max_wait=5)
+    outcome = await worker.service_bus(TRIGGER_OF_QUEUE[queue_name], host_message(received))
+    if outcome.succeeded:
+        await queue.complete(received)
+    else:
+        await queue.abandon(received)
+    return outcome
+
+
+async def submit(
+    worker: FunctionsWorker, job_type: str, payload: dict[str, Any], **options: Any
+) -> str:
+    response = await worker.http(
+        "submit_job", "POST", "v1/jobs", body={"job_type": job_type, "payload": payload, **options}
+    )
+    assert response.succeeded, response.error
+    assert response.status == 202, response.returned
+    return str(response.json()["job_id"])
+
+
+async def get_job(worker: FunctionsWorker, job_id: str) -> dict[str, Any]:
+    response = await worker.http(
+        "get_job", "GET", f"v1/jobs/{job_id}", route_params={"job_id": job_id}
+    )
+    assert response.status == 200, response.returned
+    return dict(response.json())
+
+
+def test_the_worker_indexes_every_function_of_the_app(functions_worker: FunctionsWorker) -> None:
+    declared = {str(f.get_function_name()) for f in function_app.create_app().get_functions()}
+    assert set(functions_worker.functions) == declared
+    assert len(declared) >= 20
+    push = functions_worker.trigger("push_job_events")
+    assert (push["type"], push["cardinality"]) == ("serviceBusTrigger", "MANY")
+    negotiate = functions_worker.bindings("negotiate")
+    assert negotiate["connection"]["type"] == "signalRConnectionInfo"
+    assert negotiate["groups"]["direction"] == "OUT"
+
+
+async def test_submit_over_http_then_run_the_message(
+    functions_worker: FunctionsWorker, runtime: Runtime
+) -> None:
+    job_id = await submit(functions_worker, "echo", {"message": "through the worker"})
+
+    outcome = await deliver(functions_worker, runtime)
+
+    assert outcome.succeeded, outcome.error
+    job = await get_job(functions_worker, job_id)
+    assert (job["state"], job["attempt"], job["progress"]) == ("completed", 1, 100)
+    result = await functions_worker.http(
+        "get_job_result", "GET", f"v1/jobs/{job_id}/result", route_params={"job_id": job_id}
+    )
+    assert result.status == 200
+    assert "through the worker" in json.dumps(result.json())
+
+
+async def test_a_failed_attempt_is_retried_from_its_own_message(
+    functions_worker: FunctionsWorker, runtime: Runtime
+) -> None:
+    job_id = await submit(
+        functions_worker, "simulate", {"duration_ms": 0, "steps": 1, "fail_first": 1}
+    )
+
+    first = await deliver(functions_worker, runtime)
+
+    assert first.succeeded, first.error  # the retry is a new scheduled message
+    assert (await get_job(functions_worker, job_id))["state"] == "retrying"
+    second = await deliver(functions_worker, runtime)
+    assert second.succeeded, second.error
+    job = await get_job(functions_worker, job_id)
+    assert (job["state"], job["attempt"]) == ("completed", 2)
+    assert [e["attempt"] for e in job["errors"]] == [1]
+
+
+async def test_a_poison_message_fails_its_invocation(
+    functions_worker: FunctionsWorker, runtime: Runtime
+) -> None:
+    outcome = await functions_worker.service_bus("run_job", QueueMessage(body=b"{not json"))
+
+    assert not outcome.succeeded  # abandoned: Service Bus dead-letters it past maxDeliveryCount
+    assert outcome.error is not None
+
+
+async def test_the_push_batch_sends_each_jobs_newest_state_to_its_groups(
+    functions_worker: FunctionsWorker, runtime: Runtime
+) -> None:
+    job_id = await submit(functions_worker, "echo", {"message": "pushed"})
+    await deliver(functions_worker, runtime)  # queued, running, progress, completed
+    events = await runtime.status.events.receive(50, max_wait=2)  # type: ignore[attr-defined]
+    assert len(events) >= 3
+
+    outcome = await functions_worker.service_bus_batch(
+        "push_job_events", [host_message(e) for e in events]
+    )
+
+    assert outcome.succeeded, outcome.error
+    sent = json.loads(outcome.outputs["signalr"])
+    assert {m["groupName"] for m in sent} == {job_group(job_id), tenant_group("local")}
+    assert all(m["arguments"][0]["state"] == "completed" for m in sent)
+
+
+async def test_negotiate_returns_the_connection_and_joins_the_tenant_group(
+    functions_worker: FunctionsWorker, runtime: Runtime
+) -> None:
+    user_id = "a1b2c3d4e5f6a7b8c9d0"
+    connection = {
+        "url": "https://dtq-test.service.signalr.net/client/?hub=dtq",
+        "accessToken": "t0k",
+    }
+
+    outcome = await functions_worker.http(
+        "negotiate",
+        "POST",
+        "negotiate",
+        headers={"x-dtq-push-id": user_id},
+        extra={"connection": json.dumps(connection)},
+    )
+
+    assert outcome.succeeded, outcome.error
+    assert outcome.status == 200
+    assert outcome.json() == {**connection, "group": tenant_group("local")}
+    assert json.loads(outcome.outputs["groups"]) == [
+        {"userId": user_id, "groupName": tenant_group("local"), "action": "add"}
+    ]
+
+
+async def test_negotiate_refuses_a_guessable_id(
+    functions_worker: FunctionsWorker, runtime: Runtime
+) -> None:
+    outcome = await functions_worker.http(
+        "negotiate",
+        "POST",
+        "negotiate",
+        headers={"x-dtq-push-id": "me"},
+        extra={"connection": "{}"},
+    )
+    assert outcome.succeeded
+    assert outcome.status == 400
+    assert "groups" not in outcome.outputs
+
+
+async def test_the_reconciler_timer_fails_a_job_whose_message_the_queue_dead_lettered(
+    functions_worker: FunctionsWorker, runtime: Runtime
+) -> None:
+    job_id = await submit(functions_worker, "echo", {"message": "never runs"})
+    queue = runtime.queue("dtq-jobs")
+    [received] = await queue.receive(1, max_wait=5)
+    await queue.dead_letter(received, "MaxDeliveryCountExceeded", "delivered 10 times")
+
+    outcome = await functions_worker.timer("reconcile_dead_letters")
+
+    assert outcome.succeeded, outcome.error
+    job = await get_job(functions_worker, job_id)
+    assert job["state"] == "failed"
+    assert job["dead_letter"]["reason"] == "MaxDeliveryCountExceeded"
+
+
+async def test_the_retention_timer_runs(
+    functions_worker: FunctionsWorker, runtime: Runtime
+) -> None:
+    job_id = await submit(functions_worker, "echo", {"message": "kept"})
+
+    outcome = await functions_worker.timer("apply_retention", past_due=True)
+
+    assert outcome.succeeded, outcome.error
+    assert (await get_job(functions_worker, job_id))["state"] == "queued"  # young jobs stay
