@@ -69,6 +69,19 @@ class BackendUnavailable(DtqError):
         self.retry_after = retry_after
 
 
+class TooLarge(DtqError):
+    """A record is larger than its store keeps: a job over a status row's size, a result
+    over the result size limit, or a Table entity or property (400 ``EntityTooLarge``,
+    ``PropertyValueTooLarge``, ``RequestBodyTooLarge``) or Cosmos DB item (413) the
+    service refused. Permanent: the same write fails again, so it is never retried
+    (the API answers 413)."""
+
+    def __init__(self, message: str, limit: int | None = None) -> None:
+        super().__init__(message)
+        #: The limit broken, in bytes, where known.
+        self.limit = limit
+
+
 # --- queue errors (named after their Service Bus equivalents) ------------------
 
 
@@ -130,6 +143,12 @@ class ProviderServerError(TransientJobError):
 
 class ProviderBadResponse(TransientJobError):
     """The provider answered 2xx with a body that is not what its API promises."""
+
+
+class ResultTooLarge(PermanentJobError):
+    """The handler returned a result larger than the result store keeps."""
+
+    reason = "ResultTooLarge"
 
 
 class ProviderNotFound(PermanentJobError):

@@ -7,10 +7,11 @@ Implementations raise the errors of :mod:`shared.errors`, never their SDK's own.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
 from shared.jobs import Job, JobState
 
@@ -110,6 +111,18 @@ class JobQueue(Protocol):
 
 # --- StatusStore ----------------------------------------------------------------
 
+#: Largest job a StatusStore keeps: its JSON measured in UTF-16 bytes, as Table storage
+#: counts strings (a status row splits it over 15 properties of at most 64,000 bytes,
+#: under the 64 KiB property and 1 MiB entity limits). Every implementation refuses a
+#: larger job with :class:`shared.errors.TooLarge`, so both hosts keep the same jobs.
+MAX_JOB_UTF16_BYTES: Final = 950_000
+
+
+def utf16_bytes(text: str) -> int:
+    """``text``'s size as UTF-16 (what Table storage counts): 2 bytes per character of
+    the Basic Multilingual Plane, 4 for each other one (an emoji is a surrogate pair)."""
+    return len(text.encode("utf-16-le", "surrogatepass"))
+
 
 @dataclass(frozen=True)
 class JobCounts:
@@ -183,12 +196,24 @@ class StoredResult:
     created_at: datetime
 
 
+#: Default largest result a ResultStore keeps, as compact JSON in UTF-8 (non-ASCII
+#: escaped, as the Cosmos DB SDK sends it): 1 MiB, half Cosmos DB's 2 MB item limit.
+MAX_RESULT_BYTES: Final = 1_048_576
+
+
+def result_json(result: Any) -> str:
+    """``result`` as the compact JSON text whose length the result size limit counts."""
+    return json.dumps(result, separators=(",", ":"))
+
+
 @runtime_checkable
 class ResultStore(Protocol):
     """Job results, written once per job id."""
 
     async def put(self, job_id: str, tenant_id: str, result: Any) -> bool:
-        """Store ``result``; False (and no change) if the job already has one."""
+        """Store ``result``; False (and no change) if the job already has one;
+        :class:`shared.errors.TooLarge` (and no change) if its JSON is over the store's
+        limit (:data:`MAX_RESULT_BYTES` unless configured otherwise)."""
         ...
 
     async def get(self, job_id: str) -> StoredResult | None: ...

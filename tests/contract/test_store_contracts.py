@@ -8,9 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from shared.errors import Conflict, NotFound, PreconditionFailed, TooLarge, ValidationFailed
 from shared.jobs import Job, JobState
-from shared.ports import ResultStore, StatusStore
+from shared.ports import (
+    MAX_JOB_UTF16_BYTES,
+    MAX_RESULT_BYTES,
+    ResultStore,
+    StatusStore,
+    result_json,
+    utf16_bytes,
+)
 from tests.contract.backends import RESULT_BACKENDS, STATUS_BACKENDS, Backends
 
 MakeStatus = Callable[[], StatusStore]
@@ -144,6 +151,55 @@ async def test_a_bad_cursor_is_a_validation_error(new_status: MakeStatus) -> Non
         await new_status().list("t1", cursor="!!not-a-cursor\xff")
 
 
+def job_with(text: str, tenant: str = "t1") -> Job:
+    return Job.new(tenant_id=tenant, job_type="echo", payload={"message": text}, max_attempts=3)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\U0001f600" * 30_000,  # 30,000 emoji: 30,000 characters, 120,000 bytes as UTF-16
+        # astral characters of several planes, shifted by one BMP character so that
+        # surrogate pairs straddle the cuts (kept under 1 MiB as the escaped JSON body,
+        # which is what Azurite measures an update against)
+        "x" + "\U0001f680\U00020000\U0001d11e\u00e9" * 10_000,
+    ],
+    ids=["emoji", "astral-mix"],
+)
+async def test_jobs_with_astral_characters_round_trip(new_status: MakeStatus, text: str) -> None:
+    """Table storage counts a string property in UTF-16 bytes (64 KiB at most): a job is
+    cut by that measure, and never inside a surrogate pair."""
+    store = new_status()
+    job = job_with(text)
+    assert utf16_bytes(text[:30_000]) > 65_536, "30,000 characters overflow one property"
+    created = await store.create(job)
+    assert (await store.get("t1", job.job_id)).payload == job.payload
+    running = await store.replace(created.moved_to(JobState.RUNNING, attempt=1))
+    got = await store.get("t1", job.job_id)
+    assert got.payload == job.payload and got.etag == running.etag
+
+
+async def test_a_job_over_the_status_size_limit_is_refused_as_too_large(
+    new_status: MakeStatus,
+) -> None:
+    """Every store refuses the same jobs (the limit Table storage's 1 MiB entity sets),
+    as a permanent TooLarge that changes nothing."""
+    store = new_status()
+    fits = job_with("\U0001f600" * ((MAX_JOB_UTF16_BYTES - 2_000) // 4))
+    assert utf16_bytes(fits.model_dump_json()) <= MAX_JOB_UTF16_BYTES
+    created = await store.create(fits)
+    assert (await store.get("t1", fits.job_id)).payload == fits.payload
+    with pytest.raises(TooLarge) as refused:
+        await store.create(job_with("\U0001f600" * (MAX_JOB_UTF16_BYTES // 4)))
+    assert f"{MAX_JOB_UTF16_BYTES:,}" in str(refused.value)
+    grown = created.moved_to(
+        JobState.RUNNING, payload={"message": created.payload["message"] + "\U0001f600" * 1000}
+    )
+    with pytest.raises(TooLarge):
+        await store.replace(grown)
+    assert (await store.get("t1", fits.job_id)).etag == created.etag, "nothing changed"
+
+
 async def test_delete_removes(new_status: MakeStatus) -> None:
     store = new_status()
     job = await store.create(new_job())
@@ -183,6 +239,24 @@ async def test_large_results_round_trip(new_results: MakeResults) -> None:
     assert await results.put("big", "t1", big)
     stored = await results.get("big")
     assert stored is not None and stored.result == big
+
+
+async def test_a_result_over_the_limit_is_refused_as_too_large(new_results: MakeResults) -> None:
+    """Both stores keep results up to the same size, and refuse a larger one with a
+    permanent TooLarge naming the limit, storing nothing."""
+    results = new_results()
+    fits = {"blob": "x" * (MAX_RESULT_BYTES - 20)}
+    assert len(result_json(fits).encode()) <= MAX_RESULT_BYTES
+    assert await results.put("fits", "t1", fits)
+    stored = await results.get("fits")
+    assert stored is not None and stored.result == fits
+    # 200,000 emoji are 800,000 bytes of UTF-8, but 2,400,000 as the escaped JSON sent
+    too_big = {"blob": "\U0001f600" * 200_000}
+    with pytest.raises(TooLarge) as refused:
+        await results.put("big", "t1", too_big)
+    assert f"{MAX_RESULT_BYTES:,}" in str(refused.value)
+    assert refused.value.limit == MAX_RESULT_BYTES
+    assert await results.get("big") is None
 
 
 async def test_racing_guarded_updates_all_apply(new_status: MakeStatus) -> None:

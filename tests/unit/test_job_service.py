@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from shared.errors import BackendUnavailable, Conflict, FieldError, NotFound, ValidationFailed
+from shared.errors import (
+    BackendUnavailable,
+    Conflict,
+    FieldError,
+    NotFound,
+    TooLarge,
+    ValidationFailed,
+)
 from shared.jobs import Job, JobState
 from shared.messages import Delivery, JobMessage
 from shared.metrics import Metrics
@@ -316,3 +323,13 @@ async def test_a_requeued_job_is_not_failed_for_its_earlier_dead_lettered_messag
 
     assert await parts.service.reconcile_dead_letters() == 0
     assert (await parts.status.get("t1", job.job_id)).state is JobState.QUEUED
+
+
+async def test_a_job_too_large_to_store_is_refused_as_too_large(parts: Parts) -> None:
+    """A job over a status row's size is a permanent TooLarge (the API's 413), not a
+    BackendUnavailable (503 for ever); nothing is stored or enqueued."""
+    big = Submission("echo", {"message": "\U0001f600" * 300_000})  # 1.2 MB as UTF-16
+    with pytest.raises(TooLarge, match="950,000"):
+        await parts.service.submit("t1", big)
+    assert (await parts.status.list("t1")).items == []
+    assert await parts.queue.receive(1, max_wait=0.2) == []

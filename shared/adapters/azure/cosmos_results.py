@@ -17,8 +17,8 @@ from typing import Any
 from azure.cosmos import PartitionKey
 
 from shared.adapters.azure.errors import translated
-from shared.errors import BackendUnavailable, Conflict, NotFound
-from shared.ports import StoredResult
+from shared.errors import BackendUnavailable, Conflict, NotFound, TooLarge
+from shared.ports import MAX_RESULT_BYTES, StoredResult, result_json
 
 #: Results are only ever point-read by id and partition key, which need no index, so
 #: nothing is indexed: each write then costs fewer request units (docs/cost.md).
@@ -41,8 +41,12 @@ class CosmosResultStore:
         *,
         ttl_seconds: int,
         create_if_missing: bool,
+        max_bytes: int = MAX_RESULT_BYTES,
     ) -> None:
         self.client = client
+        #: Largest result kept (compact JSON, UTF-8), checked before writing: the same
+        #: figure as on SQLite, well under Cosmos DB's 2 MB item limit (which answers 413).
+        self.max_bytes = max_bytes
         self.database_name = database
         self.container_name = container
         self.ttl_seconds = ttl_seconds
@@ -80,6 +84,13 @@ class CosmosResultStore:
         raise BackendUnavailable("results container: could not open or create it")
 
     async def put(self, job_id: str, tenant_id: str, result: Any) -> bool:
+        size = len(result_json(result))  # ASCII only: one byte per character
+        if size > self.max_bytes:
+            raise TooLarge(
+                f"the result of job {job_id} is {size:,} bytes of JSON; results are limited"
+                f" to {self.max_bytes:,} bytes",
+                self.max_bytes,
+            )
         container = await self._get_container()
         item = {
             "id": job_id,

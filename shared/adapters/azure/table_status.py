@@ -10,9 +10,10 @@ Keys (see docs/storage.md):
   sort newest first inside a partition; a tenant's list merges its shards.
 
 The job is stored as JSON split over ``data0..dataN`` string properties (Table caps a
-property at 64 KiB and an entity at 1 MiB); ``state``, ``job_type`` and ``job_id``
-are properties of their own for server-side filters. Every write is conditional on
-the entity's ETag.
+property at 64 KiB and an entity at 1 MiB, both counting strings as UTF-16: an emoji is
+4 bytes), cut by UTF-16 length and never inside a surrogate pair; ``state``,
+``job_type`` and ``job_id`` are properties of their own for server-side filters.
+Every write is conditional on the entity's ETag.
 """
 
 from __future__ import annotations
@@ -30,18 +31,20 @@ from azure.data.tables import TableErrorCode, UpdateMode
 
 from shared.adapters.azure.errors import translated
 from shared.adapters.azure.tables import TableAdapter, odata_quote, tenant_key
-from shared.errors import NotFound, PreconditionFailed, ValidationFailed
+from shared.errors import NotFound, PreconditionFailed, TooLarge
 from shared.jobs import Job, JobState
 from shared.paging import decode_cursor, encode_cursor
-from shared.ports import JobCounts, Page
+from shared.ports import MAX_JOB_UTF16_BYTES, JobCounts, Page, utf16_bytes
 
 T = TypeVar("T")
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case (ULID)
 _INVERT = str.maketrans(ALPHABET, ALPHABET[::-1])
-#: Characters per data property: 32,000 UTF-16 code units stays under the 64 KiB cap.
-CHUNK = 30_000
-MAX_CHUNKS = 15  # 15 x 64 KiB stays under the 1 MiB entity cap with the other properties
+#: UTF-16 bytes per data property at most: under the 64 KiB (65,536 bytes) cap.
+CHUNK_BYTES = 64_000
+#: 15 x 64,000 bytes stays under the 1 MiB entity cap with the other properties; a job
+#: within MAX_JOB_UTF16_BYTES always fits (a chunk loses at most 2 bytes to a pair).
+MAX_CHUNKS = 15
 TERMINAL = frozenset(s.value for s in JobState if s.terminal)
 #: Most rows one counts() call reads (Table storage cannot aggregate).
 COUNT_SCAN_LIMIT = 50_000
@@ -49,6 +52,24 @@ COUNT_SCAN_LIMIT = 50_000
 
 def row_key(job_id: str) -> str:
     return job_id.translate(_INVERT)
+
+
+def utf16_chunks(text: str, chunk_bytes: int = CHUNK_BYTES) -> list[str]:
+    """``text`` cut into pieces of at most ``chunk_bytes`` bytes as UTF-16, never between
+    the two halves of a surrogate pair (a character outside the BMP, e.g. an emoji)."""
+    if text.isascii() or max(text) < "\U00010000":  # one UTF-16 unit per character
+        step = chunk_bytes // 2
+        return [text[i : i + step] for i in range(0, len(text), step)]
+    data = text.encode("utf-16-le", "surrogatepass")
+    chunks: list[str] = []
+    start = 0
+    while start < len(data):
+        end = min(start + chunk_bytes - chunk_bytes % 2, len(data))
+        if end < len(data) and 0xD800 <= int.from_bytes(data[end - 2 : end], "little") < 0xDC00:
+            end -= 2  # the last unit is a pair's high half: keep the pair together
+        chunks.append(data[start:end].decode("utf-16-le", "surrogatepass"))
+        start = end
+    return chunks
 
 
 class TableStatusStore(TableAdapter):
@@ -65,9 +86,16 @@ class TableStatusStore(TableAdapter):
 
     def _entity(self, job: Job) -> dict[str, Any]:
         data = job.model_dump_json()
-        chunks = [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)] or [""]
-        if len(chunks) > MAX_CHUNKS:
-            raise ValidationFailed(f"job {job.job_id} is too large for a status row")
+        size = utf16_bytes(data)
+        if size > MAX_JOB_UTF16_BYTES:
+            raise TooLarge(
+                f"job {job.job_id} is {size:,} bytes as UTF-16 JSON; a job's status holds at"
+                f" most {MAX_JOB_UTF16_BYTES:,} (Table storage's 1 MiB entity limit)",
+                MAX_JOB_UTF16_BYTES,
+            )
+        chunks = utf16_chunks(data) or [""]
+        if len(chunks) > MAX_CHUNKS:  # cannot happen within MAX_JOB_UTF16_BYTES
+            raise TooLarge(f"job {job.job_id} needs {len(chunks)} status properties", size)
         entity: dict[str, Any] = {
             "PartitionKey": self.partition_key(job.tenant_id, job.job_id),
             "RowKey": row_key(job.job_id),

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.adapters.sqlite.database import Database
-from shared.ports import StoredResult
+from shared.errors import TooLarge
+from shared.ports import MAX_RESULT_BYTES, StoredResult, result_json
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS job_results (
@@ -24,12 +25,21 @@ CREATE TABLE IF NOT EXISTS job_results (
 class SqliteResultStore:
     """See :class:`shared.ports.ResultStore`."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, max_bytes: int = MAX_RESULT_BYTES) -> None:
         self.db = db
+        #: Largest result kept (compact JSON, UTF-8): the same figure as on Cosmos DB.
+        self.max_bytes = max_bytes
         db.ensure_schema("results", SCHEMA)
 
     async def put(self, job_id: str, tenant_id: str, result: Any) -> bool:
-        return await self.db.write(self._put, job_id, tenant_id, json.dumps(result))
+        encoded = result_json(result)
+        if len(encoded) > self.max_bytes:  # ASCII only: one byte per character
+            raise TooLarge(
+                f"the result of job {job_id} is {len(encoded):,} bytes of JSON; results are"
+                f" limited to {self.max_bytes:,} bytes",
+                self.max_bytes,
+            )
+        return await self.db.write(self._put, job_id, tenant_id, encoded)
 
     @staticmethod
     def _put(conn: sqlite3.Connection, job_id: str, tenant_id: str, encoded: str) -> bool:
