@@ -21,6 +21,11 @@ Where Azure is strict, so is the fake:
   the SDK leaks (azure-sdk-for-python #36334, #35618). ``break_senders`` makes every
   existing sender fail so, as a sender left idle past the service's idle timeout does
   (#48921), until it is replaced.
+- Size limits are the Standard tier's: 256 KB per message and per batch, measured by
+  the SDK's own ``ServiceBusMessageBatch`` (AMQP-encoded size). ``create_message_batch``
+  gives such a batch, whose ``add_message`` raises ``MessageSizeExceededError`` (a
+  ``ValueError`` too); ``send_messages`` of a list, a batch or a message over the limit
+  raises it as well.
 - The administration client's calls (queue runtime properties) go over HTTP and fail
   with ``azure.core`` errors, not ``ServiceBusError``: ``ServiceRequestError`` when the
   namespace cannot be reached, an ``HttpResponseError`` with status 401 when
@@ -45,10 +50,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
-from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
+from azure.servicebus import ServiceBusMessage, ServiceBusMessageBatch, ServiceBusSubQueue
 from azure.servicebus.exceptions import (
     MessageAlreadySettled,
     MessageLockLostError,
+    MessageSizeExceededError,
     MessagingEntityNotFoundError,
     ServiceBusConnectionError,
 )
@@ -123,6 +129,9 @@ class _Counts:
 class FakeNamespace:
     """A Service Bus namespace: queues and the operations the SDK would send to it."""
 
+    #: Largest message and batch, in bytes (Standard tier; Premium allows larger).
+    max_message_bytes = 256 * 1024
+
     def __init__(self) -> None:
         self.queues: dict[str, FakeQueue] = {}
         self.lock = threading.RLock()
@@ -190,7 +199,7 @@ class FakeNamespace:
                 (m for m in queue.messages.values() if m.visible_at <= now),
                 key=lambda m: (m.visible_at, m.sequence_number),
             )
-            out = []
+            out: list[FakeReceivedMessage] = []
             for stored in ready:
                 if len(out) >= max_count:
                     break
@@ -319,11 +328,40 @@ class FakeSender:
         finally:
             self.busy = False
 
-    async def send_messages(self, messages: ServiceBusMessage | list[ServiceBusMessage]) -> None:
-        async with self._one_at_a_time("client_ready_async"):
-            self.namespace.send(
-                self.queue_name, messages if isinstance(messages, list) else [messages]
+    def _batch(self, max_size_in_bytes: int | None = None) -> ServiceBusMessageBatch:
+        limit = self.namespace.max_message_bytes
+        if max_size_in_bytes and max_size_in_bytes > limit:
+            raise ValueError(
+                f"Max message size: {max_size_in_bytes} is too large, "
+                f"acceptable max batch size is: {limit} bytes."
             )
+        return ServiceBusMessageBatch(max_size_in_bytes=max_size_in_bytes or limit)
+
+    async def create_message_batch(
+        self, max_size_in_bytes: int | None = None
+    ) -> ServiceBusMessageBatch:
+        async with self._one_at_a_time("create_sender_link"):
+            return self._batch(max_size_in_bytes)
+
+    async def send_messages(
+        self, messages: ServiceBusMessage | list[ServiceBusMessage] | ServiceBusMessageBatch
+    ) -> None:
+        async with self._one_at_a_time("client_ready_async"):
+            if isinstance(messages, ServiceBusMessageBatch):
+                batch = messages
+            elif isinstance(messages, list):
+                batch = self._batch()
+                for message in messages:
+                    batch.add_message(message)  # MessageSizeExceededError past the limit
+            else:
+                batch = self._batch()
+                try:
+                    batch.add_message(messages)
+                except MessageSizeExceededError:
+                    raise MessageSizeExceededError(
+                        message="Message content is larger than the service bus frame size."
+                    ) from None
+            self.namespace.send(self.queue_name, list(batch._messages))
 
     async def close(self) -> None:
         pass

@@ -29,10 +29,11 @@ from azure.servicebus import ServiceBusMessage, ServiceBusReceiveMode, ServiceBu
 from azure.servicebus.exceptions import (
     MessageAlreadySettled,
     MessageLockLostError,
+    MessageSizeExceededError,
     ServiceBusError,
 )
 
-from shared.errors import BackendUnavailable, DtqError, MessageLockLost
+from shared.errors import BackendUnavailable, DtqError, MessageLockLost, TooLarge
 from shared.ports import OutgoingMessage, QueueDepth, ReceivedMessage
 from shared.usage import Usage
 
@@ -69,6 +70,8 @@ def _translated(what: str) -> Iterator[None]:
         yield
     except (MessageLockLostError, MessageAlreadySettled) as exc:
         raise MessageLockLost(f"{what}: {exc}") from exc
+    except MessageSizeExceededError as exc:
+        raise TooLarge(f"service bus: {what}: {exc}") from exc
     except ServiceBusError as exc:
         raise BackendUnavailable(f"service bus: {what}: {exc}") from exc
     except AzureError as exc:
@@ -97,8 +100,12 @@ class _Senders:
     async def one(self) -> AsyncIterator[Any]:
         async with self._free:
             sender = self._idle.pop() if self._idle else self._make()
-            yield sender  # an exception skips the line below: the sender is dropped
-            self._idle.append(sender)
+            try:
+                yield sender
+            except TooLarge:
+                self._idle.append(sender)  # refused before sending: the sender is fine
+                raise
+            self._idle.append(sender)  # any other exception drops the sender
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
@@ -155,7 +162,8 @@ class ServiceBusJobQueue:
             try:
                 with _translated(what):
                     async with self._senders.one() as sender:
-                        await sender.send_messages(batch)
+                        for part in await self._batches(sender, batch):
+                            await sender.send_messages(part)
                 break
             except DtqError:
                 raise
@@ -166,6 +174,29 @@ class ServiceBusJobQueue:
                     ) from exc
                 log.warning("%s failed (%r); trying again on a new sender", what, exc)
         self.usage.record("servicebus", "send", len(batch))
+
+    async def _batches(self, sender: Any, messages: list[ServiceBusMessage]) -> list[Any]:
+        """The messages in as few of the SDK's size-checked batches as they fit (256 KB
+        each on Standard, 1 MB on Premium); TooLarge, before anything is sent, for a
+        message that fits no batch."""
+        batches = [await sender.create_message_batch()]
+        for message in messages:
+            try:
+                batches[-1].add_message(message)
+                continue
+            except MessageSizeExceededError:
+                if len(batches[-1]):
+                    batches.append(await sender.create_message_batch())
+            try:
+                batches[-1].add_message(message)
+            except MessageSizeExceededError:
+                limit = batches[-1].max_size_in_bytes
+                raise TooLarge(
+                    f"message {message.message_id} is larger than Service Bus takes"
+                    f" ({limit} bytes with its properties)",
+                    limit=limit,
+                ) from None
+        return batches
 
     # -- receive --------------------------------------------------------------------
 
