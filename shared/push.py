@@ -2,8 +2,12 @@
 SignalR bindings doing the talking:
 
 1. Every change to a job (created, started, progress, retrying, finished, cancelled,
-   requeued) is stored through :class:`PublishingStatusStore`, which then sends the
-   job, as the API shows it, to the events queue (``DTQ_EVENTS_QUEUE``).
+   requeued) is stored through :class:`PublishingStatusStore`, which then sends a lean
+   view of the job to the events queue (``DTQ_EVENTS_QUEUE``): the job as the API
+   shows it without its payload and its list of errors, with long texts cut, so an
+   event stays far below Service Bus's 256 KB message limit whatever the job carries
+   (:data:`MAX_EVENT_BYTES`). A client that needs the payload or every error reads
+   ``GET /jobs/{id}``.
 2. The ``push_job_events`` function (functions/push.py) takes those events in batches
    and returns SignalR messages through its output binding: target ``jobUpdated``, one
    argument, the job; sent to the job's group and to its tenant's group.
@@ -37,6 +41,32 @@ log = logging.getLogger(__name__)
 TARGET = "jobUpdated"
 #: The request header carrying the user id a browser chose for its connection.
 PUSH_ID_HEADER = "x-dtq-push-id"
+#: Fields of the public job an event leaves out: they grow without bound (a payload up
+#: to the request limit, one error per attempt).
+LEFT_OUT = ("payload", "errors")
+#: Longest error message or dead-letter description an event carries.
+EVENT_TEXT_CHARS = 1000
+#: Largest event body: a job id, a tenant id, a job type, a stage and two cut texts, as
+#: JSON with every non-ASCII character escaped, stay under it (Service Bus takes 256 KB).
+MAX_EVENT_BYTES = 32 * 1024
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= EVENT_TEXT_CHARS else text[: EVENT_TEXT_CHARS - 1] + "\u2026"
+
+
+def lean_job(job: Job) -> dict[str, Any]:
+    """What an event says about ``job``: every field the UI reads from a pushed update
+    (ids, state, progress, stage, attempts, timestamps, the last error, the dead-letter
+    record) and none that grows without bound."""
+    view = {k: v for k, v in job.to_public().items() if k not in LEFT_OUT}
+    view["stage"] = _cut(view["stage"])
+    if view.get("error"):
+        view["error"] = {**view["error"], "message": _cut(view["error"]["message"])}
+    if view.get("dead_letter"):
+        dead = view["dead_letter"]
+        view["dead_letter"] = {**dead, "description": _cut(dead["description"])}
+    return view
 
 
 def tenant_group(tenant_id: str) -> str:
@@ -51,7 +81,7 @@ def event_message(job: Job) -> OutgoingMessage:
     """The events-queue message for one change of ``job``."""
     return OutgoingMessage(
         message_id=f"{job.job_id}.{job.updated_at.timestamp():.6f}",
-        body=json.dumps({"job": job.to_public()}, default=str).encode(),
+        body=json.dumps({"job": lean_job(job)}, default=str).encode(),
         application_properties={PROP_JOB_ID: job.job_id, PROP_TENANT_ID: job.tenant_id},
     )
 

@@ -16,8 +16,9 @@ from azure.functions.servicebus import ServiceBusMessage
 import function_app
 from functions import api, push
 from functions.runtime import install
+from shared.jobs import DeadLetter, Job, JobState
 from shared.messages import Delivery, JobMessage
-from shared.push import PublishingStatusStore, signalr_messages
+from shared.push import MAX_EVENT_BYTES, PublishingStatusStore, event_message, signalr_messages
 from shared.runtime import Runtime
 from shared.settings import Settings
 from tests.functions.test_triggers import as_json, request, user_function
@@ -171,6 +172,55 @@ async def test_every_change_of_a_job_is_published_and_pushed_to_its_groups(
     assert [m["arguments"][0]["state"] for m in sent] == ["completed", "completed"], (
         "one state per job"
     )
+
+
+def test_an_event_stays_small_whatever_the_job_carries() -> None:
+    """Service Bus refuses a message over 256 KB: an event leaves out the payload and the
+    list of errors, and cuts long texts, so its size is bounded; it still carries what
+    the UI reads from a pushed update."""
+    job = Job.new(
+        tenant_id="t" * 200,
+        job_type="echo",
+        payload={"message": "\U0001f600" * 300_000},  # 1.2 MB of payload, 3.6 MB escaped
+        max_attempts=100,
+    )
+    running = job.moved_to(JobState.RUNNING, attempt=1, progress=40, stage="\u00e9" * 5000)
+    for attempt in range(1, 101):
+        error = running.failure("Boom", "\U0001f4a5" * 5000, retryable=True, now=running.updated_at)
+        running = running.model_copy(
+            update={"attempt": attempt, "error": error, "errors": [*running.errors, error]}
+        )
+    failed = running.moved_to(
+        JobState.FAILED,
+        dead_letter=DeadLetter(
+            reason="MaxAttemptsExceeded", description="\U0001f4a5" * 5000, at=running.updated_at
+        ),
+    )
+    for version in (job, running, failed):
+        body = event_message(version).body
+        assert len(body) <= MAX_EVENT_BYTES < 256 * 1024, len(body)
+        event = json.loads(body)["job"]
+        assert "payload" not in event and "errors" not in event
+        for field in (
+            "job_id",
+            "tenant_id",
+            "job_type",
+            "state",
+            "progress",
+            "stage",
+            "attempt",
+            "max_attempts",
+            "created_at",
+            "updated_at",
+            "priority",
+        ):
+            assert field in event, field
+    event = json.loads(event_message(failed).body)["job"]
+    assert event["state"] == "failed" and event["attempt"] == 100
+    assert (
+        event["error"]["type"] == "Boom" and event["dead_letter"]["reason"] == "MaxAttemptsExceeded"
+    )
+    assert signalr_messages([event_message(failed).body])[0]["arguments"][0] == event
 
 
 def test_undecodable_events_are_dropped_not_fatal() -> None:
