@@ -6,8 +6,7 @@ The worker decides from the stored job what a delivery means:
 =========================================  ===========================================
 stored job                                 this delivery (attempt n, delivery count d)
 =========================================  ===========================================
-failed by attempt n (dead-lettered)        dead-letter this message again
-missing or terminal                        no-op (the message is completed)
+missing or terminal (failed ones too)      no-op (the message is completed)
 queued / scheduled / retrying, next is n   start attempt n
 running attempt n, d == 1                  a duplicate while another worker runs: no-op
 running attempt n, d > 1                   the previous holder died: take over attempt n
@@ -21,8 +20,11 @@ Retries are scheduled messages sent *before* the job is marked ``retrying``,
 so a crash in between leaves a redelivery, never a job nobody will run.
 
 A job that fails for good (a permanent error, or its last attempt) ends ``failed``
-with a :class:`~shared.jobs.DeadLetter` record, and its message goes to the queue's
-dead-letter queue: :meth:`Worker.handle` raises :class:`DeadLetterMessage`.
+with a :class:`~shared.jobs.DeadLetter` record: that record *is* dtq's dead-letter
+queue (the API, UI and CLI list it). :meth:`Worker.handle` then returns, so the host
+completes the message, on Azure and on the local host alike. Only a message that
+raises past ``maxDeliveryCount`` (an undecodable one, or a backend down for that long)
+reaches the queue's own dead-letter queue (docs/retries.md).
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ from opentelemetry.trace import SpanKind
 
 from shared.errors import (
     BackendUnavailable,
-    DeadLetterMessage,
     JobCancelled,
     JobFailure,
     JobTimedOut,
@@ -119,12 +120,12 @@ class Worker:
         self.rng = rng
 
     async def handle(self, delivery: Delivery) -> None:
-        """Run the delivered attempt; returns normally when the message may be completed.
+        """Run the delivered attempt; returns normally when the message may be completed,
+        whatever the attempt's outcome (a job that failed for good is recorded ``failed``
+        with its dead-letter record, and its message completed).
 
-        Raises :class:`DeadLetterMessage` when the attempt ended the job as failed (the
-        message belongs in the dead-letter queue). Otherwise raises only for
-        infrastructure failures (a backend is down), so that the host abandons the
-        message and it is delivered again. Before raising it waits, longer
+        Raises only for infrastructure failures (a backend is down), so that the host
+        abandons the message and it is delivered again. Before raising it waits, longer
         with each delivery (the host keeps renewing the lock meanwhile), so an outage of
         minutes does not use up the message's deliveries and dead-letter a good job.
         """
@@ -243,11 +244,6 @@ class Worker:
             waited = (now - due).total_seconds()
             self.metrics.started(job.job_type, job.priority.value, waited)
         if not changed:
-            if job.state is JobState.FAILED and job.attempt == msg.attempt and job.dead_letter:
-                # This message's attempt failed the job, and the message is delivered
-                # again (a crash before settling, or a host that abandons until the
-                # queue dead-letters it): send it on to the dead-letter queue.
-                raise DeadLetterMessage(job.dead_letter.reason, job.dead_letter.description)
             log.info(
                 "delivery %s of job %s (%s, attempt %d) is a no-op",
                 delivery.message_id,
@@ -360,7 +356,6 @@ class Worker:
             ):
                 self.metrics.finished(job.job_type, "failed", elapsed, reason)
                 log.warning("job %s failed (%s): %s", job.job_id, reason, message)
-                raise DeadLetterMessage(reason, message)
 
 
 def _delivery_attributes(delivery: Delivery) -> dict[str, Any]:

@@ -2,11 +2,11 @@
 host's rules (``autoCompleteMessages: true``):
 
 - the function returns -> the message is completed;
-- the function raises (or runs past ``functionTimeout``) -> the message is abandoned,
-  so it is delivered again, and dead-lettered by the queue after ``maxDeliveryCount``;
-- the function raises :class:`DeadLetterMessage` -> the message is dead-lettered at
-  once with its reason (what a function does with the settlement extension's
-  ``ServiceBusMessageActions.deadletter``; see docs/retries.md);
+- the function raises (or runs past ``functionTimeout``), whatever the exception ->
+  the message is abandoned, so it is delivered again, and dead-lettered by the queue
+  after ``maxDeliveryCount`` deliveries (``MaxDeliveryCountExceeded``);
+- nothing else: the listener never dead-letters a message itself, since a Python
+  function in Azure cannot either (docs/retries.md);
 - while the function runs, the lock is renewed up to ``maxAutoLockRenewalDuration``;
 - at most ``maxConcurrentCalls`` invocations run at once per process;
 - on shutdown, receiving stops; in-flight invocations get a grace period, then are
@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 
 from azure.functions.servicebus import ServiceBusMessage
 
-from shared.errors import BackendUnavailable, DeadLetterMessage, MessageLockLost
+from shared.errors import BackendUnavailable, MessageLockLost
 from shared.host.catalog import QueueFunction, invoke
 from shared.host.config import HostConfig
 from shared.ports import JobQueue, ReceivedMessage
@@ -101,14 +100,6 @@ class QueueListener:
             # Shutting down: hand the message back so another worker runs it now.
             await asyncio.shield(self._settle(self.queue.abandon, message))
             raise
-        except DeadLetterMessage as dead:
-            log.warning("dead-lettering %s: %s", message.message_id, dead)
-            await self._settle(
-                functools.partial(
-                    self.queue.dead_letter, reason=dead.reason, description=dead.description
-                ),
-                message,
-            )
         except Exception as exc:
             log.warning(
                 "%s failed on message %s (delivery %d): %r; abandoning",

@@ -12,7 +12,6 @@ import azure.functions as func
 import pytest
 
 from shared.adapters.sqlite import Database, SqliteJobQueue
-from shared.errors import DeadLetterMessage
 from shared.host.catalog import QueueFunction
 from shared.host.config import HostConfig
 from shared.host.listener import QueueListener
@@ -87,26 +86,6 @@ async def test_raising_abandons_until_dead_lettered(queue: SqliteJobQueue) -> No
     assert deliveries == [1, 2, 3], "abandoned at once each time, then dead-lettered"
     [letter] = await queue.peek_dead_letters()
     assert letter.dead_letter_reason == "MaxDeliveryCountExceeded"
-
-
-async def test_dead_letter_message_is_dead_lettered_at_once_with_its_reason(
-    queue: SqliteJobQueue,
-) -> None:
-    deliveries: list[int] = []
-
-    async def fn(msg: func.ServiceBusMessage) -> None:
-        deliveries.append(msg.delivery_count)
-        raise DeadLetterMessage("PoisonMessage", "message body is not JSON")
-
-    await queue.send([OutgoingMessage("poison", b"x")])
-    listener = listener_for(queue, fn)
-    await run_until(listener, lambda: bool(deliveries) and not listener.in_flight)
-    assert deliveries == [1], "not abandoned and redelivered first"
-    [letter] = await queue.peek_dead_letters()
-    assert (letter.dead_letter_reason, letter.dead_letter_description) == (
-        "PoisonMessage",
-        "message body is not JSON",
-    )
 
 
 async def test_lock_is_renewed_while_the_function_runs(queue: SqliteJobQueue) -> None:

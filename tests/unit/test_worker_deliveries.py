@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from shared.errors import DeadLetterMessage, JobCancelled, PermanentJobError, TransientJobError
+from shared.errors import JobCancelled, PermanentJobError, TransientJobError
 from shared.jobs import Job, JobState
 from shared.jobtypes import JobContext, JobTypeRegistry, default_registry
 from shared.messages import Delivery, JobMessage
@@ -144,13 +144,12 @@ async def test_attempts_run_out_and_the_job_fails(parts: Parts, behaviour: Behav
     job = await submit(parts, attempts=2)
     await parts.worker.handle(await deliver(parts))
     last = await deliver(parts, max_wait=2)
-    with pytest.raises(DeadLetterMessage) as dead:
-        await parts.worker.handle(last)
-    assert dead.value.reason == "MaxAttemptsExceeded" and "always" in dead.value.description
+    await parts.worker.handle(last)  # returns: the host completes the message
     failed = await parts.status.get("t1", job.job_id)
     assert failed.state is JobState.FAILED and failed.attempt == 2
     assert [e.attempt for e in failed.errors] == [1, 2]
     assert failed.dead_letter is not None and failed.dead_letter.reason == "MaxAttemptsExceeded"
+    assert "always" in failed.dead_letter.description
     assert (await parts.queue.depth()).active == 0 and (await parts.queue.depth()).scheduled == 0
 
 
@@ -158,18 +157,18 @@ async def test_permanent_failure_is_not_retried(parts: Parts, behaviour: Behavio
     behaviour.outcome = PermanentJobError("bad input")
     job = await submit(parts)
     delivery = await deliver(parts)
-    with pytest.raises(DeadLetterMessage, match="PermanentFailure"):
-        await parts.worker.handle(delivery)
+    await parts.worker.handle(delivery)  # returns: the message is completed, not dead-lettered
     failed = await parts.status.get("t1", job.job_id)
     assert failed.state is JobState.FAILED and failed.error is not None
     assert failed.error.retryable is False
-    assert failed.dead_letter is not None and failed.dead_letter.description == "bad input"
+    assert failed.dead_letter is not None and failed.dead_letter.reason == "PermanentFailure"
+    assert failed.dead_letter.description == "bad input"
     assert behaviour.calls == [1]
-    # The same message again (a host that abandons until the queue dead-letters it):
-    # it is sent on to the dead-letter queue without running anything.
-    with pytest.raises(DeadLetterMessage, match="PermanentFailure"):
-        await parts.worker.handle(Delivery(delivery.message, delivery.message_id, 2))
+    # The same message again (a crash before it was settled): the job is terminal, so
+    # this is a no-op that returns, and the host completes it.
+    await parts.worker.handle(Delivery(delivery.message, delivery.message_id, 2))
     assert behaviour.calls == [1]
+    assert (await parts.status.get("t1", job.job_id)).updated_at == failed.updated_at
     depth = await parts.queue.depth()
     assert depth.active == depth.scheduled == 0
 
@@ -309,9 +308,7 @@ async def test_a_backend_outage_is_raised_after_a_growing_wait(
 async def test_a_job_of_an_unknown_type_is_dead_lettered_without_retries(parts: Parts) -> None:
     job = await submit(parts, "echo", {"message": "x"})
     parts.worker.registry = JobTypeRegistry()  # this worker no longer knows "echo"
-    with pytest.raises(DeadLetterMessage) as dead:
-        await parts.worker.handle(await deliver(parts))
-    assert dead.value.reason == "UnknownJobType"
+    await parts.worker.handle(await deliver(parts))
     failed = await parts.status.get("t1", job.job_id)
     assert failed.state is JobState.FAILED and failed.attempt == 1
     assert failed.dead_letter is not None and failed.dead_letter.reason == "UnknownJobType"
@@ -322,9 +319,11 @@ async def test_a_payload_that_no_longer_validates_is_dead_lettered(parts: Parts)
     job = await submit(parts, "echo", {"message": "x"})
     stored = await parts.status.get("t1", job.job_id)
     await parts.status.replace(stored.model_copy(update={"payload": {"message": 5}}))
-    with pytest.raises(DeadLetterMessage) as dead:
-        await parts.worker.handle(await deliver(parts))
-    assert dead.value.reason == "InvalidPayload" and "payload.message" in dead.value.description
+    await parts.worker.handle(await deliver(parts))
+    failed = await parts.status.get("t1", job.job_id)
+    assert failed.state is JobState.FAILED and failed.dead_letter is not None
+    assert failed.dead_letter.reason == "InvalidPayload"
+    assert "payload.message" in failed.dead_letter.description
 
 
 async def test_the_retry_schedule_grows_with_jitter_honours_retry_after_and_stops(
@@ -355,8 +354,9 @@ async def test_the_retry_schedule_grows_with_jitter_honours_retry_after_and_stop
             assert 0 <= delay <= ceiling, (attempt, delay)
     assert len({round(d, 6) for d in delays}) == 4, "jittered, not fixed steps"
     last = JobMessage(job.job_id, "t1", 5)
-    with pytest.raises(DeadLetterMessage, match="MaxAttemptsExceeded"):
-        await parts.worker.handle(Delivery(last, last.message_id, 1))
+    await parts.worker.handle(Delivery(last, last.message_id, 1))
+    failed = await parts.status.get("t1", job.job_id)
+    assert failed.dead_letter is not None and failed.dead_letter.reason == "MaxAttemptsExceeded"
     assert behaviour.calls == [1, 2, 3, 4, 5]
     depth = await parts.queue.depth()  # the first message and the four retries, no more
     assert depth.active + depth.scheduled == 5, "no retry after the last attempt"
