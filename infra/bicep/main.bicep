@@ -9,7 +9,41 @@ targetScope = 'subscription'
 param environmentName string
 
 @minLength(1)
-@description('Region of every resource.')
+@description('Region of every resource but the static web app. Flex Consumption runs in these regions only (the list of Microsoft\'s Flex Consumption azd sample, Azure-Samples/functions-quickstart-python-http-azd infra/main.bicep, less the early-access eastus2euap; `az functionapp list-flexconsumption-locations` gives today\'s list). docs/deploy.md.')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
+@metadata({ azd: { type: 'location' } })
 param location string
 
 @description('Object id of the deploying user: given the same data roles as the app, so the local host can run against the cloud (azd sets AZURE_PRINCIPAL_ID). Empty: none.')
@@ -25,9 +59,6 @@ param staticWebAppLocation string = 'westeurope'
 
 @description('SignalR Service tier: Free_F1 (20 connections) or Standard_S1.')
 param signalrSku string = 'Free_F1'
-
-@description('Trust the Static Web Apps sign-in (x-ms-client-principal) as the tenant. Only safe when the function app accepts traffic from the static web app alone; off by default, so callers need API keys.')
-param trustClientPrincipal bool = false
 
 var tags = { 'azd-env-name': environmentName, app: 'dtq' }
 var token = toLower(uniqueString(subscription().id, environmentName, location))
@@ -121,6 +152,10 @@ module cosmos 'modules/cosmos.bicep' = {
   }
 }
 
+// The web UI. It calls the function app's own URL (no linked backend: Static Web Apps
+// lists no Flex Consumption among the plans it can link, and a linked backend would take
+// the API away from the CLI and other key-holding clients); the function app allows the
+// UI's origin by CORS. docs/deploy.md, "Reaching the API".
 module web 'modules/staticwebapp.bicep' = {
   scope: rg
   name: 'web'
@@ -128,8 +163,6 @@ module web 'modules/staticwebapp.bicep' = {
     name: 'stapp-dtq-${token}'
     location: staticWebAppLocation
     tags: tags
-    functionAppId: api.outputs.id
-    functionAppLocation: location
   }
 }
 
@@ -199,9 +232,10 @@ var appSettings = {
   DTQ_QUEUE_LOCK_SECONDS: string(lockSeconds)
   DTQ_RETENTION_SCHEDULE: '0 15 * * * *'
   DTQ_RECONCILE_SCHEDULE: '30 * * * * *'
-  // Access: API keys everywhere on the internet.
+  // Access: API keys for every caller, the web UI included. The function app is reached
+  // directly, so a forged x-ms-client-principal header must never be trusted.
   DTQ_REQUIRE_API_KEYS: 'true'
-  DTQ_TRUST_CLIENT_PRINCIPAL: string(trustClientPrincipal)
+  DTQ_TRUST_CLIENT_PRINCIPAL: 'false'
 }
 
 module api 'modules/functionapp.bicep' = {
@@ -216,6 +250,8 @@ module api 'modules/functionapp.bicep' = {
     storageBlobEndpoint: storage.outputs.blobEndpoint
     deploymentContainer: deploymentContainer
     appSettings: appSettings
+    // The web UI's origin only (scheme and host, as browsers send it).
+    allowedOrigins: [ web.outputs.uri ]
   }
 }
 

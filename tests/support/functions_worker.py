@@ -150,6 +150,8 @@ class FunctionsWorker:
         self.protos = load_protocol()
         self.lib = worker_library()
         self.functions: dict[str, Any] = {}  # name -> RpcFunctionMetadata
+        #: Names of the functions invoked so far.
+        self.invoked: set[str] = set()
 
     def _request(self, **message: Any) -> _Request:
         return _Request(
@@ -223,6 +225,7 @@ class FunctionsWorker:
     ) -> Invocation:
         p = self.protos
         metadata = self.functions[name]
+        self.invoked.add(name)
         response = await self.lib.invocation_request(
             self._request(
                 invocation_request=p.InvocationRequest(

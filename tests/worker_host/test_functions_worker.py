@@ -206,3 +206,88 @@ async def test_the_retention_timer_runs(
 
     assert outcome.succeeded, outcome.error
     assert (await get_job(functions_worker, job_id))["state"] == "queued"  # young jobs stay
+
+
+async def test_every_function_of_the_app_runs_through_the_worker(
+    functions_worker: FunctionsWorker, runtime: Runtime
+) -> None:
+    """A tour of the whole app through the worker's invocation path, each step checked."""
+    w = functions_worker
+    w.invoked.clear()
+
+    async def ok(name: str, method: str, path: str, status: int = 200, **kw: Any) -> Any:
+        outcome = await w.http(name, method, path, **kw)
+        assert outcome.succeeded, outcome.error
+        assert outcome.status == status, (name, outcome.returned)
+        return outcome.json() if outcome.returned["body"] else None
+
+    types = await ok("list_job_types", "GET", "v1/job-types")
+    assert {"echo", "simulate"} <= {t["job_type"] for t in types["items"]}
+    assert (await ok("openapi_document", "GET", "v1/openapi.json"))["openapi"].startswith("3.")
+    batch = await ok(
+        "submit_jobs",
+        "POST",
+        "v1/jobs:batch",
+        body={
+            "jobs": [
+                {"job_type": "echo", "payload": {"message": "high"}, "priority": "high"},
+                {"job_type": "echo", "payload": {"message": "low"}, "priority": "low"},
+            ]
+        },
+    )
+    assert [(i["status"], i["job"]["state"]) for i in batch["items"]] == [(202, "queued")] * 2
+    for queue_name in ("dtq-jobs-high", "dtq-jobs-low"):
+        outcome = await deliver(w, runtime, queue_name)
+        assert outcome.succeeded, outcome.error
+    listed = await ok("list_jobs", "GET", "v1/jobs", query={"state": "completed"})
+    assert len(listed["items"]) == 2
+
+    doomed = await submit(w, "simulate", {"duration_ms": 0, "fail_permanently": True})
+    await deliver(w, runtime)
+    assert (await get_job(w, doomed))["state"] == "failed"
+    assert [j["job_id"] for j in (await ok("list_dead_letters", "GET", "v1/dlq"))["items"]] == [
+        doomed
+    ]
+    requeued = await ok(
+        "requeue_dead_letter",
+        "POST",
+        f"v1/dlq/{doomed}/requeue",
+        202,
+        route_params={"job_id": doomed},
+    )
+    assert requeued["state"] == "queued"
+    await deliver(w, runtime)
+    bulk = await ok("requeue_dead_letters", "POST", "v1/dlq/requeue", body={"job_type": "simulate"})
+    assert bulk["job_ids"] == [doomed]
+    await deliver(w, runtime)
+    purged = await ok("purge_dead_letters", "POST", "v1/dlq/purge", body={"job_type": "simulate"})
+    assert purged["job_ids"] == [doomed]
+    await ok(
+        "purge_dead_letter", "DELETE", f"v1/dlq/{doomed}", 404, route_params={"job_id": doomed}
+    )
+    assert (await ok("list_dead_lettered_messages", "GET", "v1/dlq/messages"))["items"] == []
+
+    waiting = await submit(w, "echo", {"message": "cancelled"})
+    cancelled = await ok(
+        "cancel_job", "DELETE", f"v1/jobs/{waiting}", route_params={"job_id": waiting}
+    )
+    assert cancelled["state"] == "cancelled"
+
+    done = str(listed["items"][0]["job_id"])
+    result = await ok(
+        "get_job_result", "GET", f"v1/jobs/{done}/result", route_params={"job_id": done}
+    )
+    assert "high" in json.dumps(result) or "low" in json.dumps(result)
+    stats = await ok("stats", "GET", "v1/stats")
+    assert stats["jobs"]["by_state"]["completed"] == 2
+    assert (await ok("health", "GET", "v1/healthz"))["ok"] is True
+    # In Azure the metrics go to Application Insights; only the local host serves them.
+    assert "Application Insights" in (await ok("metrics", "GET", "metrics", 404))["detail"]
+
+    for timer in ("reconcile_dead_letters", "apply_retention"):
+        outcome = await w.timer(timer)
+        assert outcome.succeeded, outcome.error
+
+    # negotiate and push_job_events have tests of their own above.
+    missing = set(w.functions) - w.invoked - {"negotiate", "push_job_events"}
+    assert not missing, f"not invoked through the worker: {sorted(missing)}"

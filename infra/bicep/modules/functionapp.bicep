@@ -10,6 +10,8 @@ param storageBlobEndpoint string
 param deploymentContainer string
 @description('App settings (name: value); built in main.bicep from the names the code reads.')
 param appSettings object
+@description('Browser origins allowed by CORS: the web UI\'s. No wildcard, no credentials (the UI sends an API key header).')
+param allowedOrigins array
 param pythonVersion string = '3.11'
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
@@ -42,6 +44,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       // Consumption refuses siteConfig.ftpsState.)
       minTlsVersion: '1.2'
       http20Enabled: true
+      cors: {
+        allowedOrigins: allowedOrigins
+        supportCredentials: false
+      }
       appSettings: [for setting in items(appSettings): { name: setting.key, value: setting.value }]
     }
     functionAppConfig: {

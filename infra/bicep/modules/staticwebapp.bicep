@@ -1,30 +1,22 @@
-// The web UI (static-web/) on Azure Static Web Apps, with the function app linked as its
-// /api backend (Standard SKU: linked backends need it).
+// The web UI (static-web/) on Azure Static Web Apps, behind its Entra ID sign-in. It has
+// no linked backend: the page calls the function app's own URL (scripts/build_web.py
+// writes it into the deployed copy) with an API key, and the function app allows this
+// site's origin by CORS. The Free plan is enough: the sign-in uses the pre-configured
+// Entra ID provider, and no linked backend (a Standard feature) is used.
 param name string
 param location string
 param tags object
-param functionAppId string
-param functionAppLocation string
 
 resource site 'Microsoft.Web/staticSites@2023-12-01' = {
   name: name
   location: location
   tags: union(tags, { 'azd-service-name': 'web' })
-  sku: { name: 'Standard', tier: 'Standard' }
+  sku: { name: 'Free', tier: 'Free' }
   properties: {
     // Deployed by azd (no GitHub workflow of its own).
     provider: 'Custom'
     allowConfigFileUpdates: true
     stagingEnvironmentPolicy: 'Enabled'
-  }
-}
-
-resource backend 'Microsoft.Web/staticSites/linkedBackends@2023-12-01' = {
-  parent: site
-  name: 'api'
-  properties: {
-    backendResourceId: functionAppId
-    region: functionAppLocation
   }
 }
 
