@@ -76,7 +76,8 @@ class Backends:
         window = options.pop("duplicate_window", 600.0)
         if self.queue_kind == "servicebus-fake":
             if self.namespace is None:
-                self.namespace = FakeNamespace()
+                # Service Bus promises no order without sessions: neither does the fake here.
+                self.namespace = FakeNamespace(ordered=False)
             self.namespace.create_queue(
                 "contract",
                 lock_duration=options["lock_duration"],

@@ -26,6 +26,9 @@ Where Azure is strict, so is the fake:
   gives such a batch, whose ``add_message`` raises ``MessageSizeExceededError`` (a
   ``ValueError`` too); ``send_messages`` of a list, a batch or a message over the limit
   raises it as well.
+- Order: a queue without sessions promises none. ``FakeNamespace(ordered=False)``
+  hands out ready messages in a (seeded) random order, so a test that assumes FIFO
+  fails against it.
 - The administration client's calls (queue runtime properties) go over HTTP and fail
   with ``azure.core`` errors, not ``ServiceBusError``: ``ServiceRequestError`` when the
   namespace cannot be reached, an ``HttpResponseError`` with status 401 when
@@ -41,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import random
 import threading
 import time
 import uuid
@@ -132,7 +136,10 @@ class FakeNamespace:
     #: Largest message and batch, in bytes (Standard tier; Premium allows larger).
     max_message_bytes = 256 * 1024
 
-    def __init__(self) -> None:
+    def __init__(self, *, ordered: bool = True, seed: int | None = None) -> None:
+        #: False: ready messages go out in random order (no FIFO without sessions).
+        self.ordered = ordered
+        self._random = random.Random(seed)
         self.queues: dict[str, FakeQueue] = {}
         self.lock = threading.RLock()
         self._sequence = itertools.count(1)
@@ -199,6 +206,8 @@ class FakeNamespace:
                 (m for m in queue.messages.values() if m.visible_at <= now),
                 key=lambda m: (m.visible_at, m.sequence_number),
             )
+            if not self.ordered:
+                self._random.shuffle(ready)
             out: list[FakeReceivedMessage] = []
             for stored in ready:
                 if len(out) >= max_count:
