@@ -43,6 +43,26 @@ async def test_concurrent_adds_never_exceed_the_limit(new_rates: MakeRates) -> N
     clients = [new_rates() for _ in range(4)]  # separate clients, as separate instances
     results = await asyncio.gather(*(clients[i % 4].add("t1", W0, 1, 10) for i in range(25)))
     assert sum(results) == 10
+    # racing batches of 1 to 3: granted up to the limit, less at most what no batch fit
+    sizes = [1 + i % 3 for i in range(30)]
+    batches = await asyncio.gather(
+        *(clients[i % 4].add("t2", W0, n, 35) for i, n in enumerate(sizes))
+    )
+    granted = sum(n for n, ok in zip(sizes, batches, strict=True) if ok)
+    assert 35 - 2 <= granted <= 35, granted
+    assert not await clients[0].add("t2", W0, 3, 35)
+
+
+async def test_racing_submitters_are_all_counted_without_giving_up(
+    new_rates: MakeRates,
+) -> None:
+    """A burst of submits from several instances at once, well under the limit: every
+    add is granted (none gives up as too contended, which the API would answer 503)."""
+    clients = [new_rates() for _ in range(6)]
+    burst = await asyncio.gather(*(clients[i % 6].add("t1", W0, 1, 1000) for i in range(80)))
+    assert all(burst)
+    assert await clients[0].add("t1", W0, 920, 1000), "the 80 were counted once each"
+    assert not await clients[1].add("t1", W0, 1, 1000)
 
 
 async def test_old_windows_are_purged(new_rates: MakeRates) -> None:

@@ -1,5 +1,10 @@
 """Per-tenant rate counters on SQLite: one row per (tenant, window), added to in one
-write transaction."""
+write transaction.
+
+Unlike Table storage (shared/adapters/azure/table_rates.py), this needs no shards: an add
+is one short ``BEGIN IMMEDIATE`` transaction, and SQLite serialises every writer on the
+database anyway, so racing submitters queue for the write lock rather than retry, and
+splitting the row would remove no waiting. The contract suite races both."""
 
 from __future__ import annotations
 
