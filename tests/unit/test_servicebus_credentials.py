@@ -4,6 +4,8 @@ fetching its own tokens on a cold start)."""
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,8 @@ class CountedCredential(DefaultAzureCredential):
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> list[CountedCredential]:
     monkeypatch.setattr("azure.identity.aio.DefaultAzureCredential", CountedCredential)
-    monkeypatch.setattr(connections, "_credentials", {}, raising=False)
+    monkeypatch.setattr(connections, "_credentials", weakref.WeakKeyDictionary())
+    monkeypatch.setattr(connections, "_credentials_outside_a_loop", {})
     CountedCredential.made = []
     return CountedCredential.made
 
@@ -72,3 +75,16 @@ async def test_each_identity_gets_its_own_credential(
         assert connections.credential(None) is not connections.credential(other)
     finally:
         await rt.close()
+
+
+def test_each_event_loop_gets_its_own_credential(counted: list[CountedCredential]) -> None:
+    """An asyncio credential's HTTP session belongs to the loop that first used it: a
+    process running loops one after another (the CLI, tests) must not share one."""
+
+    async def made() -> Any:
+        return connections.credential(CLIENT_ID), connections.credential(CLIENT_ID)
+
+    first_a, first_b = asyncio.run(made())
+    second, _ = asyncio.run(made())
+    assert first_a is first_b
+    assert second is not first_a

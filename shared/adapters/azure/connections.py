@@ -3,7 +3,9 @@ them: a connection string, or identity-based settings with ``DefaultAzureCredent
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
 from typing import Any
 
 from shared.net import is_loopback_url
@@ -21,24 +23,30 @@ CLIENT_OPTIONS: dict[str, Any] = {
 }
 
 
-#: This process's credentials, one per identity (user-assigned client id, or None).
-_credentials: dict[str | None, Any] = {}
+#: This process's credentials, one per identity (user-assigned client id, or None) and
+#: event loop: an asyncio credential's HTTP session belongs to the loop that first used
+#: it. Both hosts run one loop per process, so that is one credential per identity.
+_credentials: weakref.WeakKeyDictionary[Any, dict[str | None, Any]] = weakref.WeakKeyDictionary()
+_credentials_outside_a_loop: dict[str | None, Any] = {}
 _credentials_lock = threading.Lock()
 
 
 def credential(client_id: str | None) -> Any:
     """This process's DefaultAzureCredential for ``client_id`` (a user-assigned identity;
-    None: the default one), made once and shared by every client: one token cache and
-    one token request per scope on a cold start instead of one per client. Both hosts
-    run one event loop per process, to which the credential's HTTP session binds."""
+    None: the default one) in the running event loop, made once and shared by every
+    client: one token cache and one token request per scope on a cold start instead of
+    one per client."""
+    try:
+        loop: Any = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
     with _credentials_lock:
-        found = _credentials.get(client_id)
+        cache = _credentials_outside_a_loop if loop is None else _credentials.setdefault(loop, {})
+        found = cache.get(client_id)
         if found is None:
             from azure.identity.aio import DefaultAzureCredential
 
-            found = _credentials[client_id] = DefaultAzureCredential(
-                managed_identity_client_id=client_id
-            )
+            found = cache[client_id] = DefaultAzureCredential(managed_identity_client_id=client_id)
         return found
 
 
