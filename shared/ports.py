@@ -8,6 +8,7 @@ Implementations raise the errors of :mod:`shared.errors`, never their SDK's own.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -118,6 +119,25 @@ class JobQueue(Protocol):
 MAX_JOB_UTF16_BYTES: Final = 950_000
 
 
+_MARKER_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,200}")
+#: Longest marker value a StatusStore keeps.
+MAX_MARKER_CHARS: Final = 1000
+
+
+def marker_name(name: str) -> str:
+    """``name``, checked to be a valid marker name (ValueError otherwise)."""
+    if not _MARKER_NAME.fullmatch(name):
+        raise ValueError(f"marker name {name!r} is not 1 to 200 of A-Za-z0-9_.@-")
+    return name
+
+
+def marker_value(value: str) -> str:
+    """``value``, checked to fit a marker (ValueError otherwise)."""
+    if len(value) > MAX_MARKER_CHARS:
+        raise ValueError(f"a marker value holds at most {MAX_MARKER_CHARS} characters")
+    return value
+
+
 def utf16_bytes(text: str) -> int:
     """``text``'s size as UTF-16 (what Table storage counts): 2 bytes per character of
     the Basic Multilingual Plane, 4 for each other one (an emoji is a surrogate pair)."""
@@ -176,6 +196,16 @@ class StatusStore(Protocol):
     async def counts(self, tenant_id: str, completed_since: datetime) -> JobCounts:
         """The tenant's jobs by state and type, and those completed since
         ``completed_since`` per minute."""
+        ...
+
+    async def get_marker(self, name: str) -> str | None:
+        """A small named value kept beside the jobs, shared by every instance (e.g. where
+        the reconciler is in each dead-letter queue); None if never written. ``name`` is
+        1 to 200 of ``A-Za-z0-9_.@-``."""
+        ...
+
+    async def put_marker(self, name: str, value: str) -> None:
+        """Write ``name``'s value (up to 1,000 characters; the last writer wins)."""
         ...
 
     async def ping(self) -> None:

@@ -168,6 +168,12 @@ class PublishingStatusStore:
     async def counts(self, tenant_id: str, completed_since: datetime) -> JobCounts:
         return await self.inner.counts(tenant_id, completed_since)
 
+    async def get_marker(self, name: str) -> str | None:
+        return await self.inner.get_marker(name)
+
+    async def put_marker(self, name: str, value: str) -> None:
+        await self.inner.put_marker(name, value)
+
     async def ping(self) -> None:
         await self.inner.ping()
 

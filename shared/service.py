@@ -516,21 +516,60 @@ class JobService:
     async def reconcile_dead_letters(self, batch: int = 100) -> int:
         """Fail the jobs whose message the queue dead-lettered on its own (delivered
         ``maxDeliveryCount`` times without being settled: e.g. a worker that crashes on
-        it every time), which would otherwise stay running or queued forever. Reads each
-        queue's dead-letter queue from where the last call stopped; returns how many jobs
-        it failed. Run by a timer."""
+        it every time), which would otherwise stay running or queued forever; returns
+        how many jobs it failed. Run by a timer.
+
+        Where it is in each dead-letter queue is kept in the status store (a marker per
+        queue, shared by every instance), so a cold instance goes on where the last run
+        stopped instead of reading the whole queue again:
+
+        - the *tail*: every message from the highest sequence number seen on, read to
+          the end each run;
+        - the *sweep*: one page (``batch`` messages) below the tail, from where the last
+          sweep stopped, wrapping round at the tail. A message is not dead-lettered in
+          sequence order (one abandoned for minutes, or scheduled long ago, lands after
+          higher-numbered ones): the sweep finds it within one pass, about
+          (dead-lettered messages / ``batch``) runs. Failing a job is idempotent, so
+          reading a message twice changes nothing."""
         failed = 0
         for _, queue in self.queues.distinct():
-            start = self._dead_letter_cursor.get(queue.queue_name, 0)
-            while True:
-                messages = await queue.peek_dead_letters(batch, from_sequence_number=start)
-                for message in messages:
-                    failed += await self._fail_for(message)
-                    start = max(start, message.sequence_number + 1)
-                self._dead_letter_cursor[queue.queue_name] = start
-                if len(messages) < batch:
-                    break
+            failed += await self._reconcile_queue(queue, batch)
         return failed
+
+    async def _reconcile_queue(self, queue: JobQueue, batch: int) -> int:
+        name = f"reconciler.{queue.queue_name}"
+        tail, sweep = self._cursor(await self.status.get_marker(name))
+        failed = 0
+        first_visit = tail == 0
+        while True:  # the tail: everything dead-lettered since the last run
+            messages = await queue.peek_dead_letters(batch, from_sequence_number=tail)
+            for message in messages:
+                failed += await self._fail_for(message)
+                tail = max(tail, message.sequence_number + 1)
+            if messages:
+                await self.status.put_marker(name, json.dumps({"tail": tail, "sweep": sweep}))
+            if len(messages) < batch:
+                break
+        if first_visit:
+            return failed  # the whole queue was just read
+        # the sweep: one page below the tail, for messages dead-lettered out of order
+        messages = await queue.peek_dead_letters(batch, from_sequence_number=sweep)
+        below = [m for m in messages if m.sequence_number < tail]
+        for message in below:
+            failed += await self._fail_for(message)
+        done = len(below) < batch or not below
+        sweep = 0 if done else below[-1].sequence_number + 1
+        await self.status.put_marker(name, json.dumps({"tail": tail, "sweep": sweep}))
+        return failed
+
+    @staticmethod
+    def _cursor(marker: str | None) -> tuple[int, int]:
+        """(tail, sweep) of a reconciler marker; (0, 0) when missing or unreadable."""
+        try:
+            value = json.loads(marker) if marker else {}
+            return int(value.get("tail", 0)), int(value.get("sweep", 0))
+        except (ValueError, TypeError, AttributeError):
+            return 0, 0
 
     async def _fail_for(self, message: ReceivedMessage) -> int:
         try:

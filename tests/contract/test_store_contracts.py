@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -207,6 +208,25 @@ async def test_delete_removes(new_status: MakeStatus) -> None:
     with pytest.raises(NotFound):
         await store.get("t1", job.job_id)
     await store.delete("t1", job.job_id)  # deleting again is harmless
+
+
+async def test_markers_are_kept_apart_from_the_jobs(new_status: MakeStatus) -> None:
+    """A marker (e.g. the reconciler's place in a dead-letter queue) is shared by every
+    client, overwritten by the last writer, and is no tenant's job."""
+    store = new_status()
+    other = new_status()  # another instance
+    assert await store.get_marker("reconciler.jobs") is None
+    await store.put_marker("reconciler.jobs", '{"tail": 7, "sweep": 0}')
+    assert await other.get_marker("reconciler.jobs") == '{"tail": 7, "sweep": 0}'
+    await other.put_marker("reconciler.jobs", '{"tail": 9, "sweep": 3}')
+    assert await store.get_marker("reconciler.jobs") == '{"tail": 9, "sweep": 3}'
+    assert await store.get_marker("reconciler.jobs-low") is None
+    job = await store.create(new_job())
+    assert [j.job_id for j in (await store.list("t1")).items] == [job.job_id]
+    assert await store.purge_finished(datetime.now(UTC) + timedelta(days=1), 100) == 0
+    assert await store.get_marker("reconciler.jobs") == '{"tail": 9, "sweep": 3}'
+    with pytest.raises(ValueError):
+        await store.put_marker("bad name/", "x")
 
 
 # --- ResultStore ---------------------------------------------------------------

@@ -20,7 +20,7 @@ from shared.jobs import Job, JobState
 from shared.messages import Delivery, JobMessage
 from shared.metrics import Metrics
 from shared.ports import OutgoingMessage
-from shared.service import Submission
+from shared.service import JobService, Submission
 from tests.unit.conftest import Parts
 
 
@@ -333,3 +333,57 @@ async def test_a_job_too_large_to_store_is_refused_as_too_large(parts: Parts) ->
         await parts.service.submit("t1", big)
     assert (await parts.status.list("t1")).items == []
     assert await parts.queue.receive(1, max_wait=0.2) == []
+
+
+def _peeks(parts: Parts, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sequence numbers each peek of the dead-letter queue started from."""
+    starts: list[int] = []
+    peek = parts.queue.peek_dead_letters
+
+    async def recorded(max_messages: int = 50, from_sequence_number: int = 0) -> Any:
+        starts.append(from_sequence_number)
+        return await peek(max_messages, from_sequence_number)
+
+    monkeypatch.setattr(parts.queue, "peek_dead_letters", recorded)
+    return starts
+
+
+async def test_the_reconcilers_place_survives_a_new_instance(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the reconciler got to is kept in the status store: a new service (a cold
+    instance) goes on from there instead of reading the dead-letter queue from the start."""
+    jobs = [
+        await parts.service.submit("t1", Submission("echo", {"message": "x"})) for _ in range(3)
+    ]
+    for message in await parts.queue.receive(10, max_wait=0.5):
+        await parts.queue.dead_letter(message, "MaxDeliveryCountExceeded", "10 deliveries")
+    assert await parts.service.reconcile_dead_letters() == 3
+    for job in jobs:
+        assert (await parts.status.get("t1", job.job_id)).state is JobState.FAILED
+
+    cold = JobService(
+        status=parts.status, results=parts.results, queue=parts.queue, registry=parts.registry
+    )
+    starts = _peeks(parts, monkeypatch)
+    assert await cold.reconcile_dead_letters() == 0
+    assert starts and starts[0] > 0, f"the cold instance read from the start: {starts}"
+
+
+async def test_a_message_dead_lettered_after_a_higher_numbered_one_is_not_skipped(
+    parts: Parts,
+) -> None:
+    first = await parts.service.submit("t1", Submission("echo", {"message": "slow"}))
+    second = await parts.service.submit("t1", Submission("echo", {"message": "fast"}))
+    messages = await parts.queue.receive(10, max_wait=0.5)
+    by_job = {JobMessage.decode(m.body, m.application_properties).job_id: m for m in messages}
+    assert by_job[first.job_id].sequence_number < by_job[second.job_id].sequence_number
+    await parts.queue.dead_letter(by_job[second.job_id], "MaxDeliveryCountExceeded", "d")
+    assert await parts.service.reconcile_dead_letters() == 1
+    # the lower-numbered message reaches the dead-letter queue only now
+    await parts.queue.dead_letter(by_job[first.job_id], "MaxDeliveryCountExceeded", "d")
+    failed = 0
+    for _ in range(3):  # within one sweep of the (short) queue
+        failed += await parts.service.reconcile_dead_letters()
+    assert failed == 1
+    assert (await parts.status.get("t1", first.job_id)).state is JobState.FAILED

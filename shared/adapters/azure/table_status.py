@@ -34,7 +34,14 @@ from shared.adapters.azure.tables import TableAdapter, odata_quote, tenant_key
 from shared.errors import NotFound, PreconditionFailed, TooLarge
 from shared.jobs import Job, JobState
 from shared.paging import decode_cursor, encode_cursor
-from shared.ports import MAX_JOB_UTF16_BYTES, JobCounts, Page, utf16_bytes
+from shared.ports import (
+    MAX_JOB_UTF16_BYTES,
+    JobCounts,
+    Page,
+    marker_name,
+    marker_value,
+    utf16_bytes,
+)
 
 T = TypeVar("T")
 
@@ -48,6 +55,9 @@ MAX_CHUNKS = 15
 TERMINAL = frozenset(s.value for s in JobState if s.terminal)
 #: Most rows one counts() call reads (Table storage cannot aggregate).
 COUNT_SCAN_LIMIT = 50_000
+#: The partition of the markers (get_marker / put_marker): no tenant's partition, as a
+#: tenant id cannot contain ``~``; the rows have no ``finished_at``, so retention skips them.
+MARKERS_PARTITION = "~markers"
 
 
 def row_key(job_id: str) -> str:
@@ -262,6 +272,24 @@ class TableStatusStore(TableAdapter):
                     if finished >= since:
                         minutes[finished.replace(second=0, microsecond=0)] += 1
         return JobCounts(dict(by), sorted(minutes.items()), truncated=any(cut for _, cut in shards))
+
+    async def get_marker(self, name: str) -> str | None:
+        marker_name(name)
+        try:
+            entity = await self._call(
+                f"marker {name}", lambda: self.table.get_entity(MARKERS_PARTITION, name)
+            )
+        except NotFound:
+            return None
+        return str(entity["value"])
+
+    async def put_marker(self, name: str, value: str) -> None:
+        entity = {
+            "PartitionKey": MARKERS_PARTITION,
+            "RowKey": marker_name(name),
+            "value": marker_value(value),
+        }
+        await self._call(f"marker {name}", lambda: self.table.upsert_entity(entity))
 
     async def ping(self) -> None:
         await self._ensure_table()

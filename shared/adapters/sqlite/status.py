@@ -9,7 +9,14 @@ from shared.adapters.sqlite.database import Database
 from shared.errors import Conflict, NotFound, PreconditionFailed, TooLarge
 from shared.jobs import Job, JobState
 from shared.paging import decode_cursor, encode_cursor
-from shared.ports import MAX_JOB_UTF16_BYTES, JobCounts, Page, utf16_bytes
+from shared.ports import (
+    MAX_JOB_UTF16_BYTES,
+    JobCounts,
+    Page,
+    marker_name,
+    marker_value,
+    utf16_bytes,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -22,7 +29,11 @@ CREATE TABLE IF NOT EXISTS jobs (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant_id, job_id);
 CREATE INDEX IF NOT EXISTS jobs_by_tenant_state ON jobs (tenant_id, state, job_id);
-CREATE INDEX IF NOT EXISTS jobs_by_tenant_type ON jobs (tenant_id, job_type, job_id)
+CREATE INDEX IF NOT EXISTS jobs_by_tenant_type ON jobs (tenant_id, job_type, job_id);
+CREATE TABLE IF NOT EXISTS markers (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID
 """
 
 
@@ -188,6 +199,27 @@ class SqliteStatusStore:
             )
         ]
         return JobCounts(by, per_minute)
+
+    async def get_marker(self, name: str) -> str | None:
+        marker_name(name)
+        return await self.db.read(self._get_marker, name)
+
+    @staticmethod
+    def _get_marker(conn: sqlite3.Connection, name: str) -> str | None:
+        row = conn.execute("SELECT value FROM markers WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    async def put_marker(self, name: str, value: str) -> None:
+        marker_name(name)
+        await self.db.write(self._put_marker, name, marker_value(value))
+
+    @staticmethod
+    def _put_marker(conn: sqlite3.Connection, name: str, value: str) -> None:
+        conn.execute(
+            "INSERT INTO markers (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
 
     async def ping(self) -> None:
         await self.db.ping()
