@@ -62,6 +62,11 @@ class Backends:
         self.closables: list[Any] = []
         self.cleanups: list[Callable[[], object]] = []
         self.real_queue_created = False
+        self.real_queue_options: dict[str, Any] = {}
+        #: The duplicate detection window of the queue made last (raised on a real namespace).
+        self.duplicate_window = 600.0
+        #: Extra seconds to allow for a round trip to a remote broker (0 locally).
+        self.slack = 0.0
         #: What the Azure adapters made here counted (shared/usage.py).
         self.usage = Usage()
 
@@ -71,7 +76,9 @@ class Backends:
         return db
 
     def queue(self, db: Database | None = None, **options: Any) -> JobQueue:
-        """A queue object; each call is another client (another process) on the same queue."""
+        """A queue object; each call is another client (another process) on the same queue.
+        Its ``lock_duration`` is the queue's real one (a real namespace's is 5 s at
+        least), which tests read rather than assume."""
         options = {"lock_duration": 1.0, "max_delivery_count": 3, **options}
         window = options.pop("duplicate_window", 600.0)
         if self.queue_kind == "servicebus-fake":
@@ -84,6 +91,7 @@ class Backends:
                 max_delivery_count=options["max_delivery_count"],
                 duplicate_window=window,
             ) if "contract" not in self.namespace.queues else None
+            self.duplicate_window = window
             client = self.namespace.client()
             queue: JobQueue = ServiceBusJobQueue(
                 client, "contract", admin=client, usage=self.usage, **options
@@ -92,23 +100,47 @@ class Backends:
             return queue
         if self.queue_kind == "servicebus":
             return self._real_servicebus_queue(window, **options)
+        self.duplicate_window = window
         return SqliteJobQueue(
             db or self.database(), "contract", duplicate_detection_window=window, **options
         )
 
     def _real_servicebus_queue(self, window: float, **options: Any) -> JobQueue:
-        """A queue of its own in the namespace of ``ServiceBusConnection`` (Manage rights)."""
-        connection = Settings.load(None).servicebus_connection
-        if not connection:
-            pytest.skip("set ServiceBusConnection to run the queue contract on a real namespace")
-        if options["lock_duration"] < 5 or window < 20:
-            pytest.skip("Service Bus locks last 5 s and duplicate windows 20 s at least")
-        from azure.servicebus.aio import ServiceBusClient
-        from azure.servicebus.aio.management import ServiceBusAdministrationClient
+        """A queue of its own in the namespace of ``ServiceBusConnection`` (a connection
+        string with Manage rights) or ``ServiceBusConnection__fullyQualifiedNamespace``
+        (identity-based, as the deployed app connects: DefaultAzureCredential, pinned to
+        ``ServiceBusConnection__clientId`` when set; the identity needs *Azure Service Bus
+        Data Owner* to create and delete the queue). Service Bus locks last 5 s and
+        duplicate windows 20 s at least: shorter ones asked for are raised to those, and
+        the tests read the queue's real values."""
+        settings = Settings.load(None)
+        if not (settings.servicebus_connection or settings.servicebus_namespace):
+            pytest.skip(
+                "set ServiceBusConnection or ServiceBusConnection__fullyQualifiedNamespace"
+                " to run the queue contract on a real namespace"
+            )
         from azure.servicebus.management import ServiceBusAdministrationClient as SyncAdmin
 
-        if not self.real_queue_created:
-            setup = SyncAdmin.from_connection_string(connection)
+        from shared.adapters.azure import connections
+
+        self.slack = 2.0
+        if self.real_queue_created:  # another client of the queue this test made
+            options.update(self.real_queue_options)
+        else:
+            options["lock_duration"] = max(5.0, options["lock_duration"])
+            self.duplicate_window = window = max(20.0, window)
+            self.real_queue_options = dict(options)
+            if settings.servicebus_connection:
+                setup = SyncAdmin.from_connection_string(settings.servicebus_connection)
+            else:
+                from azure.identity import DefaultAzureCredential
+
+                setup = SyncAdmin(
+                    settings.servicebus_namespace,
+                    credential=DefaultAzureCredential(
+                        managed_identity_client_id=settings.servicebus_client_id
+                    ),
+                )
             setup.create_queue(
                 self.unique,
                 lock_duration=timedelta(seconds=options["lock_duration"]),
@@ -118,9 +150,8 @@ class Backends:
             )
             self.real_queue_created = True
             self.cleanups.append(lambda: setup.delete_queue(self.unique))
-        admin = ServiceBusAdministrationClient.from_connection_string(connection)
-        client = ServiceBusClient.from_connection_string(connection)
-        queue = ServiceBusJobQueue(client, self.unique, admin=admin, **options)
+        client, admin = connections.servicebus_clients(settings)
+        queue = ServiceBusJobQueue(client, self.unique, admin=admin, usage=self.usage, **options)
         self.closables.append(queue)
         return queue
 

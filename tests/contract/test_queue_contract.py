@@ -81,6 +81,15 @@ async def drain(queue: JobQueue, max_wait: float = 0.5) -> list[ReceivedMessage]
     return got
 
 
+async def receive_some(queue: JobQueue, n: int, within: float = 1.0) -> list[ReceivedMessage]:
+    """Up to ``n`` messages, received until ``n`` came or ``within`` seconds passed."""
+    got: list[ReceivedMessage] = []
+    deadline = time.monotonic() + within
+    while len(got) < n and (left := deadline - time.monotonic()) > 0:
+        got.extend(await queue.receive(n - len(got), max_wait=left))
+    return got
+
+
 async def test_batches_hold_at_most_what_was_asked_and_lose_nothing(made: Backends) -> None:
     # No order is promised: a queue without sessions is not FIFO.
     q = made.queue(lock_duration=30)
@@ -127,7 +136,7 @@ async def test_lock_expiry_redelivers_with_delivery_count_plus_one(made: Backend
     await q.send([msg(1)])
     first = await receive_one(q)
     assert await q.receive(1, max_wait=0.1) == [], "locked messages are invisible"
-    second = await receive_one(q, max_wait=2)
+    second = await receive_one(q, max_wait=q.lock_duration + 2 + made.slack)
     assert second.message_id == first.message_id
     assert second.delivery_count == first.delivery_count + 1
     with pytest.raises(MessageLockLost):
@@ -140,7 +149,7 @@ async def test_renew_lock_keeps_the_message(made: Backends) -> None:
     await q.send([msg(1)])
     m = await receive_one(q)
     for _ in range(4):
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(q.lock_duration / 2)
         until = await q.renew_lock(m)
         assert until > m.locked_until
     assert await q.receive(1, max_wait=0.1) == [], "renewed: not delivered again"
@@ -151,7 +160,7 @@ async def test_settling_with_a_stale_lock_raises(made: Backends) -> None:
     q = made.queue(lock_duration=0.2)
     await q.send([msg(1)])
     m = await receive_one(q)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(q.lock_duration * 1.5)
     for settle in (q.complete, q.abandon, q.renew_lock):
         with pytest.raises(MessageLockLost):
             await settle(m)
@@ -190,12 +199,12 @@ async def test_abandoned_past_max_deliveries_is_dead_lettered(made: Backends) ->
 async def test_lock_expiry_past_max_deliveries_is_dead_lettered(made: Backends) -> None:
     q = made.queue(lock_duration=0.15, max_delivery_count=2)
     await q.send([msg(1), msg(2)])
-    await q.receive(2, max_wait=1)
-    await asyncio.sleep(0.2)
-    second = await q.receive(2, max_wait=1)
+    assert len(await receive_some(q, 2)) == 2
+    await asyncio.sleep(q.lock_duration * 1.3)
+    second = await receive_some(q, 2)
     assert sorted(m.delivery_count for m in second) == [2, 2]
-    await asyncio.sleep(0.2)
-    assert await q.receive(2, max_wait=0.3) == []
+    await asyncio.sleep(q.lock_duration * 1.3)
+    assert await q.receive(2, max_wait=0.3 + made.slack) == []
     assert sorted(m.message_id for m in await q.peek_dead_letters()) == ["m-1", "m-2"]
 
 
@@ -213,14 +222,14 @@ async def test_explicit_dead_letter_keeps_reason_and_description(made: Backends)
 
 
 async def test_scheduled_messages_wait_until_due(made: Backends) -> None:
-    q = made.queue()
-    due = datetime.now(UTC) + timedelta(seconds=0.5)
+    q = made.queue(lock_duration=30)
+    due = datetime.now(UTC) + timedelta(seconds=0.5 + 2 * made.slack)
     await q.send([msg("later", scheduled_enqueue_time=due), msg("now")])
-    assert [m.message_id for m in await q.receive(5, max_wait=0.1)] == ["m-now"]
+    assert [m.message_id for m in await receive_some(q, 5, 0.1 + made.slack)] == ["m-now"]
     depth = await q.depth()
     assert depth.scheduled == 1
     assert await q.receive(1, max_wait=0.1) == []
-    later = await receive_one(q, max_wait=2)
+    later = await receive_one(q, max_wait=2 + 2 * made.slack)
     assert later.message_id == "m-later"
     assert datetime.now(UTC) >= due
 
@@ -236,7 +245,7 @@ async def test_duplicates_within_the_window_are_dropped(made: Backends) -> None:
         await q.complete(m)
     await q.send([OutgoingMessage("same", b"third")])
     assert await q.receive(1, max_wait=0.1) == [], "still inside the window, even after completion"
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(made.duplicate_window * 1.2)
     await q.send([OutgoingMessage("same", b"fourth")])
     assert [m.body for m in await q.receive(1, max_wait=1)] == [b"fourth"]
 
@@ -261,16 +270,24 @@ async def test_two_receivers_on_separate_connections_never_share(made: Backends)
 
 
 def test_receivers_in_threads_never_share(made: Backends) -> None:
-    asyncio.run(made.queue().send([msg(i) for i in range(150)]))
+    async def fill() -> None:
+        q = made.queue(lock_duration=30)
+        await q.send([msg(i) for i in range(150)])
+        await q.close()  # in its own event loop, as an SDK client must be
+
+    asyncio.run(fill())
     seen: list[str] = []
     lock = threading.Lock()
 
     def drain() -> None:
         async def run() -> None:
             q = made.queue(made.database(), lock_duration=30)
-            while got := await q.receive(5, max_wait=0.3):
-                with lock:
-                    seen.extend(m.message_id for m in got)
+            try:
+                while got := await q.receive(5, max_wait=0.3 + made.slack):
+                    with lock:
+                        seen.extend(m.message_id for m in got)
+            finally:
+                await q.close()
 
         asyncio.run(run())
 
