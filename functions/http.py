@@ -34,6 +34,7 @@ from shared.errors import (
     NotFound,
     PreconditionFailed,
     RateLimited,
+    TooLarge,
     Unauthorized,
     ValidationFailed,
 )
@@ -113,6 +114,8 @@ def to_problem(exc: Exception) -> func.HttpResponse:
             )
         case Conflict():
             return problem(409, "Conflict", str(exc))
+        case TooLarge():
+            return problem(413, "Payload too large", str(exc))
         case BackendUnavailable():
             return problem(
                 503,

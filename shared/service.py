@@ -128,8 +128,6 @@ class JobService:
         self.idempotency_window = timedelta(seconds=idempotency_window_seconds)
         self.limits = limits
         self.rates = rates
-        #: Per queue, the sequence number reconcile_dead_letters goes on from.
-        self._dead_letter_cursor: dict[str, int] = {}
         self.retention = timedelta(seconds=retention_seconds)
         self.result_ttl = timedelta(seconds=result_ttl_seconds)
         self.clock = clock
