@@ -135,6 +135,7 @@ class Backends:
             else:
                 from azure.identity import DefaultAzureCredential
 
+                assert settings.servicebus_namespace
                 setup = SyncAdmin(
                     settings.servicebus_namespace,
                     credential=DefaultAzureCredential(
