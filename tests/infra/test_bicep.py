@@ -493,7 +493,7 @@ def test_workflows_test_on_every_push_and_deploy_with_oidc_only() -> None:
     assert any(step.get("run") == "./dev test" for step in ci["jobs"]["test"]["steps"])
     deploy_text = (ROOT / ".github" / "workflows" / "deploy.yml").read_text()
     deploy = yaml.safe_load(deploy_text)
-    assert deploy["permissions"]["id-token"] == "write"
+    assert deploy["jobs"]["deploy"]["permissions"]["id-token"] == "write"
     assert "secrets." not in deploy_text, "no stored secret: OIDC federated credentials"
     steps = " ".join(step.get("run", "") for step in deploy["jobs"]["deploy"]["steps"])
     assert (
