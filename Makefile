@@ -1,5 +1,5 @@
 # Shortcuts for ./dev, which does the work (and needs no make).
-.PHONY: run test lint bench cost providers-live vendor-signalr
+.PHONY: run test lint bench cost providers-live vendor-signalr azure-smoke
 run:
 	./dev run
 test:
@@ -13,6 +13,10 @@ cost:
 # The provider job types against the real public APIs (needs the internet).
 providers-live:
 	.venv/bin/python scripts/providers_live.py
+# Provision a real deployment with azd, drive every path, tear it down (needs a
+# subscription: scripts/azure_smoke.py --help). ARGS="--keep" leaves it running.
+azure-smoke:
+	.venv/bin/python scripts/azure_smoke.py $(ARGS)
 
 # Refresh the vendored SignalR browser client (then update its README's version and hash).
 VERSION ?= 10.0.0
