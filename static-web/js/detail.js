@@ -18,6 +18,14 @@ const seconds = (s) => (s === null || s === undefined ? "the deployment's limit"
 
 function show(job) {
   if (job.job_id !== detail.id) return;
+  if (!("payload" in job)) {
+    // A pushed event is lean (no payload, no error history): keep those from the full job
+    // this page fetched, and fetch it again when an attempt ended.
+    const known = detail.job?.job_id === job.job_id ? detail.job : null;
+    if (!known || known.state !== job.state || known.attempt !== job.attempt) poller.now();
+    if (!known) return;
+    job = { ...known, ...job };
+  }
   if (detail.job && detail.job.state !== job.state) announce(`Job ${short(job.job_id)} ${job.state}.`);
   if (detail.job && detail.job.updated_at > job.updated_at) return; // an older answer than one already shown
   detail.job = job;

@@ -103,7 +103,8 @@ async function loadMore() {
 function learn(job, source) {
   const known = list.jobs.some((j) => j.job_id === job.job_id);
   const newest = list.jobs[0]?.job_id ?? "";
-  if (known) list.jobs = list.jobs.map((j) => (j.job_id === job.job_id && j.updated_at <= job.updated_at ? job : j));
+  // A pushed event is lean (no payload or error history): merge it into the row's job.
+  if (known) list.jobs = list.jobs.map((j) => (j.job_id === job.job_id && j.updated_at <= job.updated_at ? { ...j, ...job } : j));
   else if (matches(job) && (source === "local" || job.job_id > newest)) {
     list.jobs = [job, ...list.jobs];
     learnedAt.set(job.job_id, performance.now());

@@ -130,11 +130,10 @@ def test_text_is_readable_in_light_and_dark_schemes(
         context.close()
 
 
-def test_progress_pushed_by_signalr_shows_without_polling(page: Any, ui_host: Any) -> None:
-    """Where the API offers push (Azure: POST /api/negotiate and SignalR Service), the
-    page connects with the vendored client and shows "jobUpdated" messages. The service
-    is played here by Playwright routes: negotiate, the service's own negotiate, and the
-    WebSocket with the JSON hub protocol."""
+def fake_signalr(page: Any, ui_host: Any) -> tuple[list[Any], list[str], list[str]]:
+    """Play Azure SignalR Service with Playwright routes: the API's negotiate, the
+    service's own negotiate, and the WebSocket with the JSON hub protocol. Returns the
+    hub sockets, the push ids sent to negotiate and the hub URLs the client opened."""
     service = f"{ui_host.base_url}/fake-signalr/client/?hub=dtq"
     push_ids: list[str] = []
 
@@ -167,6 +166,34 @@ def test_progress_pushed_by_signalr_shows_without_polling(page: Any, ui_host: An
         )
 
     page.route_web_socket(re.compile(r".*/fake-signalr/client/.*"), hub)
+    return sockets, push_ids, authorised
+
+
+def pushed(job: dict[str, Any]) -> str:
+    return json.dumps({"type": 1, "target": "jobUpdated", "arguments": [job]}) + "\x1e"
+
+
+#: A job as shared/push.py pushes it: lean, with no payload and no error history.
+LEAN_JOB = {
+    "job_id": "01kpushedjob0000000000000a",
+    "tenant_id": "local",
+    "job_type": "simulate",
+    "priority": "normal",
+    "state": "running",
+    "progress": 42,
+    "stage": "pushed",
+    "attempt": 1,
+    "max_attempts": 3,
+    "created_at": "2026-11-23T09:00:00+00:00",
+    "updated_at": "2099-01-01T00:00:00+00:00",
+    "trace_id": "0" * 32,
+}
+
+
+def test_progress_pushed_by_signalr_shows_without_polling(page: Any, ui_host: Any) -> None:
+    """Where the API offers push (Azure: POST /api/negotiate and SignalR Service), the
+    page connects with the vendored client and shows "jobUpdated" messages."""
+    sockets, push_ids, authorised = fake_signalr(page, ui_host)
 
     def unchanged_list(route: Any) -> None:
         # The list's polls answer "no change", so only push can bring the job in.
@@ -180,26 +207,43 @@ def test_progress_pushed_by_signalr_shows_without_polling(page: Any, ui_host: An
     expect(page.get_by_test_id("live-mode")).to_contain_text("pushed (SignalR)")
     assert "access_token=token-1" in authorised[0], authorised
     assert re.fullmatch(r"[0-9a-f-]{36}", push_ids[0]), "a random user id for the connection"
-    job = {
-        "job_id": "01kpushedjob0000000000000a",
-        "tenant_id": "local",
-        "job_type": "simulate",
-        "payload": {},
-        "priority": "normal",
-        "state": "running",
-        "progress": 42,
-        "stage": "pushed",
-        "attempt": 1,
-        "max_attempts": 3,
-        "created_at": "2026-11-23T09:00:00+00:00",
-        "updated_at": "2099-01-01T00:00:00+00:00",
-        "trace_id": "0" * 32,
-        "errors": [],
-    }
-    sockets[0].send(json.dumps({"type": 1, "target": "jobUpdated", "arguments": [job]}) + "\x1e")
-    row = page.locator(f'tr[data-job-id="{job["job_id"]}"]')
+    sockets[0].send(pushed(LEAN_JOB))
+    row = page.locator(f'tr[data-job-id="{LEAN_JOB["job_id"]}"]')
     expect(row.get_by_test_id("job-progress")).to_have_attribute("aria-valuenow", "42")
     expect(row).to_contain_text("pushed")
+
+
+def test_a_lean_pushed_update_keeps_the_payload_and_errors_the_detail_shows(
+    page: Any, ui_host: Any
+) -> None:
+    """A pushed event carries no payload or error history (they would outgrow a Service
+    Bus message): the detail view keeps them from the job it fetched."""
+    sockets, _, _ = fake_signalr(page, ui_host)
+    job_id = str(LEAN_JOB["job_id"])
+    error = {
+        "attempt": 1,
+        "type": "TransientJobError",
+        "message": "flaky once",
+        "retryable": True,
+        "at": "2026-11-23T09:00:01+00:00",
+    }
+    full = {
+        **LEAN_JOB,
+        "updated_at": "2026-11-23T09:00:02+00:00",
+        "progress": 10,
+        "payload": {"message": "kept from the fetch"},
+        "errors": [error],
+    }
+    page.route(re.compile(rf".*/api/v1/jobs/{job_id}$"), lambda route: route.fulfill(json=full))
+    page.goto(f"/#/jobs/{job_id}")
+    expect(page.get_by_test_id("detail-payload")).to_contain_text("kept from the fetch")
+    expect(page.get_by_test_id("live-mode")).to_contain_text("pushed (SignalR)")
+
+    sockets[0].send(pushed({**LEAN_JOB, "progress": 77, "stage": "step 7 of 9"}))
+
+    expect(page.get_by_test_id("detail-stage")).to_have_text("step 7 of 9")
+    expect(page.get_by_test_id("detail-payload")).to_contain_text("kept from the fetch")
+    expect(page.get_by_test_id("detail-error-row")).to_have_count(1)
 
 
 def test_a_server_that_needs_keys_asks_for_one_and_then_works(
