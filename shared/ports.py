@@ -28,6 +28,11 @@ class Page(Generic[T]):
 
 # --- JobQueue -------------------------------------------------------------------
 
+#: Largest message a JobQueue takes, body and properties: Service Bus Standard's 256 KB.
+#: Every implementation refuses a larger one with :class:`shared.errors.TooLarge` before
+#: anything of its send is sent, so both hosts carry the same messages.
+MAX_MESSAGE_BYTES: Final = 256 * 1024
+
 
 @dataclass(frozen=True)
 class OutgoingMessage:

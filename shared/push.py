@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.constants import PROP_JOB_ID, PROP_TENANT_ID
-from shared.errors import BackendUnavailable
+from shared.errors import BackendUnavailable, TooLarge
 from shared.jobs import Job, JobState
 from shared.ports import JobCounts, JobQueue, OutgoingMessage, Page, StatusStore
 
@@ -130,7 +130,7 @@ class PublishingStatusStore:
     async def _publish(self, job: Job) -> None:
         try:
             await self.events.send([event_message(job)])
-        except (BackendUnavailable, OSError) as exc:
+        except (BackendUnavailable, TooLarge, OSError) as exc:
             log.warning("job %s: live update not published (%s)", job.job_id, exc)
 
     async def create(self, job: Job) -> Job:

@@ -249,7 +249,7 @@ class JobService:
                 for job in stored:
                     self.metrics.submitted(job.job_type, job.priority.value)
                 return stored
-            except BackendUnavailable as exc:
+            except Exception as exc:  # unavailable, too large, or unforeseen: not accepted
                 failure = exc  # messages already sent find no job and are no-ops
         # Not enqueued means not accepted: take the records back so no job waits forever.
         for job in stored:

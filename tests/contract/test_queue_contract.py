@@ -118,12 +118,8 @@ async def test_a_send_bigger_than_one_batch_is_split_and_all_of_it_arrives(made:
 
 
 async def test_a_message_over_256_kb_is_refused_and_nothing_of_its_send_is_sent(
-    made: Backends, request: pytest.FixtureRequest
+    made: Backends,
 ) -> None:
-    if made.queue_kind == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="the SQLite queue has no size limit yet")
-        )
     q = made.queue()
     with pytest.raises(TooLarge) as refused:
         await q.send([msg("small"), OutgoingMessage("huge", b"x" * (300 * KB))])

@@ -16,6 +16,7 @@ from azure.functions.servicebus import ServiceBusMessage
 import function_app
 from functions import api, push
 from functions.runtime import install
+from shared.errors import TooLarge
 from shared.jobs import DeadLetter, Job, JobState
 from shared.messages import Delivery, JobMessage
 from shared.push import MAX_EVENT_BYTES, PublishingStatusStore, event_message, signalr_messages
@@ -255,3 +256,21 @@ def test_the_local_host_leaves_the_signalr_functions_out() -> None:
         "push_job_events": ["signalR"],
     }
     assert all(f.name != "negotiate" for f in catalog.http)
+
+
+async def test_an_event_the_events_queue_refuses_never_fails_the_status_write(
+    pushing: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert isinstance(pushing.status, PublishingStatusStore)
+
+    async def refuse(messages: Any) -> None:
+        raise TooLarge("message over 262144 bytes", 262144)
+
+    monkeypatch.setattr(pushing.status.events, "send", refuse)
+    submitted = await user_function(api.bp, "submit_job")(
+        request("POST", "v1/jobs", {"job_type": "echo", "payload": {"message": "kept"}})
+    )
+
+    assert submitted.status_code == 202
+    stored = await pushing.status.get("local", as_json(submitted)["job_id"])
+    assert stored.state is JobState.QUEUED

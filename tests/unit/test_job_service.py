@@ -65,14 +65,19 @@ async def test_unknown_type_lists_the_valid_ones(parts: Parts) -> None:
         await parts.service.submit("t1", Submission("nope", {}))
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    [BackendUnavailable("queue down"), TooLarge("message over 262144 bytes", 262144), OSError("x")],
+    ids=["unavailable", "too-large", "unexpected"],
+)
 async def test_submit_that_cannot_be_enqueued_is_refused_and_leaves_nothing(
-    parts: Parts, monkeypatch: pytest.MonkeyPatch
+    parts: Parts, monkeypatch: pytest.MonkeyPatch, refusal: Exception
 ) -> None:
     async def broken_send(messages: list[OutgoingMessage]) -> None:
-        raise BackendUnavailable("queue down")
+        raise refusal
 
     monkeypatch.setattr(parts.queue, "send", broken_send)
-    with pytest.raises(BackendUnavailable):
+    with pytest.raises(type(refusal)):
         await parts.service.submit("t1", Submission("echo", {"message": "x"}))
     assert (await parts.status.list("t1")).items == []
 

@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from shared.adapters.sqlite.database import Database
-from shared.errors import MessageLockLost
-from shared.ports import OutgoingMessage, QueueDepth, ReceivedMessage
+from shared.errors import MessageLockLost, TooLarge
+from shared.ports import MAX_MESSAGE_BYTES, OutgoingMessage, QueueDepth, ReceivedMessage
 
 ACTIVE = 0
 DEAD_LETTERED = 1
@@ -58,6 +58,15 @@ CREATE TABLE IF NOT EXISTS queue_message_ids (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS queue_message_ids_expiry ON queue_message_ids (expires_at)
 """
+
+
+def _message_bytes(m: OutgoingMessage) -> int:
+    """A message's size as Service Bus counts it, near enough: body, id, content type and
+    the application properties' names and values."""
+    properties = sum(
+        len(str(k).encode()) + len(str(v).encode()) for k, v in m.application_properties.items()
+    )
+    return len(m.body) + len(m.message_id.encode()) + len(m.content_type.encode()) + properties
 
 
 def _dt(ts: float) -> datetime:
@@ -95,8 +104,18 @@ class SqliteJobQueue:
     # -- send -----------------------------------------------------------------------
 
     async def send(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Send all of ``messages``, or none: a message over Service Bus's size limit is
+        refused (TooLarge) before any is stored, as the Service Bus adapter does."""
         if not messages:
             return
+        for m in messages:
+            size = _message_bytes(m)
+            if size > MAX_MESSAGE_BYTES:
+                raise TooLarge(
+                    f"message {m.message_id} is {size} bytes with its properties; a queue"
+                    f" message may be at most {MAX_MESSAGE_BYTES}",
+                    limit=MAX_MESSAGE_BYTES,
+                )
         await self.db.write(self._send, list(messages))
         self._wake_receivers()
 
