@@ -38,7 +38,12 @@ def _need(reason: str) -> None:
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Per module: Playwright's sync API runs an event loop in this thread while it is
     open, which async tests of other modules must not meet."""
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    # DTQ_CHROMIUM names a browser already there (GitHub's runner brings Google Chrome,
+    # and Ubuntu's chromium package is a snap stub); otherwise Debian's chromium.
+    chosen = os.environ.get("DTQ_CHROMIUM")
+    if chosen and not os.access(chosen, os.X_OK):
+        _need(f"DTQ_CHROMIUM={chosen} is not an executable")
+    executable = chosen or shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         _need("Debian's chromium is not installed (./dev test installs it)")
     try:
