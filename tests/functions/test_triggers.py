@@ -15,7 +15,7 @@ from azure.functions.servicebus import ServiceBusMessage
 
 from functions import api, worker
 from functions.runtime import install
-from shared.errors import DeadLetterMessage
+from shared.errors import ValidationFailed
 from shared.messages import JobMessage
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -87,7 +87,7 @@ async def test_submit_then_run_the_message_through_the_worker_trigger(runtime: R
     assert received.message_id == JobMessage(job["job_id"], "local", 1).message_id
 
 
-async def test_malformed_message_asks_for_the_dead_letter_queue(runtime: Runtime) -> None:
+async def test_a_malformed_message_raises_so_the_host_abandons_it(runtime: Runtime) -> None:
     run_job = user_function(worker.bp, "run_job")
     bad = ServiceBusMessage(
         body=b"not json",
@@ -96,9 +96,9 @@ async def test_malformed_message_asks_for_the_dead_letter_queue(runtime: Runtime
         application_properties={},
         user_properties={},
     )
-    with pytest.raises(DeadLetterMessage) as dead:
+    with pytest.raises(ValidationFailed) as refused:
         await run_job(bad)
-    assert dead.value.reason == "PoisonMessage" and "not JSON" in dead.value.description
+    assert "not JSON" in refused.value.detail
 
 
 async def test_errors_are_problem_json(runtime: Runtime) -> None:
@@ -130,18 +130,19 @@ async def test_backend_down_is_503_with_retry_after(runtime: Runtime) -> None:
     assert health.status_code == 503 and as_json(health)["ok"] is False
 
 
-async def test_on_service_bus_a_failed_job_reaches_the_native_dead_letter_queue(
+async def test_on_service_bus_a_failed_job_is_completed_and_a_poison_message_dead_lettered(
     tmp_path: Path,
 ) -> None:
     """The Functions host's own rule (autoCompleteMessages: true, no settlement
-    extension): an exception abandons the message. The worker raises again on each
-    redelivery without running the job, so Service Bus dead-letters the message after
-    maxDeliveryCount; the job record keeps the real reason."""
+    extension): return completes, an exception abandons. A job that fails for good runs
+    once, is recorded failed and its message completed; a message that names no job is
+    abandoned until Service Bus dead-letters it after maxDeliveryCount."""
     from pydantic import BaseModel
 
     from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
     from shared.errors import PermanentJobError
     from shared.jobtypes import default_registry
+    from shared.ports import OutgoingMessage
     from shared.priorities import PriorityQueues
     from shared.service import Submission
     from tests.support.servicebus_fake import FakeNamespace
@@ -168,11 +169,12 @@ async def test_on_service_bus_a_failed_job_reaches_the_native_dead_letter_queue(
     install(rt)
     try:
         job = await rt.service.submit("local", Submission("refuse", {}))
+        await queue.send([OutgoingMessage("poison", b"not json")])
         run_job = user_function(worker.bp, "run_job")
-        deliveries = 0
+        deliveries: dict[str, int] = {}
         while messages := await queue.receive(1, max_wait=0.2):
             [message] = messages
-            deliveries += 1
+            deliveries[message.message_id] = deliveries.get(message.message_id, 0) + 1
             binding = ServiceBusMessage(
                 body=message.body,
                 message_id=message.message_id,
@@ -182,14 +184,17 @@ async def test_on_service_bus_a_failed_job_reaches_the_native_dead_letter_queue(
             )
             try:
                 await run_job(binding)
-            except DeadLetterMessage as dead:
-                assert dead.reason == "PermanentFailure"
+            except ValidationFailed:
                 await queue.abandon(message)  # what the Functions host does on an exception
             else:
                 await queue.complete(message)
-        assert deliveries == 4 and runs == [1], "run once, then only sent on its way"
+        assert sorted(deliveries.values()) == [1, 4] and deliveries["poison"] == 4
+        assert runs == [1], "run once"
         [letter] = await queue.peek_dead_letters()
-        assert letter.dead_letter_reason == "MaxDeliveryCountExceeded"
+        assert (letter.message_id, letter.dead_letter_reason) == (
+            "poison",
+            "MaxDeliveryCountExceeded",
+        )
         stored = await rt.status.get("local", job.job_id)
         assert stored.dead_letter is not None and stored.dead_letter.reason == "PermanentFailure"
     finally:
