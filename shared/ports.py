@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
+from shared.errors import TooLarge
 from shared.jobs import Job, JobState
 
 T = TypeVar("T")
@@ -147,6 +148,20 @@ def utf16_bytes(text: str) -> int:
     """``text``'s size as UTF-16 (what Table storage counts): 2 bytes per character of
     the Basic Multilingual Plane, 4 for each other one (an emoji is a surrogate pair)."""
     return len(text.encode("utf-16-le", "surrogatepass"))
+
+
+def job_json(job: Job) -> str:
+    """The job's JSON as a StatusStore keeps it, or TooLarge past the size a Table status
+    row holds (the same limit on both hosts)."""
+    data = job.model_dump_json()
+    size = utf16_bytes(data)
+    if size > MAX_JOB_UTF16_BYTES:
+        raise TooLarge(
+            f"job {job.job_id} is {size:,} bytes as UTF-16 JSON; a job's status holds at"
+            f" most {MAX_JOB_UTF16_BYTES:,} (Table storage's 1 MiB entity limit)",
+            MAX_JOB_UTF16_BYTES,
+        )
+    return data
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,11 @@ from shared.errors import NotFound, PreconditionFailed, TooLarge
 from shared.jobs import Job, JobState
 from shared.paging import decode_cursor, encode_cursor
 from shared.ports import (
-    MAX_JOB_UTF16_BYTES,
     JobCounts,
     Page,
+    job_json,
     marker_name,
     marker_value,
-    utf16_bytes,
 )
 
 T = TypeVar("T")
@@ -95,17 +94,10 @@ class TableStatusStore(TableAdapter):
         return f"{tenant_key(tenant_id)}~{zlib.crc32(job_id.encode()) % self.shards:02d}"
 
     def _entity(self, job: Job) -> dict[str, Any]:
-        data = job.model_dump_json()
-        size = utf16_bytes(data)
-        if size > MAX_JOB_UTF16_BYTES:
-            raise TooLarge(
-                f"job {job.job_id} is {size:,} bytes as UTF-16 JSON; a job's status holds at"
-                f" most {MAX_JOB_UTF16_BYTES:,} (Table storage's 1 MiB entity limit)",
-                MAX_JOB_UTF16_BYTES,
-            )
+        data = job_json(job)
         chunks = utf16_chunks(data) or [""]
         if len(chunks) > MAX_CHUNKS:  # cannot happen within MAX_JOB_UTF16_BYTES
-            raise TooLarge(f"job {job.job_id} needs {len(chunks)} status properties", size)
+            raise TooLarge(f"job {job.job_id} needs {len(chunks)} status properties")
         entity: dict[str, Any] = {
             "PartitionKey": self.partition_key(job.tenant_id, job.job_id),
             "RowKey": row_key(job.job_id),

@@ -6,16 +6,15 @@ import sqlite3
 from datetime import UTC, datetime
 
 from shared.adapters.sqlite.database import Database
-from shared.errors import Conflict, NotFound, PreconditionFailed, TooLarge
+from shared.errors import Conflict, NotFound, PreconditionFailed
 from shared.jobs import Job, JobState
 from shared.paging import decode_cursor, encode_cursor
 from shared.ports import (
-    MAX_JOB_UTF16_BYTES,
     JobCounts,
     Page,
+    job_json,
     marker_name,
     marker_value,
-    utf16_bytes,
 )
 
 SCHEMA = """
@@ -48,22 +47,8 @@ class SqliteStatusStore:
     def _job(row: sqlite3.Row) -> Job:
         return Job.model_validate_json(row["data"]).model_copy(update={"etag": str(row["version"])})
 
-    @staticmethod
-    def _data(job: Job) -> str:
-        """The job's JSON, or TooLarge past the size a Table status row holds (the same
-        limit on both hosts)."""
-        data = job.model_dump_json()
-        size = utf16_bytes(data)
-        if size > MAX_JOB_UTF16_BYTES:
-            raise TooLarge(
-                f"job {job.job_id} is {size:,} bytes as UTF-16 JSON; a job's status holds at"
-                f" most {MAX_JOB_UTF16_BYTES:,} (Table storage's 1 MiB entity limit)",
-                MAX_JOB_UTF16_BYTES,
-            )
-        return data
-
     async def create(self, job: Job) -> Job:
-        await self.db.write(self._create, job, self._data(job))
+        await self.db.write(self._create, job, job_json(job))
         return job.model_copy(update={"etag": "1"})
 
     @staticmethod
@@ -92,7 +77,7 @@ class SqliteStatusStore:
         if job.etag is None:
             raise PreconditionFailed("replace needs the etag of the version it read")
         version = int(job.etag)
-        await self.db.write(self._replace, job, version, self._data(job))
+        await self.db.write(self._replace, job, version, job_json(job))
         return job.model_copy(update={"etag": str(version + 1)})
 
     @staticmethod
