@@ -50,8 +50,8 @@ class Priority(StrEnum):
 
 TERMINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 
-#: Every legal state change. ``running -> running`` is a redelivery taking over a
-#: job whose previous worker died or lost its lock.
+#: Every legal state change. ``running -> running`` is a delivery taking over an
+#: attempt whose lease lapsed (its run died or lost touch with the status store).
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     # -> failed: the queue dead-lettered the job's message before any attempt settled.
     JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}),
@@ -73,6 +73,22 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.FAILED: frozenset({JobState.QUEUED}),
     JobState.CANCELLED: frozenset(),
 }
+
+
+def lease_timing(
+    lock_seconds: float, lease_seconds: float | None = None, renew_seconds: float | None = None
+) -> tuple[float, float]:
+    """(lease duration, renew interval) of a running attempt's lease, in seconds.
+
+    Unless set, the lease lasts two of the queue's lock durations and is renewed every
+    quarter of it, so a run survives three missed renewals before another delivery may
+    take its attempt over.
+    """
+    lease = lease_seconds or 2 * lock_seconds
+    renew = renew_seconds or lease / 4
+    if renew >= lease:
+        raise ValueError(f"the lease renew interval ({renew:g}s) must be below its duration")
+    return lease, renew
 
 
 def utcnow() -> datetime:
@@ -149,6 +165,11 @@ class Job(BaseModel):
     timeout_seconds: float | None = None
     #: Set when a user cancels the job while it runs; the worker stops it cooperatively.
     cancel_requested_at: datetime | None = None
+    #: While running: when the running attempt's lease ends unless its run renews it.
+    #: Another delivery of the attempt takes it over only after that (shared/worker.py).
+    lease_until: datetime | None = None
+    #: While running: a random token naming the run that holds the lease.
+    lease_holder: str | None = None
     #: Opaque concurrency token of the stored version; set by the store.
     etag: str | None = Field(default=None, exclude=True)
 
@@ -205,7 +226,16 @@ class Job(BaseModel):
             extra.update(finished_at=None, dead_letter=None, error=None, progress=0)
         if target is JobState.COMPLETED:
             extra["progress"] = 100
+        if target is not JobState.RUNNING:  # a lease belongs to a running attempt only
+            extra.update(lease_until=None, lease_holder=None)
         return self.model_copy(update={**extra, **changes})
+
+    def with_lease(self, until: datetime) -> Job:
+        """This running job with its lease moved to ``until`` (renewed, or given back);
+        not a state change, so ``updated_at`` stays."""
+        if self.state is not JobState.RUNNING:
+            raise IllegalTransition(self.state.value, "lease")
+        return self.model_copy(update={"lease_until": until})
 
     def with_progress(
         self, progress: int, stage: str | None, *, now: datetime | None = None

@@ -37,6 +37,12 @@ class JobMessage:
         # attempt, while a retry (attempt + 1) is a new message.
         return f"{self.job_id}.{self.attempt}"
 
+    def lease_copy_id(self, lease_until: datetime) -> str:
+        """The message id of this attempt's copy that waits for a lease ending at
+        ``lease_until``: every delivery that finds the same lease makes the same id, so
+        duplicate detection keeps one copy."""
+        return f"{self.message_id}.lease-{round(lease_until.timestamp() * 1000)}"
+
     def outgoing(
         self, scheduled_at: datetime | None = None, *, message_id: str | None = None
     ) -> OutgoingMessage:

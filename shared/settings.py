@@ -14,8 +14,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.jobs import lease_timing
 
 ENV_PREFIX = "DTQ_"
 
@@ -106,8 +108,15 @@ class Settings(BaseSettings):
     #: Exponential backoff between attempts: base * 2**(attempt-1), capped, full jitter.
     retry_backoff_base_seconds: float = Field(default=1.0, ge=0)
     retry_backoff_max_seconds: float = Field(default=60.0, ge=0)
-    #: Longest a job attempt may run; keep it below host.json functionTimeout (10 min).
+    #: Longest a job attempt may run; with the outage backoff cap and a margin to settle
+    #: it stays below host.json functionTimeout (tests/unit/test_timing_budget.py).
     job_timeout_seconds: float = Field(default=540.0, gt=0)
+    #: How long a running attempt's lease lasts unless its run renews it, in seconds
+    #: (unset: twice queue_lock_seconds); another delivery of the attempt takes it over
+    #: only after it lapsed (docs/retries.md).
+    lease_seconds: float | None = Field(default=None, gt=0)
+    #: How often a run renews its lease, in seconds (unset: a quarter of the lease).
+    lease_renew_seconds: float | None = Field(default=None, gt=0)
     #: When a backend is down while a job is handled, the worker waits before handing the
     #: message back: base * 2**(delivery-1) seconds, capped (lock renewal continues).
     outage_backoff_base_seconds: float = Field(default=1.0, ge=0)
@@ -194,6 +203,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     @property
+    def lease_timing(self) -> tuple[float, float]:
+        """(lease duration, renew interval) in seconds, with the defaults filled in."""
+        return lease_timing(self.queue_lock_seconds, self.lease_seconds, self.lease_renew_seconds)
+
+    @model_validator(mode="after")
+    def _lease_renewed_within_itself(self) -> Settings:
+        lease_timing(self.queue_lock_seconds, self.lease_seconds, self.lease_renew_seconds)
+        return self  # lease_timing raised ValueError if the renew interval is not below it
+
+    @property
     def push_enabled(self) -> bool:
         """Job changes go to SignalR (Azure): a SignalR connection is configured."""
         return bool(self.signalr_connection or self.signalr_service_uri)
@@ -241,6 +260,26 @@ def field_for(name: str) -> str | None:
         if env_name(field).lower() == wanted:
             return field
     return None
+
+
+#: The prefix of the app settings that override host.json, as the Functions host reads
+#: them: ``AzureFunctionsJobHost__extensions__serviceBus__maxAutoLockRenewalDuration``.
+HOST_JSON_OVERRIDE_PREFIX = "AzureFunctionsJobHost__"
+
+
+def host_json_overrides(
+    local_settings: Path | None = Path("local.settings.json"),
+) -> dict[str, str]:
+    """The app settings that override host.json (environment over
+    ``local.settings.json`` Values), for the local host to apply as the Functions host
+    does."""
+    values: dict[str, str] = {}
+    if local_settings is not None and local_settings.is_file():
+        file_values = json.loads(local_settings.read_text()).get("Values", {})
+        values.update({k: str(v) for k, v in file_values.items() if v != ""})
+    values.update(os.environ)
+    prefix = HOST_JSON_OVERRIDE_PREFIX.lower()
+    return {k: v for k, v in values.items() if k.lower().startswith(prefix)}
 
 
 def environment_overrides(settings: Settings) -> dict[str, str]:

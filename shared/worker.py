@@ -4,15 +4,24 @@ A message can arrive more than once (lock expiry, a crash, a duplicate send).
 The worker decides from the stored job what a delivery means:
 
 =========================================  ===========================================
-stored job                                 this delivery (attempt n, delivery count d)
+stored job                                 this delivery (attempt n)
 =========================================  ===========================================
 missing or terminal (failed ones too)      no-op (the message is completed)
-queued / scheduled / retrying, next is n   start attempt n
-running attempt n, d == 1                  a duplicate while another worker runs: no-op
-running attempt n, d > 1                   the previous holder died: take over attempt n
+queued / scheduled / retrying, next is n   start attempt n, holding its lease
+running attempt n, lease live              another run holds it: send a copy of this
+                                           message due at the lease's end (message id
+                                           ``<job>.<n>.lease-<end>``), complete this one
+running attempt n, lease lapsed, or this   the run that held it is gone: take over
+is the copy due at this very lease's end   attempt n, with a new lease
 running attempt n-1                        its worker scheduled n and died: start n
 any other attempt number                   stale: no-op
 =========================================  ===========================================
+
+The delivery count plays no part: a running attempt holds a *lease* on its job
+record (``lease_until``, ``lease_holder``), written when it starts and renewed by its
+run every ``lease_renew_seconds`` (and by each progress report), so no attempt ever
+runs twice at once, however often its message is delivered. A run that finds another
+holder on renewing stops; one that cannot renew stops itself before its lease lapses.
 
 Every state change is a conditional write, so two workers racing on one job
 cannot both win; the result store keeps the first result written for a job.
@@ -53,7 +62,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.guarded import guarded_update
-from shared.jobs import DeadLetter, Job, JobState, utcnow
+from shared.jobs import DeadLetter, Job, JobState, lease_timing, utcnow
 from shared.jobtypes import JobContext, JobTypeRegistry
 from shared.limits import TenantLimits
 from shared.messages import Delivery, JobMessage
@@ -70,15 +79,36 @@ log = logging.getLogger(__name__)
 SLOT_WAIT_SECONDS = (0.5, 2.0)
 
 
-def running_attempt(job: Job, attempt: int) -> bool:
-    """Whether ``job`` is still running ``attempt`` (not settled, nor moved on elsewhere)."""
-    return job.state is JobState.RUNNING and job.attempt == attempt
+def running_attempt(job: Job, attempt: int, holder: str | None = None) -> bool:
+    """Whether ``job`` is still running ``attempt`` (not settled, nor moved on elsewhere),
+    under the lease of ``holder`` when given."""
+    return (
+        job.state is JobState.RUNNING
+        and job.attempt == attempt
+        and (holder is None or job.lease_holder == holder)
+    )
 
 
-def should_stop(job: Job, attempt: int) -> bool:
-    """Whether the worker running ``attempt`` should stop: the job was cancelled, or
-    settled or taken over elsewhere."""
-    return not running_attempt(job, attempt) or job.cancel_requested_at is not None
+def should_stop(job: Job, attempt: int, holder: str | None = None) -> bool:
+    """Whether the run of ``attempt`` holding ``holder``'s lease should stop: the job was
+    cancelled, or settled or taken over elsewhere."""
+    return not running_attempt(job, attempt, holder) or job.cancel_requested_at is not None
+
+
+def lease_live(job: Job, delivery: Delivery, now: datetime) -> bool:
+    """Whether another run holds ``job``'s running attempt, as far as ``delivery`` can
+    tell: its lease has not lapsed, and this is not the copy sent to wait for exactly
+    that lease's end (finding the same lease then means its holder stopped renewing,
+    whatever this machine's clock says)."""
+    until = job.lease_until
+    if until is None or until <= now:
+        return False
+    return delivery.message_id != delivery.message.lease_copy_id(until)
+
+
+class _LeaseLost(Exception):
+    """The run could not renew its lease before it would lapse (the status store is
+    unreachable): it stopped, and another delivery will take the attempt over."""
 
 
 class Worker:
@@ -98,6 +128,8 @@ class Worker:
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
+        lease_seconds: float | None = None,
+        lease_renew_seconds: float | None = None,
     ) -> None:
         self.status = status
         self.metrics = metrics or Metrics()
@@ -118,6 +150,12 @@ class Worker:
         self.clock = clock
         #: Source of the backoff jitter (seeded in tests).
         self.rng = rng
+        #: A running attempt's lease, and how often its run renews it (by default from
+        #: the queues' lock duration; see shared.jobs.lease_timing).
+        lock = max(getattr(q, "lock_duration", 30.0) for _, q in self.queues.distinct())
+        self.lease_seconds, self.lease_renew_seconds = lease_timing(
+            lock, lease_seconds, lease_renew_seconds
+        )
 
     async def handle(self, delivery: Delivery) -> None:
         """Run the delivered attempt; returns normally when the message may be completed,
@@ -160,8 +198,8 @@ class Worker:
             ) as span,
         ):
             job = await self._start(delivery)
-            if job is None:
-                span.set_attribute("dtq.outcome", "skipped")
+            if not isinstance(job, Job):
+                span.set_attribute("dtq.outcome", job)  # skipped, or deferred
                 return
             span.update_name(f"run {job.job_type}")
             queue_name = self.queues[job.priority].queue_name
@@ -171,6 +209,21 @@ class Worker:
 
     async def _run(self, job: Job, msg: JobMessage, span: trace.Span) -> None:
         runner = _Run(self, job)
+        try:
+            await self._attempt(runner, msg, span)
+        except BackendUnavailable:
+            # dtq's own store is down (e.g. a progress or result write): not the job's
+            # failure. The message goes back; give the lease back so that its redelivery
+            # takes the attempt over at once (if the store lets us).
+            await self._give_back(runner)
+            raise
+        except asyncio.CancelledError:
+            # Shutdown, or a function timeout: the host abandons the message.
+            await asyncio.shield(self._give_back(runner))
+            raise
+
+    async def _attempt(self, runner: _Run, msg: JobMessage, span: trace.Span) -> None:
+        job = runner.job
         began = time.monotonic()
         try:
             result = await runner.execute()
@@ -178,8 +231,11 @@ class Worker:
             span.set_attribute("dtq.outcome", "cancelled")
             if await self._finish(runner.job, JobState.CANCELLED, stage="cancelled"):
                 self.metrics.finished(job.job_type, "cancelled", time.monotonic() - began)
+        except _LeaseLost as lost:
+            span.set_attribute("dtq.outcome", "lease lost")
+            raise BackendUnavailable(str(lost)) from None  # abandoned; taken over later
         except BackendUnavailable:
-            raise  # dtq's own store is down (e.g. a progress write): not the job's failure
+            raise
         except Exception as exc:  # the handler failed: record it, maybe retry
             span.record_exception(exc)
             span.set_status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
@@ -190,22 +246,29 @@ class Worker:
 
     # -- starting -----------------------------------------------------------------
 
-    async def _start(self, delivery: Delivery) -> Job | None:
+    async def _start(self, delivery: Delivery) -> Job | str:
+        """The job with this delivery's attempt started (or taken over) under a new
+        lease; else what became of the delivery: ``skipped`` or ``deferred``."""
         msg = delivery.message
         now = self.clock()
+        lease = {
+            "lease_until": now + timedelta(seconds=self.lease_seconds),
+            "lease_holder": secrets.token_hex(8),
+        }
 
         def change(job: Job) -> Job | None:
             if job.terminal:
                 return None
             if job.state is JobState.RUNNING and job.attempt == msg.attempt:
-                if delivery.delivery_count <= 1:
-                    return None  # a duplicate; the first copy is being handled
-                return job.moved_to(
+                if lease_live(job, delivery, now):
+                    return None  # another run holds it: deferred below
+                return job.moved_to(  # its run is gone: take the attempt over
                     JobState.RUNNING,
                     now=now,
-                    delivery_count=delivery.delivery_count,
+                    delivery_count=max(delivery.delivery_count, job.delivery_count + 1),
                     progress=0,
-                    stage="redelivered",
+                    stage="taken over",
+                    **lease,
                 )
             if msg.attempt != job.attempt + 1:
                 return None  # stale: a newer attempt exists
@@ -218,32 +281,36 @@ class Worker:
                 next_attempt_at=None,
                 progress=0,
                 stage="started",
+                **lease,
             )
 
         try:
             current = await self.status.get(msg.tenant_id, msg.job_id)
         except NotFound:
             log.warning("message for unknown job %s completed as a no-op", msg.job_id)
-            return None
+            return "skipped"
         cap = self._running_cap(msg.tenant_id)
         if cap and change(current) is not None:
-            lease = now + timedelta(seconds=(self.timeout_seconds or 600) + 60)
+            slot_lease = now + timedelta(seconds=(self.timeout_seconds or 600) + 60)
             assert self.slots is not None
-            if not await self.slots.acquire(msg.tenant_id, msg.job_id, cap, lease, now):
+            if not await self.slots.acquire(msg.tenant_id, msg.job_id, cap, slot_lease, now):
                 await self._wait_for_slot(current, msg, cap)
-                return None
+                return "skipped"
         try:
             job, changed = await guarded_update(
                 self.status, msg.tenant_id, msg.job_id, change, known=current
             )
         except NotFound:
             log.warning("message for unknown job %s completed as a no-op", msg.job_id)
-            return None
+            return "skipped"
         if changed and current.state is not JobState.RUNNING:
             due = current.next_attempt_at or current.updated_at
             waited = (now - due).total_seconds()
             self.metrics.started(job.job_type, job.priority.value, waited)
         if not changed:
+            if running_attempt(job, msg.attempt) and lease_live(job, delivery, now):
+                await self._defer(job, delivery)
+                return "deferred"
             log.info(
                 "delivery %s of job %s (%s, attempt %d) is a no-op",
                 delivery.message_id,
@@ -251,8 +318,44 @@ class Worker:
                 job.state.value,
                 job.attempt,
             )
-            return None
+            return "skipped"
+        if current.state is JobState.RUNNING and current.attempt == msg.attempt:
+            log.warning(
+                "job %s attempt %d: its lease lapsed (until %s); delivery %s takes it over",
+                job.job_id,
+                job.attempt,
+                current.lease_until,
+                delivery.message_id,
+            )
         return job
+
+    async def _defer(self, job: Job, delivery: Delivery) -> None:
+        """Another run holds this attempt's lease: send a copy of the message due at the
+        lease's end (one per lease: duplicate detection folds the copies that other
+        deliveries make for it), so that this delivery is not lost if that run dies."""
+        assert job.lease_until is not None
+        msg = delivery.message
+        copy_id = msg.lease_copy_id(job.lease_until)
+        queue = self.queues[job.priority]
+        await queue.send([msg.outgoing(scheduled_at=job.lease_until, message_id=copy_id)])
+        log.info(
+            "job %s attempt %d is leased by another run until %s: delivery %s (count %d)"
+            " deferred to %s",
+            job.job_id,
+            job.attempt,
+            job.lease_until.isoformat(),
+            delivery.message_id,
+            delivery.delivery_count,
+            copy_id,
+        )
+
+    async def _give_back(self, runner: _Run) -> None:
+        """Best effort: end this run's lease now (its message is going back to the
+        queue), so the redelivery takes the attempt over at once."""
+        try:
+            await asyncio.wait_for(runner.renew(seconds=0), timeout=5)
+        except Exception as exc:  # the lease then lapses on its own
+            log.info("job %s: lease not given back (%r)", runner.job.job_id, exc)
 
     # -- the running cap ----------------------------------------------------------
 
@@ -290,11 +393,11 @@ class Worker:
 
     async def _finish(self, job: Job, state: JobState, **changes: Any) -> bool:
         """Settle this attempt in ``state``; False if it was settled elsewhere meanwhile."""
-        attempt = job.attempt
+        attempt, holder = job.attempt, job.lease_holder
         now = self.clock()
 
         def change(current: Job) -> Job | None:
-            if not running_attempt(current, attempt):
+            if not running_attempt(current, attempt, holder):
                 return None  # someone else settled this attempt (e.g. took it over)
             return current.moved_to(state, now=now, **changes)
 
@@ -382,13 +485,19 @@ def classify(exc: BaseException) -> tuple[bool, str, float | None, str]:
 
 
 class _Run:
-    """One attempt of one job: the handler call and its progress reports."""
+    """One attempt of one job: the handler call, its progress reports, and its lease."""
 
     def __init__(self, worker: Worker, job: Job) -> None:
         self.worker = worker
         self.job = job
+        #: The lease this run holds (written by the delivery that started it).
+        self.holder = job.lease_holder
+        #: When (monotonic) the lease was last written: at most lease_seconds ago.
+        self.renewed_at = time.monotonic()
         #: Set when the watcher stopped the handler (cancelled, or settled elsewhere).
         self.stopped = False
+        #: Set when the watcher stopped the handler because the lease could not be renewed.
+        self.lease_lost = False
 
     async def execute(self) -> Any:
         try:
@@ -422,6 +531,11 @@ class _Run:
                 f"attempt {self.job.attempt} ran past its time limit of {limit:g}s"
             ) from None
         except asyncio.CancelledError:
+            if self.lease_lost:
+                raise _LeaseLost(
+                    f"job {self.job.job_id} attempt {self.job.attempt}: its lease could not"
+                    f" be renewed for {time.monotonic() - self.renewed_at:.0f}s; stopped"
+                ) from None
             if self.stopped:
                 raise JobCancelled(f"job {self.job.job_id} was cancelled") from None
             raise
@@ -442,37 +556,83 @@ class _Run:
         moved on elsewhere, e.g. cancelled or taken over after a lost lock)."""
         attempt = self.job.attempt
         now = self.worker.clock()
+        written = time.monotonic()
+        until = now + timedelta(seconds=self.worker.lease_seconds)
 
         def change(current: Job) -> Job | None:
-            if not running_attempt(current, attempt) or current.cancel_requested_at:
+            if should_stop(current, attempt, self.holder):
                 return None
-            return current.with_progress(progress, stage, now=now)
+            return current.with_progress(progress, stage, now=now).with_lease(until)
 
         try:
-            stored, _ = await guarded_update(
+            stored, changed = await guarded_update(
                 self.worker.status, self.job.tenant_id, self.job.job_id, change, known=self.job
             )
         except PreconditionFailed:
             return False  # heavy contention on one job: skip this report, keep running
-        if should_stop(stored, attempt):
+        if should_stop(stored, attempt, self.holder):
             return True
+        if changed:
+            self.renewed_at = written  # a progress report renews the lease too
         self.job = stored
         return False
 
+    async def renew(self, seconds: float | None = None) -> Job:
+        """Move this run's lease to ``seconds`` from now (default: a full lease; 0 gives
+        it back), if the run still holds it; the stored job either way."""
+        attempt = self.job.attempt
+        written = time.monotonic()
+        lease = self.worker.lease_seconds if seconds is None else seconds
+        until = self.worker.clock() + timedelta(seconds=lease)
+
+        def change(current: Job) -> Job | None:
+            if not running_attempt(current, attempt, self.holder):
+                return None  # settled, or taken over: not this run's lease any more
+            return current.with_lease(until)
+
+        stored, changed = await guarded_update(
+            self.worker.status, self.job.tenant_id, self.job.job_id, change, known=self.job
+        )
+        if changed:
+            self.renewed_at = written
+            self.job = stored
+        return stored
+
     async def _watch(self, handler: asyncio.Future[Any]) -> None:
-        """Between progress reports, check every ``cancel_check_seconds`` whether the job
-        was cancelled (or settled elsewhere) and, if so, cancel the handler at its
-        current await."""
-        interval = self.worker.cancel_check_seconds
-        if not interval:
-            return
+        """While the handler runs: renew the lease every ``lease_renew_seconds``, and
+        between renewals check every ``cancel_check_seconds`` whether the job was
+        cancelled (or settled or taken over elsewhere); if so, cancel the handler at its
+        current await. If the lease cannot be renewed (the status store is down) until
+        one renew interval before it would lapse, stop the handler too: another delivery
+        may take the attempt over once it lapses, and two runs must never overlap."""
+        renew_every = self.worker.lease_renew_seconds
+        check_every = self.worker.cancel_check_seconds or renew_every
+        tick = min(check_every, renew_every)
+        give_up_after = self.worker.lease_seconds - renew_every
         while not handler.done():
-            await asyncio.sleep(interval)
+            await asyncio.sleep(tick)
+            if handler.done():
+                return
             try:
-                current = await self.worker.status.get(self.job.tenant_id, self.job.job_id)
-            except BackendUnavailable:
-                continue  # the next progress write or check will tell
-            if should_stop(current, self.job.attempt):
+                if time.monotonic() - self.renewed_at >= renew_every - tick / 2:
+                    current = await self.renew()
+                elif self.worker.cancel_check_seconds:
+                    current = await self.worker.status.get(self.job.tenant_id, self.job.job_id)
+                else:
+                    continue
+            except (BackendUnavailable, PreconditionFailed) as exc:
+                if time.monotonic() - self.renewed_at >= give_up_after:
+                    log.warning(
+                        "job %s attempt %d: lease not renewed (%s); stopping the run",
+                        self.job.job_id,
+                        self.job.attempt,
+                        exc,
+                    )
+                    self.lease_lost = True
+                    handler.cancel()
+                    return
+                continue  # the next renewal or check will tell
+            if should_stop(current, self.job.attempt, self.holder):
                 self.stopped = True
                 handler.cancel()
                 return

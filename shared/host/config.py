@@ -1,12 +1,44 @@
-"""The parts of host.json the local host honours, so both hosts behave alike."""
+"""The parts of host.json the local host honours, so both hosts behave alike.
+
+As in the Functions host, an app setting named ``AzureFunctionsJobHost__<path>``
+(``__`` between the levels of host.json, names matched case-insensitively) overrides
+the value at ``<path>``, e.g.
+``AzureFunctionsJobHost__extensions__serviceBus__maxAutoLockRenewalDuration=00:00:02``.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from shared.settings import HOST_JSON_OVERRIDE_PREFIX as OVERRIDE_PREFIX
+
+
+def apply_override(data: dict[str, Any], name: str, value: str) -> None:
+    """Set ``value`` in ``data`` at the path an ``AzureFunctionsJobHost__a__b`` app
+    setting names (other names are ignored); existing keys match case-insensitively."""
+    if not name.lower().startswith(OVERRIDE_PREFIX.lower()):
+        return
+    path = [p for p in name[len(OVERRIDE_PREFIX) :].split("__") if p]
+    if not path:
+        return
+    node = data
+    for part in path[:-1]:
+        key = next((k for k in node if k.lower() == part.lower()), part)
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
+    last = next((k for k in node if k.lower() == path[-1].lower()), path[-1])
+    node[last] = value
+
+
+def _flag(value: Any) -> bool:
+    return value.strip().lower() == "true" if isinstance(value, str) else bool(value)
 
 
 def parse_timespan(value: str) -> float:
@@ -34,11 +66,15 @@ class HostConfig:
     function_timeout: float | None = 600.0
 
     @classmethod
-    def load(cls, app_dir: Path) -> HostConfig:
+    def load(cls, app_dir: Path, overrides: Mapping[str, str] | None = None) -> HostConfig:
+        """host.json of ``app_dir``, with the ``AzureFunctionsJobHost__...`` app settings
+        in ``overrides`` applied over it (see shared.settings.host_json_overrides)."""
         path = app_dir / "host.json"
-        if not path.is_file():
+        data: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+        for name, value in (overrides or {}).items():
+            apply_override(data, name, value)
+        if not data:
             return cls()
-        data: dict[str, Any] = json.loads(path.read_text())
         extensions = data.get("extensions", {})
         service_bus = extensions.get("serviceBus", {})
         timeout = data.get("functionTimeout")
@@ -50,6 +86,6 @@ class HostConfig:
             max_auto_lock_renewal=parse_timespan(
                 service_bus.get("maxAutoLockRenewalDuration", "00:05:00")
             ),
-            auto_complete_messages=bool(service_bus.get("autoCompleteMessages", True)),
+            auto_complete_messages=_flag(service_bus.get("autoCompleteMessages", True)),
             function_timeout=None if timeout in (None, "-1") else parse_timespan(timeout),
         )

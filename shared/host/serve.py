@@ -33,7 +33,7 @@ from shared.host.timers import TimerRunner
 from shared.metrics import prepare_multiprocess
 from shared.ports import WorkerBeat
 from shared.runtime import Runtime
-from shared.settings import Settings, environment_overrides
+from shared.settings import Settings, environment_overrides, host_json_overrides
 
 log = logging.getLogger("dtq.host")
 
@@ -52,7 +52,7 @@ def metrics_dir(settings: Settings) -> Path:
 
 async def run_worker(settings: Settings, app_dir: Path) -> None:
     """Run the app's queue triggers until SIGTERM/SIGINT, then drain gracefully."""
-    config = HostConfig.load(app_dir)
+    config = HostConfig.load(app_dir, host_json_overrides(app_dir / "local.settings.json"))
     app = load_app(app_dir)  # first: puts the app folder on sys.path for job type modules
     prepare_multiprocess(metrics_dir(settings), os.environ, clear=False)
     runtime = Runtime.from_settings(settings, prometheus_dir=metrics_dir(settings))
@@ -189,7 +189,9 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
         def capture_signals(self) -> Iterator[None]:  # the host handles signals itself
             yield
 
-    config = HostConfig.load(options.app_dir)
+    config = HostConfig.load(
+        options.app_dir, host_json_overrides(options.app_dir / "local.settings.json")
+    )
     app = load_app(options.app_dir)  # first: puts the app folder on sys.path
     # Before any Prometheus metric exists: the workers started below inherit it.
     prepare_multiprocess(metrics_dir(settings), os.environ, clear=True)

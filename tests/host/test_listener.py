@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from shared.host.catalog import QueueFunction
 from shared.host.config import HostConfig
 from shared.host.listener import QueueListener
 from shared.ports import OutgoingMessage
+from shared.settings import host_json_overrides
 
 
 @pytest.fixture
@@ -151,3 +153,54 @@ async def test_shutdown_abandons_what_outlives_the_grace_period(queue: SqliteJob
     # Abandoned, not waiting for its lock to expire: receivable at once, delivery 2 next.
     [again] = await queue.receive(max_messages=1, max_wait=0.2)
     assert again.message_id == "stuck" and again.delivery_count == 2
+
+
+def test_app_settings_override_host_json_as_in_the_functions_host(tmp_path: Path) -> None:
+    (tmp_path / "host.json").write_text(
+        json.dumps(
+            {
+                "functionTimeout": "00:11:00",
+                "extensions": {
+                    "serviceBus": {
+                        "maxAutoLockRenewalDuration": "00:11:00",
+                        "maxConcurrentCalls": 16,
+                    }
+                },
+            }
+        )
+    )
+    config = HostConfig.load(
+        tmp_path,
+        {
+            "AzureFunctionsJobHost__extensions__serviceBus__maxAutoLockRenewalDuration": "00:00:02",
+            "azurefunctionsjobhost__Extensions__SERVICEBUS__maxConcurrentCalls": "3",
+            "AzureFunctionsJobHost__functionTimeout": "00:00:30",
+            "DTQ_QUEUE_LOCK_SECONDS": "1",
+        },
+    )
+    assert (config.max_auto_lock_renewal, config.max_concurrent_calls) == (2.0, 3)
+    assert config.function_timeout == 30.0
+    assert HostConfig.load(tmp_path).max_auto_lock_renewal == 660.0
+
+
+def test_host_json_overrides_come_from_the_environment_over_local_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "AzureFunctionsJobHost__extensions__serviceBus__maxAutoLockRenewalDuration"
+    local = tmp_path / "local.settings.json"
+    local.write_text(
+        json.dumps(
+            {
+                "Values": {
+                    name: "00:00:05",
+                    "AzureFunctionsJobHost__functionTimeout": "00:01:00",
+                    "DTQ_LOG_LEVEL": "DEBUG",
+                }
+            }
+        )
+    )
+    monkeypatch.setenv(name, "00:00:02")
+    assert host_json_overrides(local) == {
+        name: "00:00:02",
+        "AzureFunctionsJobHost__functionTimeout": "00:01:00",
+    }

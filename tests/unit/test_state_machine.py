@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import itertools
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shared.constants import MAX_STAGE_CHARS
 from shared.errors import IllegalTransition
-from shared.jobs import TERMINAL_STATES, TRANSITIONS, DeadLetter, Job, JobState, new_job_id
+from shared.jobs import (
+    TERMINAL_STATES,
+    TRANSITIONS,
+    DeadLetter,
+    Job,
+    JobState,
+    lease_timing,
+    new_job_id,
+)
 
 
 def job_in(state: JobState) -> Job:
@@ -120,3 +129,36 @@ def test_public_shape_hides_the_etag() -> None:
     public = job.to_public()
     assert "etag" not in public
     assert public["state"] == "queued" and public["created_at"].endswith("Z")
+
+
+@pytest.mark.parametrize("target", sorted(TRANSITIONS[JobState.RUNNING] - {JobState.RUNNING}))
+def test_leaving_running_ends_the_lease(target: JobState) -> None:
+    until = datetime.now(UTC) + timedelta(seconds=60)
+    running = job_in(JobState.RUNNING).model_copy(
+        update={"lease_until": until, "lease_holder": "run-1"}
+    )
+    moved = running.moved_to(target)
+    assert (moved.lease_until, moved.lease_holder) == (None, None)
+    taken = running.moved_to(JobState.RUNNING, lease_until=until, lease_holder="run-2")
+    assert (taken.lease_until, taken.lease_holder) == (until, "run-2")
+
+
+@pytest.mark.parametrize("state", [s for s in JobState if s is not JobState.RUNNING])
+def test_only_a_running_job_has_its_lease_moved(state: JobState) -> None:
+    with pytest.raises(IllegalTransition):
+        job_in(state).with_lease(datetime.now(UTC))
+
+
+def test_renewing_a_lease_is_not_a_change_of_the_job() -> None:
+    running = job_in(JobState.RUNNING)
+    later = datetime.now(UTC) + timedelta(seconds=60)
+    renewed = running.with_lease(later)
+    assert renewed.lease_until == later and renewed.updated_at == running.updated_at
+
+
+def test_lease_timing_defaults_to_the_queue_lock_and_refuses_a_renewal_past_it() -> None:
+    assert lease_timing(30) == (60, 15)
+    assert lease_timing(30, lease_seconds=20) == (20, 5)
+    assert lease_timing(30, lease_seconds=20, renew_seconds=8) == (20, 8)
+    with pytest.raises(ValueError, match="renew interval"):
+        lease_timing(30, lease_seconds=10, renew_seconds=10)

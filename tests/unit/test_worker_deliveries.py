@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -221,42 +221,194 @@ async def test_delivery_for_another_tenant_is_a_no_op(parts: Parts, behaviour: B
     assert behaviour.calls == []
 
 
-async def test_a_duplicate_while_running_is_a_no_op(parts: Parts, behaviour: Behaviour) -> None:
+# -- the delivery table's rows for a running attempt: its lease decides, not the count --
+
+
+async def start_running(
+    parts: Parts, behaviour: Behaviour, lease: float = 10.0, renew: float = 2.5
+) -> tuple[Job, Delivery, asyncio.Task[None]]:
+    """A job whose attempt 1 runs (its handler waits on ``behaviour.gate``) under a
+    lease of ``lease`` seconds renewed every ``renew``."""
+    parts.worker.lease_seconds, parts.worker.lease_renew_seconds = lease, renew
     behaviour.gate = asyncio.Event()
     job = await submit(parts)
     delivery = await deliver(parts)
-    first = asyncio.create_task(parts.worker.handle(delivery))
+    run = asyncio.create_task(parts.worker.handle(delivery))
     while not behaviour.calls:
         await asyncio.sleep(0.01)
-    await parts.worker.handle(Delivery(delivery.message, "copy", 1))  # returns at once
-    assert behaviour.calls == [1]
-    behaviour.gate.set()
-    await first
-    assert (await parts.status.get("t1", job.job_id)).state is JobState.COMPLETED
+    return await parts.status.get("t1", job.job_id), delivery, run
 
 
-async def test_a_redelivery_takes_over_and_the_result_is_written_once(
+async def scheduled_ids(parts: Parts) -> list[str]:
+    rows = parts.db.read(
+        lambda c: c.execute(
+            "SELECT message_id FROM queue_messages WHERE status = 0 ORDER BY seq"
+        ).fetchall()
+    )
+    return [row[0] for row in await rows]
+
+
+async def test_starting_an_attempt_takes_its_lease_and_settling_ends_it(
     parts: Parts, behaviour: Behaviour
 ) -> None:
-    behaviour.gate = asyncio.Event()
+    running, _, run = await start_running(parts, behaviour, lease=10)
+    assert running.state is JobState.RUNNING and running.lease_holder
+    assert running.lease_until is not None
+    left = (running.lease_until - datetime.now(UTC)).total_seconds()
+    assert 9 < left <= 10
+    behaviour.gate.set()  # type: ignore[union-attr]
+    await run
+    done = await parts.status.get("t1", running.job_id)
+    assert done.state is JobState.COMPLETED
+    assert (done.lease_until, done.lease_holder) == (None, None)
+
+
+async def test_a_delivery_while_the_lease_is_live_is_deferred_to_one_copy(
+    parts: Parts, behaviour: Behaviour
+) -> None:
+    running, delivery, run = await start_running(parts, behaviour, lease=1.0, renew=5)
+    assert running.lease_until is not None
+    # A redelivery (the lock was lost) and the same message again: neither runs the
+    # attempt, whatever its delivery count; both return, so their messages complete.
+    for count in (2, 1, 7):
+        await parts.worker.handle(Delivery(delivery.message, delivery.message_id, count))
+    assert behaviour.calls == [1]
+    copy_id = delivery.message.lease_copy_id(running.lease_until)
+    assert copy_id == f"{running.job_id}.1.lease-{round(running.lease_until.timestamp() * 1000)}"
+    assert await scheduled_ids(parts) == [copy_id], "one copy, due at the lease's end"
+    behaviour.gate.set()  # type: ignore[union-attr]
+    await run
+    # The copy comes when the lease would end; the job is done by then: a no-op.
+    [message] = await parts.queue.receive(1, max_wait=3)
+    assert message.message_id == copy_id
+    await parts.queue.complete(message)
+    await parts.worker.handle(Delivery(delivery.message, message.message_id, 1))
+    assert behaviour.calls == [1] and await scheduled_ids(parts) == []
+
+
+async def test_a_copy_that_finds_the_lease_renewed_waits_again(
+    parts: Parts, behaviour: Behaviour
+) -> None:
+    running, delivery, run = await start_running(parts, behaviour, lease=0.8, renew=0.2)
+    await parts.worker.handle(Delivery(delivery.message, delivery.message_id, 2))
+    [first_copy] = await scheduled_ids(parts)
+    copy = await deliver(parts, max_wait=3)  # due at the first lease's end
+    assert copy.message_id == first_copy
+    await parts.worker.handle(copy)
+    [second_copy] = await scheduled_ids(parts)
+    assert second_copy != first_copy, "the run renewed its lease: a copy for the new end"
+    assert behaviour.calls == [1]
+    assert (await parts.status.get("t1", running.job_id)).lease_holder == running.lease_holder
+    behaviour.gate.set()  # type: ignore[union-attr]
+    await run
+    await parts.worker.handle(await deliver(parts, max_wait=3))
+    assert behaviour.calls == [1]
+    done = await parts.status.get("t1", running.job_id)
+    assert done.state is JobState.COMPLETED and done.delivery_count == 1
+
+
+async def test_a_lapsed_lease_is_taken_over_and_the_old_run_stops(
+    parts: Parts, behaviour: Behaviour
+) -> None:
+    parts.worker.cancel_check_seconds = 0.05
     behaviour.outcome = lambda ctx: {"run": len(behaviour.calls)}
-    job = await submit(parts)
-    delivery = await deliver(parts)
-    lost = asyncio.create_task(parts.worker.handle(delivery))  # its lock will be "lost"
-    while not behaviour.calls:
-        await asyncio.sleep(0.01)
+    running, delivery, old = await start_running(parts, behaviour, lease=10)
+    # The old run stalls past its lease (as if its process froze): it lapses.
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    await parts.status.replace(running.with_lease(past))
     taken = asyncio.create_task(
         parts.worker.handle(Delivery(delivery.message, delivery.message_id, 2))
     )
     while len(behaviour.calls) < 2:
         await asyncio.sleep(0.01)
-    behaviour.gate.set()
-    await asyncio.gather(lost, taken)
+    await asyncio.wait_for(old, 2)  # it saw another holder and stopped, settling nothing
+    taken_over = await parts.status.get("t1", running.job_id)
+    assert taken_over.state is JobState.RUNNING and taken_over.stage == "taken over"
+    assert taken_over.lease_holder not in (None, running.lease_holder)
+    behaviour.gate.set()  # type: ignore[union-attr]
+    await taken
+    done = await parts.status.get("t1", running.job_id)
+    assert done.state is JobState.COMPLETED and done.attempt == 1 and done.delivery_count == 2
+    stored = await parts.results.get(running.job_id)
+    assert stored is not None and stored.result == {"run": 2}, "only the new holder finished"
+
+
+async def test_the_copy_due_at_a_lease_that_was_never_renewed_takes_over(
+    parts: Parts, behaviour: Behaviour
+) -> None:
+    """The copy waited for exactly this lease; finding it unchanged means its holder
+    stopped renewing, even if this machine's clock says it has not lapsed yet."""
+    job = await submit(parts)
+    await deliver(parts)
+    stored = await parts.status.get("t1", job.job_id)
+    until = datetime.now(UTC) + timedelta(seconds=30)
+    await parts.status.replace(
+        stored.moved_to(JobState.RUNNING, attempt=1, lease_until=until, lease_holder="gone")
+    )
+    message = JobMessage(job.job_id, "t1", 1)
+    await parts.worker.handle(Delivery(message, "some-other-copy", 1))
+    assert behaviour.calls == [], "any other delivery waits"
+    await parts.worker.handle(Delivery(message, message.lease_copy_id(until), 1))
+    assert behaviour.calls == [1]
     done = await parts.status.get("t1", job.job_id)
-    assert done.state is JobState.COMPLETED and done.delivery_count == 2 and done.attempt == 1
-    stored = await parts.results.get(job.job_id)
-    assert stored is not None and stored.result in ({"run": 1}, {"run": 2})
-    assert await parts.results.put(job.job_id, "t1", {"run": 3}) is False
+    assert done.state is JobState.COMPLETED and done.attempt == 1
+
+
+async def test_a_run_that_cannot_renew_its_lease_stops_before_it_lapses(
+    parts: Parts, behaviour: Behaviour, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.errors import BackendUnavailable
+
+    parts.worker.outage_backoff_base = parts.worker.outage_backoff_max = 0.01
+    running, _, run = await start_running(parts, behaviour, lease=0.6, renew=0.15)
+    started = asyncio.get_running_loop().time()
+
+    async def down(*args: Any, **kwargs: Any) -> Any:
+        raise BackendUnavailable("status store down")
+
+    monkeypatch.setattr(parts.status, "replace", down)
+    monkeypatch.setattr(parts.status, "get", down)
+    with pytest.raises(BackendUnavailable):  # the host abandons the message
+        await asyncio.wait_for(run, 3)
+    stopped_after = asyncio.get_running_loop().time() - started
+    assert stopped_after < 0.6, "stopped before another delivery could take over"
+    assert not behaviour.gate.is_set(), "the handler was cancelled, not finished"  # type: ignore[union-attr]
+    monkeypatch.undo()
+    assert (await parts.status.get("t1", running.job_id)).state is JobState.RUNNING
+
+
+async def test_a_run_cancelled_by_its_host_gives_its_lease_back(
+    parts: Parts, behaviour: Behaviour
+) -> None:
+    running, delivery, run = await start_running(parts, behaviour, lease=30)
+    run.cancel()  # shutdown past its grace period, or functionTimeout
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    given_back = await parts.status.get("t1", running.job_id)
+    assert given_back.lease_until is not None and given_back.lease_until <= datetime.now(UTC)
+    behaviour.gate = None
+    await parts.worker.handle(Delivery(delivery.message, delivery.message_id, 2))
+    assert behaviour.calls == [1, 1], "the abandoned message's redelivery took over at once"
+    assert (await parts.status.get("t1", running.job_id)).state is JobState.COMPLETED
+
+
+async def test_the_next_attempt_starts_while_the_previous_one_still_shows_running(
+    parts: Parts, behaviour: Behaviour
+) -> None:
+    """Its worker sent attempt n + 1 (after its handler failed) and died before marking
+    the job retrying: attempt n is over, whatever its lease says."""
+    job = await submit(parts)
+    await deliver(parts)
+    stored = await parts.status.get("t1", job.job_id)
+    until = datetime.now(UTC) + timedelta(seconds=30)
+    await parts.status.replace(
+        stored.moved_to(JobState.RUNNING, attempt=1, lease_until=until, lease_holder="gone")
+    )
+    second = JobMessage(job.job_id, "t1", 2)
+    await parts.worker.handle(Delivery(second, second.message_id, 1))
+    assert behaviour.calls == [2]
+    done = await parts.status.get("t1", job.job_id)
+    assert done.state is JobState.COMPLETED and done.attempt == 2
 
 
 async def test_a_stale_attempt_is_a_no_op(parts: Parts, behaviour: Behaviour) -> None:
