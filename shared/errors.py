@@ -172,19 +172,6 @@ class PoisonJob(PermanentJobError):
         self.reason = reason
 
 
-class DeadLetterMessage(DtqError):
-    """Raised by a queue trigger: this message must go to the dead-letter queue.
-
-    The local host dead-letters it at once with ``reason`` and ``description``; the
-    Functions host abandons it, and Service Bus dead-letters it once its deliveries
-    reach ``maxDeliveryCount`` (see docs/retries.md)."""
-
-    def __init__(self, reason: str, description: str) -> None:
-        super().__init__(f"{reason}: {description}")
-        self.reason = reason
-        self.description = description
-
-
 class JobCancelled(DtqError):
     """Raised inside a handler when its job was cancelled while it ran."""
 

@@ -152,6 +152,8 @@ class Runtime:
                 settings.outage_backoff_max_seconds,
             ),
             metrics=metrics,
+            lease_seconds=settings.lease_seconds,
+            lease_renew_seconds=settings.lease_renew_seconds,
         )
         return cls(
             settings=settings,

@@ -59,6 +59,8 @@ from shared.errors import (
     NotFound,
     PoisonJob,
     PreconditionFailed,
+    ResultTooLarge,
+    TooLarge,
     ValidationFailed,
 )
 from shared.guarded import guarded_update
@@ -242,7 +244,7 @@ class Worker:
             await self._failed(runner.job, msg, exc, time.monotonic() - began)
         else:
             span.set_attribute("dtq.outcome", "completed")
-            await self._completed(runner.job, result, time.monotonic() - began)
+            await self._completed(runner.job, msg, result, time.monotonic() - began)
 
     # -- starting -----------------------------------------------------------------
 
@@ -412,8 +414,15 @@ class Worker:
             await self._release_slot(job)
         return changed
 
-    async def _completed(self, job: Job, result: Any, elapsed: float) -> None:
-        written = await self.results.put(job.job_id, job.tenant_id, result)
+    async def _completed(self, job: Job, msg: JobMessage, result: Any, elapsed: float) -> None:
+        try:
+            written = await self.results.put(job.job_id, job.tenant_id, result)
+        except TooLarge as exc:
+            # Storing it can never succeed: the attempt fails for good, not retried.
+            limit = f"{exc.limit:,} bytes" if exc.limit else "what the result store keeps"
+            failure = ResultTooLarge(f"the job's result is too large to keep ({limit}): {exc}")
+            await self._failed(job, msg, failure, elapsed)
+            return
         if not written:
             log.info("job %s already had a result; the first one is kept", job.job_id)
         if await self._finish(job, JobState.COMPLETED, stage="completed", error=None):

@@ -119,3 +119,15 @@ def test_the_api_client_calls_an_answer_that_is_not_json_a_problem() -> None:
         pytest.raises(ApiProblem, match="a redirect: is the URL right"),
     ):
         api.stats()
+
+
+async def test_the_lease_settings_reach_the_worker(tmp_path: Path) -> None:
+    from shared.runtime import Runtime
+
+    rt = Runtime.from_settings(
+        Settings.load(None, data_dir=tmp_path, lease_seconds=40, lease_renew_seconds=5)
+    )
+    try:
+        assert (rt.worker.lease_seconds, rt.worker.lease_renew_seconds) == (40, 5)
+    finally:
+        await rt.close()
