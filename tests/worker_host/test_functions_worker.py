@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import function_app
+from shared.jobs import JobState
 from shared.ports import ReceivedMessage
 from shared.push import job_group, tenant_group
 from shared.runtime import Runtime
@@ -112,6 +113,26 @@ async def test_a_failed_attempt_is_retried_from_its_own_message(
     job = await get_job(functions_worker, job_id)
     assert (job["state"], job["attempt"]) == ("completed", 2)
     assert [e["attempt"] for e in job["errors"]] == [1]
+
+
+async def test_a_permanent_failure_ends_the_job_and_completes_its_message(
+    functions_worker: FunctionsWorker, runtime: Runtime
+) -> None:
+    job_id = await submit(
+        functions_worker, "simulate", {"duration_ms": 0, "fail_permanently": True}
+    )
+
+    outcome = await deliver(functions_worker, runtime)
+
+    # The Functions host can only complete (return) or abandon (raise): the job's failure
+    # is recorded in dtq's own dead-letter records and the message is completed.
+    assert outcome.succeeded, outcome.error
+    job = await get_job(functions_worker, job_id)
+    assert job["state"] == JobState.FAILED.value
+    assert job["dead_letter"]["reason"] == "PermanentFailure"
+    assert (await runtime.queue("dtq-jobs").depth()).active == 0
+    dlq = await functions_worker.http("list_dead_letters", "GET", "v1/dlq")
+    assert [j["job_id"] for j in dlq.json()["items"]] == [job_id]
 
 
 async def test_a_poison_message_fails_its_invocation(
