@@ -150,6 +150,7 @@ class FunctionsWorker:
         self.protos = load_protocol()
         self.lib = worker_library()
         self.functions: dict[str, Any] = {}  # name -> RpcFunctionMetadata
+        self._replaced: ModuleType | None = None
         #: Names of the functions invoked so far.
         self.invoked: set[str] = set()
 
@@ -166,7 +167,9 @@ class FunctionsWorker:
         os.environ["PYTHON_SCRIPT_FILE_NAME"] = self.script_file
         if str(self.app_dir) not in sys.path:  # the proxy worker runs in the app folder
             sys.path.insert(0, str(self.app_dir))
-        sys.modules.pop(Path(self.script_file).stem, None)  # index a fresh app object
+        # Index a fresh app object (an app's functions can be listed once); the module
+        # other tests imported is put back at stop().
+        self._replaced = sys.modules.pop(Path(self.script_file).stem, None)
         self.lib.start_threadpool_executor()
         init = await self.lib.worker_init_request(
             self._request(
@@ -203,6 +206,11 @@ class FunctionsWorker:
 
     def stop(self) -> None:
         self.lib.stop_threadpool_executor()
+        stem = Path(self.script_file).stem
+        if self._replaced is not None:
+            sys.modules[stem] = self._replaced
+        else:
+            sys.modules.pop(stem, None)
         os.environ.pop("PYTHON_SCRIPT_FILE_NAME", None)
 
     # -- what the host learns at indexing ------------------------------------------
