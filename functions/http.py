@@ -161,9 +161,28 @@ def endpoint(handler: HttpHandler) -> HttpHandler:
     return wrapper
 
 
+def is_json(content_type: str) -> bool:
+    """``application/json`` or ``application/<something>+json``, parameters aside."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
 def json_body(req: func.HttpRequest, *, optional: bool = False) -> Any:
-    """The request body as JSON; with ``optional``, an empty body is ``{}``."""
+    """The request body as JSON; with ``optional``, an empty body is ``{}``.
+
+    A body must say it is JSON (``Content-Type: application/json``): an HTML form on
+    another site can send ``text/plain`` or form data without the browser asking first,
+    never JSON, so this rule shuts that door on both hosts (docs/security.md)."""
     body = req.get_body() or b""
+    content_type = req.headers.get("content-type", "")
+    if (body.strip() or content_type) and not is_json(content_type):
+        raise HttpProblem(
+            415,
+            "Unsupported media type",
+            f"send the body as application/json (got {content_type or 'no Content-Type'})",
+        )
     if len(body) > MAX_REQUEST_BODY_BYTES:
         raise HttpProblem(
             413,
@@ -175,11 +194,25 @@ def json_body(req: func.HttpRequest, *, optional: bool = False) -> Any:
             return {}
         raise HttpProblem(400, "Bad request", "the request body is empty; send a JSON object")
     try:
-        return json.loads(body)
+        data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise HttpProblem(
             400, "Bad request", f"the request body is not valid JSON: {exc}"
         ) from None
+    except RecursionError:
+        raise HttpProblem(400, "Bad request", "the request body is nested too deeply") from None
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise HttpProblem(
+            400,
+            "Bad request",
+            "the request body holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff"
+            " escape), which is not text",
+        ) from None
+    except RecursionError:
+        raise HttpProblem(400, "Bad request", "the request body is nested too deeply") from None
+    return data
 
 
 def parse_model(model: type[BaseModel], data: Any) -> Any:

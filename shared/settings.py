@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     #: Modules (comma-separated) whose ``register(registry, settings)`` adds job types;
     #: packages can also declare the entry point group ``dtq.job_types`` (docs/job-types.md).
     job_type_modules: str = ""
+    #: Host names (comma-separated) the local host answers to besides localhost, the
+    #: loopback addresses and the address it is bound to; ``*`` for any (docs/security.md).
+    allowed_hosts: str = ""
 
     # -- providers: the external APIs of the built-in job types ----------------------
     #: Seconds to wait for a provider (connect, read, each); past it the attempt is retried.

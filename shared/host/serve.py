@@ -182,6 +182,7 @@ class ServeOptions:
 async def run_serve(settings: Settings, options: ServeOptions) -> None:
     import uvicorn
 
+    from shared.host.guard import allowed_hosts
     from shared.host.web import create_web_app
 
     class Server(uvicorn.Server):
@@ -207,7 +208,8 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
             " job events pile up in %s",
             settings.events_queue,
         )
-    web = create_web_app(catalog, config.route_prefix, options.app_dir / "static-web")
+    hosts = allowed_hosts(options.host, settings.allowed_hosts.split(","))
+    web = create_web_app(catalog, config.route_prefix, options.app_dir / "static-web", hosts)
     server = Server(
         uvicorn.Config(
             web,

@@ -9,13 +9,15 @@ import logging
 from pathlib import Path
 
 import azure.functions as func
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.constants import PROBLEM_JSON
 from shared.host.catalog import Catalog, invoke
+from shared.host.guard import LOOPBACK_NAMES, BrowserGuard, page_csp
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +32,19 @@ def _problem(
     return Response(json.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
 
 
-async def _read_body(request: Request) -> bytes | None:
-    """The body, or None when it is larger than the host accepts."""
+async def _read_body(request: Request) -> bytes | Response:
+    """The body, or the problem to answer: too large, or the client went away."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > HOST_MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > HOST_MAX_BODY_BYTES:
+                return _problem(413, "Payload too large", "the request body is too large")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        log.info("%s %s: the client went away mid-body", request.method, request.url.path)
+        return _problem(400, "Bad request", "the request body ended early")
     return b"".join(chunks)
 
 
@@ -50,7 +56,34 @@ def _to_asgi(response: func.HttpResponse) -> Response:
     return Response(body, response.status_code, headers=headers)
 
 
-def create_web_app(catalog: Catalog, route_prefix: str, static_dir: Path | None) -> ASGIApp:
+async def _static(
+    static: StaticFiles, scope: Scope, receive: Receive, send: Send
+) -> Response | None:
+    """Serve a file of the web UI; None once served, else the problem to answer (a
+    missing file is 404, a method other than GET or HEAD is 405)."""
+    method = scope.get("method", "GET").upper()
+    if method not in ("GET", "HEAD"):
+        return _problem(
+            405,
+            "Method not allowed",
+            f"{method} is not allowed on the web UI's files",
+            headers={"Allow": "GET, HEAD"},
+        )
+    try:
+        await static(scope, receive, send)
+    except HTTPException as exc:
+        return _problem(exc.status_code, "Not found", f"no file at {scope.get('path', '')}")
+    return None
+
+
+def create_web_app(
+    catalog: Catalog,
+    route_prefix: str,
+    static_dir: Path | None,
+    hosts: frozenset[str] | None = LOOPBACK_NAMES,
+) -> ASGIApp:
+    """The host's whole HTTP side, behind its browser guard (shared/host/guard.py):
+    only ``hosts`` are served (None: any)."""
     prefix = "/" + route_prefix.strip("/") if route_prefix.strip("/") else ""
 
     async def dispatch(request: Request) -> Response:
@@ -63,8 +96,8 @@ def create_web_app(catalog: Catalog, route_prefix: str, static_dir: Path | None)
                 return _problem(405, "Method not allowed", f"{method} is not allowed here")
             return _problem(404, "Not found", f"no function serves {request.url.path}")
         body = await _read_body(request)
-        if body is None:
-            return _problem(413, "Payload too large", "the request body is too large")
+        if isinstance(body, Response):
+            return body
         req = func.HttpRequest(
             method=method,
             url=str(request.url),
@@ -91,15 +124,17 @@ def create_web_app(catalog: Catalog, route_prefix: str, static_dir: Path | None)
         """Everything under the route prefix goes to the functions (whatever characters
         the path holds); everything else is the static web UI."""
         path = scope.get("path", "")
+        response: Response | None
         if scope["type"] == "http" and (
             not prefix or path == prefix or path.startswith(prefix + "/")
         ):
             response = await dispatch(Request(scope, receive))
         elif scope["type"] == "http" and static is not None:
-            await static(scope, receive, send)
-            return
+            response = await _static(static, scope, receive, send)
+            if response is None:
+                return
         else:
-            response = Response("Not Found", 404, media_type="text/plain")
+            response = _problem(404, "Not found", f"nothing is served at {path}")
         await response(scope, receive, send)
 
-    return app
+    return BrowserGuard(app, hosts=hosts, csp=page_csp(static_dir))

@@ -40,10 +40,15 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
 
 
 def request(method: str, url: str, body: Any = None, **kwargs: Any) -> func.HttpRequest:
+    """A request as a client sends it: a body with ``Content-Type: application/json``."""
     data = (
         body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
     )
-    return func.HttpRequest(method, f"http://localhost/api/{url}", body=data, **kwargs)
+    headers = {"content-type": "application/json"} if data else {}
+    headers.update(kwargs.pop("headers", {}))
+    return func.HttpRequest(
+        method, f"http://localhost/api/{url}", body=data, headers=headers, **kwargs
+    )
 
 
 def as_json(response: func.HttpResponse) -> Any:

@@ -64,8 +64,12 @@ def test_the_page_csp_and_the_served_csp_agree() -> None:
     )
     assert meta is not None
     page = _csp(meta.group(1))
-    served.pop("frame-ancestors")  # a header-only directive
+    # A header-only directive: no other site may frame the page (its purge buttons).
+    assert served.pop("frame-ancestors") == {"'none'"}
     assert page == served
+    headers = config["globalHeaders"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
     assert "'unsafe-inline'" not in page["script-src"] | page["style-src"]
     assert {"wss://*.service.signalr.net", "https://*.service.signalr.net"} <= page["connect-src"]
 
