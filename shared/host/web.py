@@ -4,6 +4,7 @@ static web UI at ``/``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -32,19 +33,31 @@ def _problem(
     return Response(json.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
 
 
+#: Longest a client may take to send a request's body; past it the answer is 408, so a
+#: slow client cannot hold a connection and its memory for ever.
+BODY_TIMEOUT_SECONDS = 30.0
+
+
 async def _read_body(request: Request) -> bytes | Response:
-    """The body, or the problem to answer: too large, or the client went away."""
+    """The body, or the problem to answer: too large, too slow, or the client went away."""
+    timeout = BODY_TIMEOUT_SECONDS
     chunks: list[bytes] = []
     size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > HOST_MAX_BODY_BYTES:
-                return _problem(413, "Payload too large", "the request body is too large")
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > HOST_MAX_BODY_BYTES:
+                    return _problem(413, "Payload too large", "the request body is too large")
+                chunks.append(chunk)
     except ClientDisconnect:
         log.info("%s %s: the client went away mid-body", request.method, request.url.path)
         return _problem(400, "Bad request", "the request body ended early")
+    except TimeoutError:
+        log.info("%s %s: the body took over %gs", request.method, request.url.path, timeout)
+        return _problem(
+            408, "Request timeout", f"the request body did not arrive within {timeout:g}s"
+        )
     return b"".join(chunks)
 
 

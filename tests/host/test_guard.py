@@ -218,3 +218,25 @@ async def test_a_paired_surrogate_is_text(client: httpx.AsyncClient) -> None:
     )
     assert response.status_code == 202
     assert response.json()["payload"]["message"] == "\U0001f600"
+
+
+async def test_a_body_that_does_not_arrive_in_time_is_408(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    import shared.host.web
+
+    monkeypatch.setattr(shared.host.web, "BODY_TIMEOUT_SECONDS", 0.2)
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield b'{"job_type": '
+        await asyncio.sleep(5)
+        yield b'"echo"}'
+
+    response = await client.post(
+        "/api/v1/jobs", content=slow(), headers={"Content-Type": "application/json"}
+    )
+
+    assert "0.2s" in problem(response, 408)["detail"]
+    assert await jobs(client) == []
