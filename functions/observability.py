@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.api import tenant_of
 from functions.http import HttpProblem, endpoint
 from functions.runtime import runtime
+from shared.access import operator_key_ids
 from shared.metrics import Gauges
 
 bp = func.Blueprint()
@@ -17,10 +17,19 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 @bp.route(route="metrics", methods=["GET"])
 @endpoint
 async def metrics(req: func.HttpRequest) -> func.HttpResponse:
-    """Every process's counters and histograms, plus gauges read from the stores now
-    (the caller's jobs by state and DLQ, each queue's messages, live workers)."""
+    """Every process's counters and histograms (every tenant's jobs), plus gauges read
+    from the stores now (the operator's own jobs by state and DLQ, each queue's messages,
+    live workers). Only the operator may read them: 401 without credentials, 403 for a
+    tenant's key (docs/observability.md)."""
     rt = runtime()
-    tenant = await tenant_of(req)
+    caller = await rt.access.caller(req.headers, operator_key_ids(rt.settings.operator_key_ids))
+    if not caller.operator:
+        raise HttpProblem(
+            403,
+            "Forbidden",
+            "the metrics cover every tenant: they need an operator key (an API key whose"
+            " id DTQ_OPERATOR_KEY_IDS lists)",
+        )
     if rt.metrics.prometheus is None:
         raise HttpProblem(
             404,
@@ -28,7 +37,7 @@ async def metrics(req: func.HttpRequest) -> func.HttpResponse:
             "Prometheus metrics are served by the local host (dtq serve); in Azure the"
             " same metrics go to Application Insights",
         )
-    stats = await rt.service.stats(tenant, rt.workers)
+    stats = await rt.service.stats(caller.tenant_id, rt.workers, operator=True)
     queue_messages = [
         ({"queue": q["queue"], "priority": priority, "state": state}, float(q[state]))
         for priority, q in stats["queues"].items()
@@ -36,11 +45,11 @@ async def metrics(req: func.HttpRequest) -> func.HttpResponse:
     ]
     gauges: Gauges = {
         "dtq_jobs": (
-            "Jobs by state, now.",
+            "The operator's own jobs by state, now.",
             [({"state": s}, float(n)) for s, n in stats["jobs"]["by_state"].items()],
         ),
         "dtq_dead_letter_jobs": (
-            "Jobs in the dead-letter queue.",
+            "The operator's own jobs in the dead-letter queue.",
             [({}, float(stats["dead_letter"]["jobs"]))],
         ),
         "dtq_queue_messages": ("Messages in each queue, by state.", queue_messages),

@@ -7,6 +7,11 @@ finds the stored record with one point read, and only a SHA-256 hash of the secr
 stored (the secret has 256 bits of entropy, so a fast hash is enough; a slow password
 hash would only slow every request). Without credentials a request gets the default
 tenant, unless ``DTQ_REQUIRE_API_KEYS`` is set, as it must be anywhere but loopback.
+
+The **operator** may read the deployment's own figures (queue depths, the queues'
+dead-lettered messages, worker processes, ``/api/metrics``): a request with an API key
+whose id ``DTQ_OPERATOR_KEY_IDS`` lists, or the keyless default tenant (the single
+tenant of a host that requires no keys). A client principal is never the operator.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from shared.errors import FieldError, NotFound, Unauthorized, ValidationFailed
@@ -36,6 +42,22 @@ TENANT_ROLE = re.compile(r"tenant-([A-Za-z0-9_.@-]{1,64})")
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def operator_key_ids(setting: str) -> frozenset[str]:
+    """The key ids a comma-separated ``DTQ_OPERATOR_KEY_IDS`` lists."""
+    return frozenset(part.strip() for part in setting.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request acts as."""
+
+    tenant_id: str
+    #: The id of the API key it presented (None: the default tenant or a client principal).
+    key_id: str | None = None
+    #: May read the deployment's own figures (see the module's docstring).
+    operator: bool = False
 
 
 def credentials(headers: Mapping[str, str]) -> str | None:
@@ -96,15 +118,24 @@ class Access:
 
     async def tenant_of(self, headers: Mapping[str, str]) -> str:
         """The tenant a request acts for, or Unauthorized."""
+        return (await self.caller(headers)).tenant_id
+
+    async def caller(
+        self, headers: Mapping[str, str], operator_keys: Collection[str] = frozenset()
+    ) -> Caller:
+        """Who a request acts as, or Unauthorized; ``operator_keys``: the key ids of
+        ``DTQ_OPERATOR_KEY_IDS`` (see :func:`operator_key_ids`)."""
         token = credentials(headers)
         if token is not None:
-            return (await self._check(token)).tenant_id
+            key = await self._check(token)
+            return Caller(key.tenant_id, key.key_id, operator=key.key_id in operator_keys)
         if self.trust_client_principal:
             tenant = principal_tenant(headers)
             if tenant is not None:
-                return tenant
+                return Caller(tenant)
         if not self.require_keys:
-            return self.default_tenant
+            # The keyless host's single tenant runs the host: it is the operator.
+            return Caller(self.default_tenant, operator=True)
         raise Unauthorized(
             "this API needs an API key: send Authorization: Bearer <key> or X-API-Key: <key>"
         )

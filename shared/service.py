@@ -684,10 +684,14 @@ class JobService:
             tenant_id, state=parsed_state, job_type=job_type or None, limit=limit, cursor=cursor
         )
 
-    async def stats(self, tenant_id: str, workers: WorkerRegistry | None = None) -> dict[str, Any]:
+    async def stats(
+        self, tenant_id: str, workers: WorkerRegistry | None = None, *, operator: bool = False
+    ) -> dict[str, Any]:
         """The tenant's jobs by state and type, completions per minute over the last
-        hour, the dead-letter queue, queue depth per priority and (local host) the
-        worker processes."""
+        hour and its dead-letter queue. The queues and the workers are shared by every
+        tenant, so only the ``operator`` also gets each queue's messages (and those the
+        queues dead-lettered) and (local host) the worker processes; a tenant's
+        ``queues`` is empty (docs/tenants.md)."""
         now = self.clock()
         minute = now.replace(second=0, microsecond=0)
         since = minute - timedelta(minutes=59)
@@ -705,29 +709,27 @@ class JobService:
             }
             for i in range(60)
         ]
-        queues: dict[str, Any] = {}
-        dead_lettered_messages = 0
+        out: dict[str, Any] = {
+            "at": now.isoformat(),
+            "scope": "operator" if operator else "tenant",
+            "jobs": {"total": sum(by_state.values()), "by_state": by_state, "by_type": by_type},
+            "completed_last_hour": sum(p["completed"] for p in per_minute),
+            "completed_per_minute": per_minute,
+            "dead_letter": {"jobs": by_state.get(JobState.FAILED.value, 0)},
+            "queues": {},
+            "truncated": counts.truncated,
+        }
+        if not operator:
+            return out
         for priority, queue in self.queues.distinct():
             depth = await queue.depth()
-            dead_lettered_messages += depth.dead_lettered
-            queues[priority.value] = {
+            out["queues"][priority.value] = {
                 "queue": queue.queue_name,
                 "active": depth.active,
                 "scheduled": depth.scheduled,
                 "dead_lettered": depth.dead_lettered,
             }
-        out: dict[str, Any] = {
-            "at": now.isoformat(),
-            "jobs": {"total": sum(by_state.values()), "by_state": by_state, "by_type": by_type},
-            "completed_last_hour": sum(p["completed"] for p in per_minute),
-            "completed_per_minute": per_minute,
-            "dead_letter": {
-                "jobs": by_state.get(JobState.FAILED.value, 0),
-                "messages": dead_lettered_messages,
-            },
-            "queues": queues,
-            "truncated": counts.truncated,
-        }
+        out["dead_letter"]["messages"] = sum(q["dead_lettered"] for q in out["queues"].values())
         if workers is not None:
             live = await workers.live(seen_since=now - timedelta(seconds=WORKER_STALE_SECONDS))
             out["workers"] = [

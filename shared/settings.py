@@ -152,6 +152,11 @@ class Settings(BaseSettings):
     #: Accept the Static Web Apps client principal header as credentials (only behind
     #: Static Web Apps, which sets it and strips it from incoming requests).
     trust_client_principal: bool = False
+    #: Ids (comma-separated) of the API keys that are the operator's: they may read the
+    #: deployment's own figures (/api/metrics, queue depths, workers); docs/observability.md.
+    operator_key_ids: str = Field(
+        default="", pattern=r"^\s*([0-9a-f]{12}\s*(,\s*[0-9a-f]{12}\s*)*)?$"
+    )
     #: Modules (comma-separated) whose ``register(registry, settings)`` adds job types;
     #: packages can also declare the entry point group ``dtq.job_types`` (docs/job-types.md).
     job_type_modules: str = ""
