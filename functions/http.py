@@ -31,6 +31,7 @@ from shared.errors import (
     Conflict,
     DtqError,
     FieldError,
+    InsufficientStorage,
     NotFound,
     PreconditionFailed,
     RateLimited,
@@ -116,6 +117,13 @@ def to_problem(exc: Exception) -> func.HttpResponse:
             return problem(409, "Conflict", str(exc))
         case TooLarge():
             return problem(413, "Payload too large", str(exc))
+        case InsufficientStorage():
+            return problem(
+                507,
+                "Insufficient storage",
+                str(exc),
+                headers={"Retry-After": str(exc.retry_after)},
+            )
         case BackendUnavailable():
             return problem(
                 503,

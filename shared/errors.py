@@ -69,6 +69,25 @@ class BackendUnavailable(DtqError):
         self.retry_after = retry_after
 
 
+class InsufficientStorage(BackendUnavailable):
+    """The store's storage refuses writes: its disk is full (SQLITE_FULL, ENOSPC) or it
+    is read-only (SQLITE_READONLY, EROFS). Nothing of the write was kept. It lasts until
+    an operator frees space or remounts the disk, so the API answers 507 with a longer
+    Retry-After than a passing outage; a worker gives the message back (as for any
+    BackendUnavailable) and the lease rules run the attempt once space is back."""
+
+    def __init__(self, message: str, retry_after: int = 30) -> None:
+        super().__init__(message, retry_after=retry_after)
+
+
+class StorageFull(InsufficientStorage):
+    """The disk (or the database's size limit) is full."""
+
+
+class StorageReadOnly(InsufficientStorage):
+    """The storage is read-only (a read-only mount, or a file the process may not write)."""
+
+
 class TooLarge(DtqError):
     """A record is larger than its store keeps: a job over a status row's size, a result
     over the result size limit, or a Table entity or property (400 ``EntityTooLarge``,

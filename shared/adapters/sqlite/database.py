@@ -8,14 +8,24 @@ the others), and every caller learns its result only after the COMMIT. Under
 load this turns many small transactions (and many waits for SQLite's write lock,
 which other processes share) into a few larger ones; an idle system still commits
 each write on its own at once.
+
+A full disk or read-only storage is an error of its own (StorageFull,
+StorageReadOnly), logged in one line when it starts and when it ends, and
+reported by :meth:`Database.ping` (the health check). The file is never
+memory-mapped (``mmap_size=0``): a page written into a mapping that the disk
+cannot back kills the process with SIGBUS, where a ``write()`` only fails.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
+import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -23,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from shared.errors import BackendUnavailable
+from shared.errors import BackendUnavailable, StorageFull, StorageReadOnly
 
 T = TypeVar("T")
 
@@ -31,6 +41,17 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 15_000
 #: Most writes committed in one transaction.
 MAX_GROUP = 256
+#: Below this much free space on its file system the health check reports the store
+#: as full: the next larger write would fail.
+MIN_FREE_BYTES = 1 << 20
+#: How long the health check reports a write refused for lack of storage when no write
+#: has succeeded since (and how often a lasting storage failure is logged again).
+STORAGE_FAILURE_SECONDS = 30.0
+
+log = logging.getLogger(__name__)
+
+#: SQLite's primary result codes for a full disk and for read-only storage.
+SQLITE_FULL, SQLITE_READONLY = 13, 8
 
 
 @dataclass
@@ -39,6 +60,8 @@ class _Write:
     args: tuple[Any, ...]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    #: The health check's probe: its success does not prove larger writes succeed.
+    probe: bool = False
 
 
 def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
@@ -50,10 +73,34 @@ def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
         future.set_exception(value)
 
 
+def storage_error(exc: BaseException) -> StorageFull | StorageReadOnly | None:
+    """The storage error ``exc`` is (disk full or read-only), else None.
+
+    SQLite reports ENOSPC as SQLITE_FULL and a read-only file or mount as
+    SQLITE_READONLY (Python gives the code as ``sqlite_errorcode``); an OSError
+    carries the errno itself. The message is safe to show to a client (no path)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    number = exc.errno if isinstance(exc, OSError) else None
+    if primary == SQLITE_FULL or number in (errno.ENOSPC, errno.EDQUOT):
+        return StorageFull("the job store's disk is full; it takes no writes until space is freed")
+    if primary == SQLITE_READONLY or number == errno.EROFS:
+        return StorageReadOnly("the job store's storage is read-only; it takes no writes")
+    return None
+
+
 def _backend_error(exc: BaseException) -> BaseException:
-    if isinstance(exc, sqlite3.OperationalError):  # locked too long, disk full, I/O error
+    storage = storage_error(exc)
+    if storage is not None:
+        return storage
+    if isinstance(exc, sqlite3.OperationalError):  # locked too long, I/O error
         return BackendUnavailable(f"sqlite: {exc}")
     return exc
+
+
+def _probe_write(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS storage_probe (id INTEGER PRIMARY KEY, at REAL)")
+    conn.execute("INSERT OR REPLACE INTO storage_probe (id, at) VALUES (1, ?)", (time.time(),))
 
 
 class Database:
@@ -80,6 +127,10 @@ class Database:
         self._writer.start()
         self._schemas: set[str] = set()
         self._closed = False
+        #: The last write refused for lack of storage (its error and when), until a
+        #: write succeeds again; and when that was last logged.
+        self._storage_failure: tuple[BackendUnavailable, float] | None = None
+        self._storage_logged_at = 0.0
 
     # -- connections ------------------------------------------------------------
 
@@ -95,6 +146,12 @@ class Database:
             )
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            # Never memory-map the database file, whatever SQLite's build default: a
+            # page written into a mapping the full disk cannot back is a SIGBUS that
+            # kills the process (and its jobs in flight); a write() returns ENOSPC.
+            # The WAL is written with write() too; only its index (-shm) is mapped,
+            # and SQLite allocates each of its pages with write() before mapping it.
+            conn.execute("PRAGMA mmap_size=0")
             conn.execute("PRAGMA journal_mode=WAL")
             # In WAL mode NORMAL is durable against application crashes (what we test
             # with SIGKILL); only an OS crash or power cut can lose the last commits.
@@ -126,13 +183,16 @@ class Database:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._readers, self._read_call, fn, args)
-        except sqlite3.OperationalError as exc:
-            raise BackendUnavailable(f"sqlite: {exc}") from exc
+        except (sqlite3.OperationalError, OSError) as exc:
+            error = _backend_error(exc)
+            if isinstance(error, OSError):  # e.g. the data dir is gone
+                error = BackendUnavailable(f"storage: {exc}")
+            raise error from exc
 
     def _read_call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         return fn(self.connection(), *args)
 
-    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+    async def write(self, fn: Callable[..., T], *args: Any, _probe: bool = False) -> T:
         """``fn(connection, *args)`` inside a write transaction, committed before this returns.
 
         ``fn`` runs on the writer thread, possibly in the same transaction as other
@@ -142,7 +202,7 @@ class Database:
             raise BackendUnavailable("the database is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.put(_Write(fn, args, loop, future))
+        self._pending.put(_Write(fn, args, loop, future, probe=_probe))
         return await future
 
     def _write_loop(self) -> None:
@@ -176,8 +236,13 @@ class Database:
                     outcomes.append((True, item.fn(conn, *item.args)))
                     conn.execute("RELEASE w")
                 except Exception as exc:
-                    conn.execute("ROLLBACK TO w")
-                    conn.execute("RELEASE w")
+                    try:
+                        conn.execute("ROLLBACK TO w")
+                        conn.execute("RELEASE w")
+                    except sqlite3.Error:
+                        # SQLite rolled the whole transaction back itself (it may on
+                        # SQLITE_FULL or an I/O error): the group fails with the cause.
+                        raise exc from None
                     outcomes.append((False, _backend_error(exc)))
             conn.execute("COMMIT")
         except Exception as exc:  # BEGIN or COMMIT failed: nothing of the group was kept
@@ -185,6 +250,7 @@ class Database:
                 self.connection().execute("ROLLBACK")
             error = _backend_error(exc)
             outcomes = [(False, error)] * len(group)
+        self._note_storage(group, outcomes)
         for item, (ok, value) in zip(group, outcomes, strict=True):
             with suppress(RuntimeError):  # RuntimeError: the caller's loop is closed
                 item.loop.call_soon_threadsafe(_resolve, item.future, ok, value)
@@ -200,8 +266,51 @@ class Database:
                         conn.execute(statement)
             self._schemas.add(name)
 
+    # -- storage health -------------------------------------------------------------
+
+    def _note_storage(self, group: list[_Write], outcomes: list[tuple[bool, Any]]) -> None:
+        """Remember (and log, in one line) a write refused for lack of storage, and
+        forget it once a write other than the health probe succeeds."""
+        refused = next(
+            (v for ok, v in outcomes if not ok and isinstance(v, StorageFull | StorageReadOnly)),
+            None,
+        )
+        now = time.monotonic()
+        if refused is not None:
+            starting = self._storage_failure is None
+            self._storage_failure = (refused, now)
+            if starting or now - self._storage_logged_at >= STORAGE_FAILURE_SECONDS:
+                self._storage_logged_at = now
+                log.error("storage refuses writes to %s: %s", self.path, refused)
+        elif self._storage_failure is not None and any(
+            ok and not item.probe for item, (ok, _) in zip(group, outcomes, strict=True)
+        ):
+            self._storage_failure = None
+            log.warning("storage takes writes to %s again", self.path)
+
+    def _check_file_system(self) -> None:
+        """Raise if the file system of the database is read-only or (nearly) full."""
+        stat = os.statvfs(self.path.parent)
+        if stat.f_flag & os.ST_RDONLY:
+            raise StorageReadOnly("the job store's storage is read-only; it takes no writes")
+        free = stat.f_bavail * stat.f_frsize
+        if free < MIN_FREE_BYTES:
+            raise StorageFull(
+                f"the job store's disk is full ({free // 1024} KiB free); "
+                "it takes no writes until space is freed"
+            )
+
     async def ping(self) -> None:
+        """Raise BackendUnavailable (StorageFull, StorageReadOnly) unless the store can
+        be read and written: a read, the file system's free space and read-only flag,
+        one tiny committed write, and no write refused for lack of storage in the last
+        STORAGE_FAILURE_SECONDS with none succeeding since."""
         await self.read(lambda conn: conn.execute("SELECT 1").fetchone())
+        await self.read(lambda conn: self._check_file_system())
+        await self.write(_probe_write, _probe=True)
+        failure = self._storage_failure
+        if failure is not None and time.monotonic() - failure[1] < STORAGE_FAILURE_SECONDS:
+            raise type(failure[0])(str(failure[0]))
 
     def close(self) -> None:
         if self._closed:
