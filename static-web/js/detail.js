@@ -111,7 +111,15 @@ export function openDetail(id) {
   $("#detail").hidden = false;
   markCurrent(id);
   poller.start();
-  $("#detail-title").focus();
+  reveal();
+}
+
+/** Focus the detail's title (screen readers read it) and bring the detail's top into view
+ * when it is off screen: it sits above the list, and a row clicked far down is far below it. */
+function reveal() {
+  $("#detail-title").focus({ preventScroll: true });
+  const { top } = $("#detail").getBoundingClientRect();
+  if (top < 0 || top > window.innerHeight - 64) $("#detail").scrollIntoView({ block: "start" });
 }
 
 export function closeDetail({ focus = true } = {}) {

@@ -17,6 +17,27 @@ function resolve(schema, prop) {
   return { ...resolve(schema, base), ...rest };
 }
 
+/** Units a property name may end in, shown in brackets: duration_ms reads "Duration (ms)". */
+const UNITS = { ms: "ms", s: "s", sec: "s", secs: "s", seconds: "seconds", minutes: "minutes", hours: "hours",
+  days: "days", bytes: "bytes", kb: "KB", mb: "MB", gb: "GB", pct: "%", percent: "%" };
+const ACRONYMS = { id: "ID", ids: "IDs", url: "URL", urls: "URLs", api: "API", http: "HTTP", iso: "ISO", json: "JSON",
+  ip: "IP", uuid: "UUID", utc: "UTC" };
+
+/** A property name as a label: snake_case or camelCase words as a sentence, a unit in brackets. */
+export function humanize(name) {
+  const words = String(name).replace(/([a-z0-9])([A-Z])/g, "$1_$2").split(/[_\s-]+/).filter(Boolean).map((w) => w.toLowerCase());
+  const unit = words.length > 1 && UNITS[words.at(-1)] ? UNITS[words.pop()] : null;
+  const text = words.map((w) => ACRONYMS[w] || w).join(" ");
+  const sentence = text.charAt(0).toUpperCase() + text.slice(1);
+  return unit ? `${sentence} (${unit})` : sentence;
+}
+
+/** The title pydantic makes up from a field name when none is given ("Duration Ms"): not a real title. */
+const madeUpTitle = (name) => name.replace(/[A-Za-z]+/g, (w) => w[0].toUpperCase() + w.slice(1).toLowerCase()).replaceAll("_", " ");
+
+/** The schema's own title where its author wrote one, else the name made readable. */
+const labelText = (name, prop) => (prop.title && prop.title !== madeUpTitle(name) ? prop.title : humanize(name));
+
 function payloadField(name, prop, required) {
   const id = `f-${name}`; // kinds: enum -> select, anything but a scalar -> JSON textarea
   const kind = Array.isArray(prop.enum) ? "enum" : ["string", "integer", "number", "boolean"].includes(prop.type) ? prop.type : "json";
@@ -35,7 +56,7 @@ function payloadField(name, prop, required) {
       inputmode: kind === "integer" ? "numeric" : numeric ? "decimal" : undefined, minlength: prop.minLength, maxlength: prop.maxLength,
     });
   }
-  const label = el("label", { for: id }, prop.title || name, required ? el("span", { class: "req", "aria-hidden": "true", text: " *" }) : null);
+  const label = el("label", { for: id }, labelText(name, prop), required ? el("span", { class: "req", "aria-hidden": "true", text: " *" }) : null);
   const range = [prop.minimum !== undefined && `min ${prop.minimum}`, prop.maximum !== undefined && `max ${prop.maximum}`].filter(Boolean);
   const hint = [prop.description, range.join(", ")].filter(Boolean).join(" — ");
   return el("div", { class: kind === "boolean" ? "field check" : "field" },

@@ -2,6 +2,10 @@
 // {api}/negotiate answers with a service URL and an access token). The hub sends
 // "jobUpdated" with the job, as GET /jobs/{id} shows it, on every progress and state
 // change. Where there is no negotiate function (the local host), the page polls.
+//
+// A server without push says so once per tab: its answer (204 No Content, or 404 where
+// there is no negotiate function at all) is remembered in sessionStorage for this API, so
+// reloads and later views of the tab ask no more (a 404 is a console error in the browser).
 import { authHeaders, BASE, setPushing } from "./api.js";
 import { $, publishJob } from "./dom.js";
 
@@ -18,10 +22,14 @@ function pushId() {
   return id;
 }
 
+const ABSENT = `dtq-push-absent:${BASE}`;
+const pushAbsent = () => sessionStorage.getItem(ABSENT) !== null;
+
 async function negotiate() {
   const headers = { Accept: "application/json", "x-dtq-push-id": pushId(), ...authHeaders() };
   const response = await fetch(`${BASE}/negotiate`, { method: "POST", cache: "no-store", headers });
-  if (!response.ok) throw new Error(`negotiate answered ${response.status}`);
+  if (response.status === 204 || response.status === 404) sessionStorage.setItem(ABSENT, String(response.status));
+  if (!response.ok || response.status === 204) throw new Error(`negotiate answered ${response.status}`);
   return response.json();
 }
 
@@ -37,6 +45,7 @@ let started = false;
 export async function startPush() {
   if (started) return true;
   mode(POLLING);
+  if (pushAbsent()) return false; // this server said so earlier in this tab
   let info;
   try { info = await negotiate(); } catch { return false; } // no push here: polling it is
   try {
