@@ -199,7 +199,14 @@ def configure(settings: Settings, *, span_processors: Sequence[Any] = ()) -> Non
         if settings.traces_dir is not None:
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-            processors.append(BatchSpanProcessor(JsonLinesExporter(settings.traces_dir)))
+            # Written within half a second (the SDK's default is 5 s), so `dtq trace` run
+            # just after a job ends finds it; OTEL_BSP_SCHEDULE_DELAY still wins.
+            delay = float(os.environ.get("OTEL_BSP_SCHEDULE_DELAY") or LOCAL_SPANS_DELAY_MS)
+            processors.append(
+                BatchSpanProcessor(
+                    JsonLinesExporter(settings.traces_dir), schedule_delay_millis=delay
+                )
+            )
         if processors:
             from opentelemetry.sdk.resources import Resource
 
@@ -253,6 +260,36 @@ def _span_record(span: Any) -> dict[str, Any]:
         "attributes": dict(span.attributes or {}),
         "pid": os.getpid(),
     }
+
+
+#: Milliseconds a local host's process keeps finished spans before writing them.
+LOCAL_SPANS_DELAY_MS = 500
+
+#: The file in the data folder that names the folder the local host writes its spans to,
+#: so ``dtq trace`` finds them without DTQ_TRACES_DIR in its own shell.
+TRACES_NOTE = "traces-dir"
+
+
+def note_traces_dir(settings: Settings) -> None:
+    """Record where this host writes its spans (absolute: a relative DTQ_TRACES_DIR is
+    the host's working folder's), for :func:`local_traces_dir`."""
+    if settings.traces_dir is None:
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / TRACES_NOTE).write_text(f"{settings.traces_dir.resolve()}\n")
+
+
+def local_traces_dir(settings: Settings) -> Path:
+    """Where ``dtq trace`` reads spans: DTQ_TRACES_DIR if set, else the folder the local
+    host on this data folder last wrote to, else ``<data dir>/traces``."""
+    if settings.traces_dir is not None:
+        return settings.traces_dir
+    note = settings.data_dir / TRACES_NOTE
+    if note.is_file():
+        noted = note.read_text(encoding="utf-8").strip()
+        if noted:
+            return Path(noted)
+    return settings.data_dir / "traces"
 
 
 def read_spans(folder: Path) -> list[dict[str, Any]]:

@@ -10,6 +10,8 @@ Two kinds of command share it:
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 from shared.cli import admin, remote
@@ -23,6 +25,10 @@ EPILOG = """examples:
   dtq stats --url https://myapp.azurewebsites.net --api-key $KEY
 
 `dtq COMMAND --help` shows each command's options and examples."""
+
+
+#: What a shell reports for a command killed by SIGPIPE (128 + 13).
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.run(args))
+        code = int(args.run(args))
+        sys.stdout.flush()  # here, not at exit: a closed pipe is handled below
+        return code
+    except BrokenPipeError:
+        # The reader went away (`dtq trace ... | head`): stop quietly, as a Unix tool
+        # killed by SIGPIPE does, and keep Python's exit flush from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return 130
     except FunctionRefused as exc:  # what Azure's Python worker would refuse: not run here

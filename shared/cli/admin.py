@@ -97,13 +97,13 @@ def _trace(args: argparse.Namespace) -> int:
     """``dtq trace JOB_ID``: the job's trace from the spans the local host wrote."""
     import json
 
-    from shared.telemetry import job_trace, read_spans
+    from shared.telemetry import job_trace, local_traces_dir, read_spans
 
     settings = _settings(args)
-    folder = Path(args.traces_dir) if args.traces_dir else settings.traces_dir
-    if folder is None or not folder.is_dir():
+    folder = Path(args.traces_dir) if args.traces_dir else local_traces_dir(settings)
+    if not folder.is_dir():
         print(
-            "dtq trace: no local traces: run the host with DTQ_TRACES_DIR set"
+            f"dtq trace: no local traces in {folder}: run the host with DTQ_TRACES_DIR set"
             " (e.g. DTQ_TRACES_DIR=.dtq/traces ./dev run), or pass --traces-dir",
             file=sys.stderr,
         )
@@ -154,9 +154,16 @@ def _key_json(key: Any) -> dict[str, Any]:
         "key_id": key.key_id,
         "tenant_id": key.tenant_id,
         "name": key.name,
-        "created_at": key.created_at.isoformat(),
-        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        "created_at": _iso(key.created_at),
+        "revoked_at": _iso(key.revoked_at) if key.revoked_at else None,
     }
+
+
+def _iso(at: Any) -> str:
+    """UTC as the API writes it (pydantic's form): ``2026-11-29T12:00:00.5Z``."""
+    from datetime import UTC
+
+    return str(at.astimezone(UTC).isoformat().replace("+00:00", "Z"))
 
 
 def register(sub: Any) -> None:
@@ -225,11 +232,16 @@ def register(sub: Any) -> None:
     traced = sub.add_parser(
         "trace",
         help="show a job's trace from the local host's spans (DTQ_TRACES_DIR)",
-        epilog="example:\n  DTQ_TRACES_DIR=.dtq/traces dtq trace 01jq3v5k8m2x7c9d4f6g8h0j1k",
+        epilog="example (the host started as DTQ_TRACES_DIR=.dtq/traces ./dev run):"
+        "\n  dtq trace 01jq3v5k8m2x7c9d4f6g8h0j1k | head",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     traced.add_argument("job_id")
-    traced.add_argument("--traces-dir", help="folder of spans-*.jsonl (default: DTQ_TRACES_DIR)")
+    traced.add_argument(
+        "--traces-dir",
+        help="folder of spans-*.jsonl (default: DTQ_TRACES_DIR, else where the local host"
+        " on --data-dir writes them, else DATA_DIR/traces)",
+    )
     traced.add_argument("--json", action="store_true", help="print the spans as JSON")
     common(traced)
     traced.set_defaults(run=_trace)

@@ -230,3 +230,90 @@ def test_help_has_examples() -> None:
         shown = dtq(None, command, "--help")
         assert shown.returncode == 0 and "example" in shown.stdout, command
     assert "dtq submit echo --set message=hi --watch" in dtq(None, "--help").stdout
+
+
+def _span(name: str, span_id: str, parent: str | None, start: int, **attributes: str) -> str:
+    return json.dumps(
+        {
+            "name": name,
+            "trace_id": "a" * 32,
+            "span_id": span_id,
+            "parent_id": parent,
+            "kind": "INTERNAL",
+            "start": start,
+            "end": start + 1_000_000,
+            "status": "UNSET",
+            "attributes": attributes,
+            "pid": 1,
+        }
+    )
+
+
+def _spans_of(job_id: str, count: int) -> str:
+    """A submit span and ``count`` attempts of ``job_id``, as the host writes them."""
+    lines = [_span("POST /api/v1/jobs", "0" * 16, None, 0, **{"dtq.job_id": job_id})]
+    lines += [
+        _span(f"attempt {n}", f"{n + 1:016x}", "0" * 16, n * 10**6, **{"dtq.job_id": job_id})
+        for n in range(count)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_trace_finds_the_spans_where_the_local_host_writes_them(tmp_path: Path) -> None:
+    # As after `DTQ_TRACES_DIR=.dtq/traces ./dev run`: the shell running `dtq trace` has
+    # no DTQ_TRACES_DIR, so the CLI reads where the host on that data folder wrote.
+    data_dir = tmp_path / ".dtq"
+    (data_dir / "traces").mkdir(parents=True)
+    (data_dir / "traces" / "spans-1.jsonl").write_text(_spans_of("job1", 2))
+    shown = dtq(None, "trace", "job1", "--data-dir", str(data_dir))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0] == f"trace {'a' * 32} of job job1"
+
+    # A folder elsewhere, as the host noted it in its data folder at startup.
+    elsewhere = tmp_path / "spans"
+    elsewhere.mkdir()
+    (elsewhere / "spans-2.jsonl").write_text(_spans_of("job2", 1))
+    (data_dir / "traces-dir").write_text(f"{elsewhere}\n")
+    shown = dtq(None, "trace", "job2", "--data-dir", str(data_dir))
+    assert shown.returncode == 0, shown.stderr
+    assert "attempt 0" in shown.stdout
+
+
+def test_host_notes_its_traces_dir_for_the_cli(tmp_path: Path) -> None:
+    # A relative DTQ_TRACES_DIR is the host's working folder's: the note says so.
+    from shared.settings import Settings
+    from shared.telemetry import local_traces_dir, note_traces_dir
+
+    os.chdir(tmp_path)
+    try:
+        host = Settings(data_dir=Path("data"), traces_dir=Path("t/traces"))
+        note_traces_dir(host)
+        cli = Settings(data_dir=tmp_path / "data")
+        assert local_traces_dir(cli) == tmp_path / "t" / "traces"
+    finally:
+        os.chdir(ROOT)
+
+
+def test_a_closed_pipe_ends_the_output_quietly(cli_host: LocalHost, tmp_path: Path) -> None:
+    # `dtq trace ID | head`, `dtq list | head`: the reader is gone before dtq writes.
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    (traces / "spans-1.jsonl").write_text(_spans_of("job1", 3000))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DTQ_")}
+    for args in (
+        ["trace", "job1", "--traces-dir", str(traces)],
+        ["types"],
+        ["list", "--json"],
+    ):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**environment, "DTQ_URL": cli_host.base_url, "DTQ_CONFIG": "/nonexistent"},
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # as `head` does once it has its lines
+        errors = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 141, errors
+        assert "Traceback" not in errors and "BrokenPipe" not in errors, errors
