@@ -67,6 +67,15 @@ class Catalog:
     timers: list[TimerFunction] = field(default_factory=list)
     #: Functions not run here, with the bindings that keep them out.
     skipped: dict[str, list[str]] = field(default_factory=dict)
+    #: The routes of the HTTP functions among them (the host answers them 204: not here).
+    skipped_http: list[HttpFunction] = field(default_factory=list)
+
+    def azure_only(self, method: str, path: str) -> HttpFunction | None:
+        """The Azure-only HTTP function ``method path`` would reach, if any."""
+        return next(
+            (f for f in self.skipped_http if method in f.methods and f.match(path) is not None),
+            None,
+        )
 
     def route(self, method: str, path: str) -> tuple[HttpFunction | None, dict[str, str], bool]:
         """The function for ``method path``, its route params, and whether the path
@@ -127,6 +136,7 @@ def build_catalog(app: func.FunctionApp, settings: Settings) -> Catalog:
     queues: list[QueueFunction] = []
     timers: list[TimerFunction] = []
     skipped: dict[str, list[str]] = {}
+    skipped_http: list[HttpFunction] = []
     functions = app.get_functions()
     for function in functions:
         check_function(function)
@@ -137,7 +147,6 @@ def build_catalog(app: func.FunctionApp, settings: Settings) -> Catalog:
         azure_only = sorted({str(b.type) for b in function.get_bindings()} & AZURE_ONLY_BINDINGS)
         if azure_only:
             skipped[name] = azure_only
-            continue
         if trigger.type == "httpTrigger":
             template = str(trigger.route or name).strip("/")
             pattern, precedence = compile_route(template)
@@ -150,7 +159,7 @@ def build_catalog(app: func.FunctionApp, settings: Settings) -> Catalog:
                 "HEAD",
                 "OPTIONS",
             ]
-            http.append(
+            (skipped_http if azure_only else http).append(
                 HttpFunction(
                     name=name,
                     template=template,
@@ -161,6 +170,8 @@ def build_catalog(app: func.FunctionApp, settings: Settings) -> Catalog:
                     precedence=precedence,
                 )
             )
+        elif azure_only:
+            continue
         elif trigger.type == "serviceBusTrigger":
             queues.append(
                 QueueFunction(
@@ -187,7 +198,9 @@ def build_catalog(app: func.FunctionApp, settings: Settings) -> Catalog:
                 f"trigger type {trigger.type!r} is not supported yet"
             )
     http.sort(key=lambda f: f.precedence)
-    return Catalog(http=http, queues=queues, timers=timers, skipped=skipped)
+    return Catalog(
+        http=http, queues=queues, timers=timers, skipped=skipped, skipped_http=skipped_http
+    )
 
 
 async def invoke(fn: Callable[..., Any], **kwargs: Any) -> Any:

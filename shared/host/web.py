@@ -104,6 +104,14 @@ def create_web_app(
         method = request.method.upper()
         lookup = "GET" if method == "HEAD" else method
         fn, route_params, path_known = catalog.route(lookup, "/" + path if path else "")
+        if fn is None and (elsewhere := catalog.azure_only(lookup, "/" + path)) is not None:
+            # A function only Azure runs (SignalR negotiate): "not here", without an error
+            # status, so the web UI learns it has no push and polls, and logs nothing.
+            bindings = ", ".join(catalog.skipped.get(elsewhere.name, []))
+            return Response(
+                status_code=204,
+                headers={"X-Dtq-Not-Served": f"{elsewhere.name} runs in Azure only ({bindings})"},
+            )
         if fn is None:
             if path_known:
                 return _problem(405, "Method not allowed", f"{method} is not allowed here")

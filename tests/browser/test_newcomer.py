@@ -199,11 +199,6 @@ def test_a_server_that_says_it_has_no_push_costs_no_console_error(page: Any) -> 
     expect(page.get_by_test_id("live-mode")).not_to_contain_text("unavailable")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the local host answers POST /api/negotiate with 404, which the browser logs as"
-    " an error once per tab; it needs to answer 204 (no push here)",
-)
 def test_no_console_error_on_loading_each_view_of_the_local_host(page: Any) -> None:
     errors = console_errors(page)
     load_each_view(page)

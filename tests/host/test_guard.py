@@ -240,3 +240,12 @@ async def test_a_body_that_does_not_arrive_in_time_is_408(
 
     assert "0.2s" in problem(response, 408)["detail"]
     assert await jobs(client) == []
+
+
+async def test_an_azure_only_function_is_answered_204_not_here(client: httpx.AsyncClient) -> None:
+    # negotiate needs Azure SignalR Service: the UI learns "no push" without an error.
+    response = await client.post("/api/negotiate", headers={"x-dtq-push-id": "a" * 20})
+
+    assert response.status_code == 204
+    assert "Azure only" in response.headers["x-dtq-not-served"]
+    problem(await client.get("/api/negotiate"), 404)  # only the methods it declares
