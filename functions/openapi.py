@@ -185,14 +185,14 @@ def _dlq_paths(registry: JobTypeRegistry, body: Any) -> dict[str, Any]:
             "post": {
                 "operationId": "requeue_dead_letters",
                 "requestBody": optional_body("BulkDeadLetterRequest"),
-                "responses": {"200": _json("BulkResult"), **_problems(400, 422, 503)},
+                "responses": {"200": _json("BulkResult"), **_problems(400, 415, 422, 503, 507)},
             }
         },
         "/api/v1/dlq/purge": {
             "post": {
                 "operationId": "purge_dead_letters",
                 "requestBody": optional_body("BulkDeadLetterRequest"),
-                "responses": {"200": _json("BulkResult"), **_problems(400, 422, 503)},
+                "responses": {"200": _json("BulkResult"), **_problems(400, 415, 422, 503, 507)},
             }
         },
         "/api/v1/dlq/messages": {
@@ -212,7 +212,7 @@ def _dlq_paths(registry: JobTypeRegistry, body: Any) -> dict[str, Any]:
                 "requestBody": optional_body("RequeueRequest"),
                 "responses": {
                     "202": _json("Job", "requeued"),
-                    **_problems(400, 404, 405, 409, 422, 503),
+                    **_problems(400, 404, 405, 409, 415, 422, 503, 507),
                 },
             }
         },
@@ -220,7 +220,10 @@ def _dlq_paths(registry: JobTypeRegistry, body: Any) -> dict[str, Any]:
             "delete": {
                 "operationId": "purge_dead_letter",
                 "parameters": [JOB_ID],
-                "responses": {"204": {"description": "purged"}, **_problems(404, 405, 409, 503)},
+                "responses": {
+                    "204": {"description": "purged"},
+                    **_problems(404, 405, 409, 503, 507),
+                },
             }
         },
     }
@@ -252,7 +255,7 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                     "responses": {
                         "202": _json("Job", "accepted"),
                         "200": _json("Job", "a repeat (same Idempotency-Key and body)"),
-                        **_problems(400, 409, 413, 422, 503),
+                        **_problems(400, 409, 413, 415, 422, 503, 507),
                     },
                 },
                 "get": {
@@ -279,7 +282,7 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                             "per item, in order: {index, status: 202, job} or {index, status,"
                             " title, detail, errors}; with the accepted and rejected counts"
                         ),
-                        **_problems(400, 413, 422, 503),
+                        **_problems(400, 413, 415, 422, 503, 507),
                     },
                 }
             },
@@ -299,7 +302,7 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                     "responses": {
                         "200": _json("Job", "cancelled"),
                         "202": _json("Job", "running: asked to stop (cancel_requested_at)"),
-                        **_problems(404, 405, 409, 503),
+                        **_problems(404, 405, 409, 503, 507),
                     },
                 },
             },
@@ -322,9 +325,11 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                     "operationId": "stats",
                     "responses": {
                         "200": _any_json(
-                            "jobs by state and type, completed per minute over the last hour,"
-                            " the dead-letter queue, queue depth per priority, worker processes"
-                            " (local host)"
+                            "the caller's jobs by state and type, completed per minute over the"
+                            " last hour and its dead-letter queue; for the operator (scope"
+                            " 'operator') also queue depth per priority, the queues'"
+                            " dead-lettered messages and worker processes (local host); a"
+                            " keyed tenant gets scope 'tenant' and none of the shared figures"
                         ),
                         **NOT_MODIFIED,
                         **_problems(503),

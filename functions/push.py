@@ -1,6 +1,7 @@
 """Live updates through Azure SignalR Service, by the Functions SignalR bindings
 (shared/push.py explains the flow). The local host does not run these functions (it
-has no SignalR service): there ``/api/negotiate`` is 404 and the web UI polls."""
+has no SignalR service): there ``POST /api/negotiate`` is 204 (not here) and the web UI
+polls."""
 
 from __future__ import annotations
 

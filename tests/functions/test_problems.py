@@ -7,7 +7,7 @@ import json
 import pytest
 
 from functions.http import to_problem
-from shared.errors import BackendUnavailable, TooLarge
+from shared.errors import BackendUnavailable, StorageFull, TooLarge
 
 
 def test_a_record_too_large_to_keep_is_413_not_503() -> None:
@@ -26,3 +26,10 @@ def test_an_unavailable_backend_is_503_with_retry_after(retry_after: int) -> Non
 
     assert response.status_code == 503
     assert response.headers["Retry-After"] == str(retry_after)
+
+
+def test_a_full_disk_is_507_with_retry_after() -> None:
+    response = to_problem(StorageFull("the job store's disk is full"))
+
+    assert response.status_code == 507
+    assert int(response.headers["Retry-After"]) > 0
