@@ -138,7 +138,8 @@ class WorkerSupervisor:
 
     def start(self) -> None:
         self.processes = [self._spawn() for _ in range(self.count)]
-        log.info("started %d worker processes: %s", self.count, [p.pid for p in self.processes])
+        # debug: the URL line that follows says how many (./dev run shows that line first)
+        log.debug("started %d worker processes: %s", self.count, [p.pid for p in self.processes])
         self._watch = asyncio.create_task(self._watch_loop())
 
     async def _watch_loop(self) -> None:
@@ -202,7 +203,7 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
     install(runtime)
     catalog = build_catalog(app, settings)
     for name, bindings in catalog.skipped.items():
-        log.info("%s runs in Azure only (%s bindings): not served here", name, ", ".join(bindings))
+        log.debug("%s runs in Azure only (%s bindings): not served here", name, ", ".join(bindings))
     if settings.push_enabled:
         log.warning(
             "AzureSignalRConnectionString is set, but this host cannot run the push function:"

@@ -317,3 +317,11 @@ def test_a_closed_pipe_ends_the_output_quietly(cli_host: LocalHost, tmp_path: Pa
         errors = proc.stderr.read().decode()
         assert proc.wait(timeout=60) == 141, errors
         assert "Traceback" not in errors and "BrokenPipe" not in errors, errors
+
+
+def test_serve_says_its_url_first(cli_host: LocalHost) -> None:
+    # `./dev run`: the line that matters is the first one the user sees.
+    lines = cli_host.log().splitlines()
+    url = f"dtq serve: http://127.0.0.1:{cli_host.port}/"
+    at = next(i for i, line in enumerate(lines) if line.startswith(url))
+    assert lines[:at] == [], "nothing before the URL"
