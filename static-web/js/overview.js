@@ -56,16 +56,23 @@ function render(stats) {
     ? table(["Minute", "Completed"], busy.map((p) => [time(p.minute), String(p.completed)]))
     : el("p", { class: "hint", text: "No completions in the last hour." }));
 
-  $("#queues").replaceChildren(table(["Priority", "Queue", "Ready", "Scheduled", "Dead-lettered"],
-    Object.entries(stats.queues).map(([priority, q]) => [priority, el("code", { text: q.queue }), String(q.active), String(q.scheduled), String(q.dead_lettered)]),
-    { "data-testid": "queues-table" }));
+  // Queues and workers are shared by every tenant: only the operator sees them.
+  const shared = stats.scope !== "tenant";
+  const operatorOnly = "Queues and worker processes are shared by every tenant and shown to the operator only; your waiting jobs are in the counts above.";
+  $("#queues").replaceChildren(shared
+    ? table(["Priority", "Queue", "Ready", "Scheduled", "Dead-lettered"],
+      Object.entries(stats.queues).map(([priority, q]) => [priority, el("code", { text: q.queue }), String(q.active), String(q.scheduled), String(q.dead_lettered)]),
+      { "data-testid": "queues-table" })
+    : el("p", { class: "hint", "data-testid": "operator-only", text: operatorOnly }));
 
   const types = Object.entries(stats.jobs.by_type).sort(([a], [b]) => a.localeCompare(b));
   $("#by-type").replaceChildren(types.length
     ? table(["Type", ...STATES], types.map(([type, counts]) => [type, ...STATES.map((s) => String(counts[s] || 0))]))
     : el("p", { class: "hint", text: "No jobs yet." }));
 
-  $("#workers").replaceChildren(!stats.workers
+  $("#workers").replaceChildren(!shared
+    ? el("p", { class: "hint", text: "Shown to the operator only." })
+    : !stats.workers
     ? el("p", { class: "hint", text: "Worker processes are listed on the local host. On Azure Functions the platform scales workers; see Application Insights." })
     : !stats.workers.length ? el("p", { class: "hint", text: "No worker process has reported in the last minute." })
     : table(["Worker", "PID", "Host", "Queues", "Running now", "Jobs run", "Started", "Last seen"],
