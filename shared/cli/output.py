@@ -108,7 +108,13 @@ def show_stats(stats: dict[str, Any], out: TextIO = sys.stdout) -> None:
     p(f"jobs: {stats['jobs']['total']}  " + "  ".join(f"{s} {n}" for s, n in by_state.items()))
     p(f"completed in the last hour: {stats['completed_last_hour']}")
     dead = stats["dead_letter"]
-    p(f"dead-letter queue: {dead['jobs']} jobs, {dead['messages']} queue messages")
+    if "messages" in dead:
+        p(f"dead-letter queue: {dead['jobs']} jobs, {dead['messages']} queue messages")
+    else:
+        p(f"dead-letter queue: {dead['jobs']} jobs")
+    if not stats.get("queues"):  # a keyed tenant: the queues and workers are the operator's
+        p("queues and worker processes: shown to the operator only")
+        return
     p()
     table(
         ["PRIORITY", "QUEUE", "READY", "SCHEDULED", "DEAD-LETTERED"],

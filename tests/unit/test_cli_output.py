@@ -1,0 +1,49 @@
+"""``dtq stats`` prints what the API gives the caller: all of it for the operator, the
+tenant's own counts for a keyed tenant (no queues, workers or queue messages)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from shared.cli.output import show_stats
+
+JOBS = {"total": 2, "by_state": {"queued": 1, "completed": 1}, "by_type": {"echo": {}}}
+
+
+def printed(stats: dict[str, Any]) -> str:
+    out = io.StringIO()
+    show_stats(stats, out)
+    return out.getvalue()
+
+
+def test_a_keyed_tenants_stats_print_without_the_shared_figures() -> None:
+    text = printed(
+        {
+            "scope": "tenant",
+            "jobs": JOBS,
+            "completed_last_hour": 1,
+            "dead_letter": {"jobs": 0},
+            "queues": {},
+        }
+    )
+
+    assert "dead-letter queue: 0 jobs" in text
+    assert "shown to the operator only" in text
+    assert "PRIORITY" not in text
+
+
+def test_the_operators_stats_print_the_queues() -> None:
+    queue = {"queue": "dtq-jobs", "active": 3, "scheduled": 1, "dead_lettered": 0}
+    text = printed(
+        {
+            "scope": "operator",
+            "jobs": JOBS,
+            "completed_last_hour": 1,
+            "dead_letter": {"jobs": 0, "messages": 2},
+            "queues": {"normal": queue},
+        }
+    )
+
+    assert "0 jobs, 2 queue messages" in text
+    assert "dtq-jobs" in text and "PRIORITY" in text
