@@ -21,7 +21,7 @@ from functions.runtime import runtime
 from shared.access import operator_key_ids
 from shared.constants import DEFAULT_PAGE_SIZE, POLL_AFTER_SECONDS
 from shared.errors import ValidationFailed
-from shared.jobs import Job
+from shared.jobs import Job, iso_utc
 from shared.ports import Page
 from shared.service import Submission
 
@@ -132,7 +132,7 @@ async def get_job_result(req: func.HttpRequest) -> func.HttpResponse:
         {
             "job_id": stored.job_id,
             "result": stored.result,
-            "created_at": stored.created_at.isoformat(),
+            "created_at": iso_utc(stored.created_at),
         }
     )
 

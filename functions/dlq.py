@@ -22,7 +22,7 @@ from functions.http import (
 )
 from functions.runtime import runtime
 from shared.constants import DEFAULT_PAGE_SIZE, POLL_AFTER_SECONDS, PROP_JOB_ID, PROP_TENANT_ID
-from shared.jobs import Job
+from shared.jobs import Job, iso_utc
 
 bp = func.Blueprint()
 
@@ -97,7 +97,7 @@ async def list_dead_lettered_messages(req: func.HttpRequest) -> func.HttpRespons
                     "reason": m.dead_letter_reason,
                     "description": m.dead_letter_description,
                     "delivery_count": m.delivery_count,
-                    "enqueued_time": m.enqueued_time.isoformat(),
+                    "enqueued_time": iso_utc(m.enqueued_time),
                     "job_id": m.application_properties.get(PROP_JOB_ID),
                     "queue": queue_name,
                     "body": m.body.decode(errors="replace")[:BODY_EXCERPT_CHARS],

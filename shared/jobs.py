@@ -91,6 +91,12 @@ def lease_timing(
     return lease, renew
 
 
+def iso_utc(at: datetime) -> str:
+    """``at`` in ISO 8601 UTC ending in ``Z``, the form of every time the API gives (as
+    the jobs' own timestamps serialise)."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -30,7 +30,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.guarded import guarded_update
-from shared.jobs import DeadLetter, Job, JobState, Priority, utcnow
+from shared.jobs import DeadLetter, Job, JobState, Priority, iso_utc, utcnow
 from shared.jobtypes import JobTypeRegistry
 from shared.limits import TenantLimits
 from shared.messages import JobMessage
@@ -704,13 +704,13 @@ class JobService:
         done = dict(counts.completed_per_minute)
         per_minute = [
             {
-                "minute": (since + timedelta(minutes=i)).isoformat(),
+                "minute": iso_utc(since + timedelta(minutes=i)),
                 "completed": done.get(since + timedelta(minutes=i), 0),
             }
             for i in range(60)
         ]
         out: dict[str, Any] = {
-            "at": now.isoformat(),
+            "at": iso_utc(now),
             "scope": "operator" if operator else "tenant",
             "jobs": {"total": sum(by_state.values()), "by_state": by_state, "by_type": by_type},
             "completed_last_hour": sum(p["completed"] for p in per_minute),
@@ -737,8 +737,8 @@ class JobService:
                     "worker_id": w.worker_id,
                     "pid": w.pid,
                     "hostname": w.hostname,
-                    "started_at": w.started_at.isoformat(),
-                    "last_seen": w.last_seen.isoformat(),
+                    "started_at": iso_utc(w.started_at),
+                    "last_seen": iso_utc(w.last_seen),
                     "in_flight": w.in_flight,
                     "invocations": w.invocations,
                     "queues": w.queues,

@@ -161,9 +161,9 @@ def _key_json(key: Any) -> dict[str, Any]:
 
 def _iso(at: Any) -> str:
     """UTC as the API writes it (pydantic's form): ``2026-11-29T12:00:00.5Z``."""
-    from datetime import UTC
+    from shared.jobs import iso_utc
 
-    return str(at.astimezone(UTC).isoformat().replace("+00:00", "Z"))
+    return iso_utc(at)
 
 
 def register(sub: Any) -> None:

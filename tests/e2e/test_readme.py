@@ -251,12 +251,6 @@ def test_dtq_trace_prints_the_tree_as_the_readme_says(ran: list[Ran]) -> None:
     assert f"of job {VARS['JOB']}" in traced.output.splitlines()[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hand-written isoformat() gives +00:00 where the jobs' JSON (pydantic) gives Z:"
-    " functions/api.py get_job_result created_at, shared/service.py stats (at, minute,"
-    " workers' started_at, last_seen), functions/dlq.py enqueued_time",
-)
 def test_timestamps_are_all_in_one_form(ran: list[Ran]) -> None:
     # Every time the README's commands show ends in Z, as the jobs' own timestamps do.
     offsets = {
