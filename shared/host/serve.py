@@ -134,7 +134,10 @@ class WorkerSupervisor:
         env = {**os.environ, **environment_overrides(self.settings)}
         cmd = [sys.executable, "-m", "shared.cli", "worker", "--app-dir", str(self.app_dir)]
         preexec = _die_with_parent if sys.platform.startswith("linux") else None
-        return subprocess.Popen(cmd, env=env, preexec_fn=preexec)
+        # A process group of its own: Ctrl-C in the terminal reaches only this host, which
+        # stops its workers itself (SIGTERM, with the grace period), never half-started
+        # workers directly (KeyboardInterrupt tracebacks, restarts before shutdown).
+        return subprocess.Popen(cmd, env=env, preexec_fn=preexec, process_group=0)
 
     def start(self) -> None:
         self.processes = [self._spawn() for _ in range(self.count)]
