@@ -61,6 +61,8 @@ class LocalHost:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    #: In a session of its own, as a terminal runs it (its process group is the foreground).
+    new_session: bool = False
 
     @property
     def base_url(self) -> str:
@@ -96,6 +98,7 @@ class LocalHost:
             env=self.environment(),
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=self.new_session,
         )
         wait_healthy(self.base_url, self.proc, timeout, self.log_path)
         return self
