@@ -14,6 +14,7 @@ from functions.http import (
     int_param,
     json_body,
     json_response,
+    not_modified,
     parse_model,
     problem_body,
 )
@@ -118,7 +119,7 @@ async def get_job(req: func.HttpRequest) -> func.HttpResponse:
     etag = _etag(job)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag_matches(req, etag):
-        return func.HttpResponse(status_code=304, headers=headers)
+        return not_modified(headers)
     if not job.terminal:
         headers["Retry-After"] = str(POLL_AFTER_SECONDS)
     return json_response(job_body(job), 200, headers)

@@ -253,6 +253,12 @@ def int_param(req: func.HttpRequest, name: str, default: int) -> int:
         ) from None
 
 
+def not_modified(headers: dict[str, str]) -> func.HttpResponse:
+    """304: the caller's copy is current. Described as the JSON it stands for, not the
+    library's text/plain default."""
+    return func.HttpResponse(status_code=304, headers=headers, mimetype="application/json")
+
+
 def conditional_json(req: func.HttpRequest, body: Any, basis: Any = None) -> func.HttpResponse:
     """``body`` with a strong ETag of its content (or of ``basis``, the part whose change
     matters); 304 with no body when the caller's If-None-Match already holds it. Pollers
@@ -262,7 +268,7 @@ def conditional_json(req: func.HttpRequest, body: Any, basis: Any = None) -> fun
     etag = f'"{hashlib.sha256(tagged.encode()).hexdigest()[:32]}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag_matches(req, etag):
-        return func.HttpResponse(status_code=304, headers=headers)
+        return not_modified(headers)
     return func.HttpResponse(text, status_code=200, headers=headers, mimetype="application/json")
 
 

@@ -312,3 +312,26 @@ async def test_every_function_of_the_app_runs_through_the_worker(
     # negotiate and push_job_events have tests of their own above.
     missing = set(w.functions) - w.invoked - {"negotiate", "push_job_events"}
     assert not missing, f"not invoked through the worker: {sorted(missing)}"
+
+
+async def test_an_unchanged_job_is_304_described_as_json(
+    functions_worker: FunctionsWorker, runtime: Runtime
+) -> None:
+    job_id = await submit(functions_worker, "echo", {"message": "same"})
+    first = await functions_worker.http(
+        "get_job", "GET", f"v1/jobs/{job_id}", route_params={"job_id": job_id}
+    )
+    etag = first.returned["headers"]["ETag"]
+
+    again = await functions_worker.http(
+        "get_job",
+        "GET",
+        f"v1/jobs/{job_id}",
+        route_params={"job_id": job_id},
+        headers={"If-None-Match": etag},
+    )
+
+    assert again.status == 304
+    assert again.returned["headers"]["ETag"] == etag
+    # The representation it stands for is JSON, not the text/plain default.
+    assert again.returned["headers"]["content-type"] == "application/json"
