@@ -77,7 +77,8 @@ def _run(command: Command) -> Callable[[argparse.Namespace], int]:
                     " (create one with `dtq keys create`).",
                     file=sys.stderr,
                 )
-            if exc.status == 429 and exc.retry_after:
+            # Rate limited, a backend down, a full disk: the server says when to retry.
+            if exc.status in (429, 503, 507) and exc.retry_after:
                 print(f"  Try again in {exc.retry_after} s.", file=sys.stderr)
             return PROBLEM_EXIT.get(exc.status, EXIT_FAILED)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pytest
+
 from shared.cli.output import show_stats
 
 JOBS = {"total": 2, "by_state": {"queued": 1, "completed": 1}, "by_type": {"echo": {}}}
@@ -47,3 +49,19 @@ def test_the_operators_stats_print_the_queues() -> None:
 
     assert "0 jobs, 2 queue messages" in text
     assert "dtq-jobs" in text and "PRIORITY" in text
+
+
+def test_a_full_disk_tells_when_to_try_again(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.cli import main
+    from shared.client import ApiClient, ApiProblem
+
+    def full(self: ApiClient, *args: Any, **kwargs: Any) -> Any:
+        raise ApiProblem(507, "Insufficient storage", "the job store's disk is full", [], "30")
+
+    monkeypatch.setattr(ApiClient, "submit", full)
+    code = main(["submit", "--url", "http://127.0.0.1:9", "echo", '{"message": "x"}'])
+
+    assert code == 1
+    assert "Try again in 30 s." in capsys.readouterr().err
