@@ -163,6 +163,9 @@ class Settings(BaseSettings):
     #: Host names (comma-separated) the local host answers to besides localhost, the
     #: loopback addresses and the address it is bound to; ``*`` for any (docs/security.md).
     allowed_hosts: str = ""
+    #: Longest a client may take to send a request's line and headers to the local host;
+    #: past it the connection is closed (a slow client cannot hold it for ever).
+    request_head_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # -- providers: the external APIs of the built-in job types ----------------------
     #: Seconds to wait for a provider (connect, read, each); past it the attempt is retried.

@@ -187,6 +187,7 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
     import uvicorn
 
     from shared.host.guard import allowed_hosts
+    from shared.host.timeouts import head_timeout_protocol
     from shared.host.web import create_web_app
 
     class Server(uvicorn.Server):
@@ -223,6 +224,7 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
             log_level="warning",
             access_log=False,
             lifespan="off",
+            http=head_timeout_protocol(settings.request_head_timeout_seconds),
         )
     )
     loop = asyncio.get_running_loop()
