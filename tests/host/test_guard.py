@@ -249,3 +249,57 @@ async def test_an_azure_only_function_is_answered_204_not_here(client: httpx.Asy
     assert response.status_code == 204
     assert "Azure only" in response.headers["x-dtq-not-served"]
     problem(await client.get("/api/negotiate"), 404)  # only the methods it declares
+
+
+def _json_fragments() -> Any:
+    """Bodies a hostile or broken client sends: raw bytes, cut JSON, lone surrogate
+    escapes in any position, deep nesting, huge numbers, wrong shapes."""
+    from hypothesis import strategies as st
+
+    surrogate = st.integers(0xD800, 0xDFFF).map(lambda c: f"\\u{c:04x}")
+    text = st.lists(st.one_of(st.text(max_size=5), surrogate), max_size=4).map("".join)
+    valid = st.fixed_dictionaries(
+        {"job_type": st.sampled_from(["echo", "simulate", "nope"]), "payload": st.just("P")}
+    ).map(lambda d: json.dumps(d).replace('"P"', '{"message": "T"}'))
+    return st.one_of(
+        st.binary(max_size=64),
+        st.tuples(valid, text).map(lambda v: v[0].replace("T", v[1]).encode()),
+        st.tuples(valid, st.integers(1, 60)).map(lambda v: v[0][: v[1]].encode()),
+        st.integers(1, 200_000).map(lambda n: b"[" * n + b"]" * n),
+        st.integers(1, 5_000).map(lambda n: b'{"a":' * n + b"1" + b"}" * n),
+        st.sampled_from([b"1e99999", b"-0", b"null", b'"x"', b"[]", b"{}", b"\xff\xfe"]),
+    )
+
+
+def test_no_malformed_body_gets_a_500(tmp_path: Path) -> None:
+    import asyncio
+
+    from hypothesis import HealthCheck, given, settings
+
+    loop = asyncio.new_event_loop()  # one loop for the app, its stores and the client
+    app_settings = Settings.load(None, data_dir=tmp_path)
+    rt = Runtime.from_settings(app_settings)
+    install(rt)
+    web = create_web_app(
+        build_catalog(function_app.create_app(), app_settings), "api", ROOT / "static-web"
+    )
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url=BASE)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(body=_json_fragments())
+    def check(body: bytes) -> None:
+        for path in ("/api/v1/jobs", "/api/v1/jobs:batch", "/api/v1/dlq/requeue"):
+            response = loop.run_until_complete(
+                client.post(path, content=body, headers={"Content-Type": "application/json"})
+            )
+            assert response.status_code < 500, (path, body[:80], response.text)
+            if response.status_code >= 400:
+                assert response.headers["content-type"] == "application/problem+json"
+
+    try:
+        check()
+    finally:
+        install(None)
+        loop.run_until_complete(client.aclose())
+        loop.run_until_complete(rt.close())
+        loop.close()
