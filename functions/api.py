@@ -19,7 +19,7 @@ from functions.http import (
     problem_body,
 )
 from functions.runtime import runtime
-from shared.access import operator_key_ids
+from shared.access import Caller
 from shared.constants import DEFAULT_PAGE_SIZE, POLL_AFTER_SECONDS
 from shared.errors import ValidationFailed
 from shared.jobs import Job, iso_utc
@@ -32,6 +32,11 @@ bp = func.Blueprint()
 async def tenant_of(req: func.HttpRequest) -> str:
     """The caller's tenant, from its API key (or client principal); Unauthorized if none."""
     return await runtime().access.tenant_of(req.headers)
+
+
+async def caller_of(req: func.HttpRequest) -> Caller:
+    """Who the caller is: its tenant, and whether it is the operator (docs/tenants.md)."""
+    return await runtime().access.caller(req.headers)
 
 
 def _job_url(job_id: str) -> str:
@@ -166,7 +171,7 @@ async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
 async def stats(req: func.HttpRequest) -> func.HttpResponse:
     rt = runtime()
     # A tenant gets its own jobs; the shared queues and workers only the operator.
-    caller = await rt.access.caller(req.headers, operator_key_ids(rt.settings.operator_key_ids))
+    caller = await caller_of(req)
     body = await rt.service.stats(caller.tenant_id, rt.workers, operator=caller.operator)
     # "at" is the time of asking; the ETag changes only when the figures do.
     return conditional_json(req, body, basis={k: v for k, v in body.items() if k != "at"})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from functions.api import caller_of
 from functions.http import HttpProblem, endpoint
 from functions.runtime import runtime
-from shared.access import operator_key_ids
 from shared.metrics import Gauges
 
 bp = func.Blueprint()
@@ -22,7 +22,7 @@ async def metrics(req: func.HttpRequest) -> func.HttpResponse:
     live workers). Only the operator may read them: 401 without credentials, 403 for a
     tenant's key (docs/observability.md)."""
     rt = runtime()
-    caller = await rt.access.caller(req.headers, operator_key_ids(rt.settings.operator_key_ids))
+    caller = await caller_of(req)
     if not caller.operator:
         raise HttpProblem(
             403,

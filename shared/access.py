@@ -77,6 +77,7 @@ class Access:
         require_keys: bool,
         default_tenant: str,
         trust_client_principal: bool = False,
+        operator_keys: Collection[str] = frozenset(),
         cache_seconds: float = 10.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -84,6 +85,8 @@ class Access:
         self.require_keys = require_keys
         self.default_tenant = default_tenant
         self.trust_client_principal = trust_client_principal
+        #: The key ids of DTQ_OPERATOR_KEY_IDS (see :func:`operator_key_ids`).
+        self.operator_keys = frozenset(operator_keys)
         #: A revoked key keeps working for at most this long on an instance that saw it.
         self.cache_seconds = cache_seconds
         self.clock = clock
@@ -120,15 +123,12 @@ class Access:
         """The tenant a request acts for, or Unauthorized."""
         return (await self.caller(headers)).tenant_id
 
-    async def caller(
-        self, headers: Mapping[str, str], operator_keys: Collection[str] = frozenset()
-    ) -> Caller:
-        """Who a request acts as, or Unauthorized; ``operator_keys``: the key ids of
-        ``DTQ_OPERATOR_KEY_IDS`` (see :func:`operator_key_ids`)."""
+    async def caller(self, headers: Mapping[str, str]) -> Caller:
+        """Who a request acts as, or Unauthorized."""
         token = credentials(headers)
         if token is not None:
             key = await self._check(token)
-            return Caller(key.tenant_id, key.key_id, operator=key.key_id in operator_keys)
+            return Caller(key.tenant_id, key.key_id, operator=key.key_id in self.operator_keys)
         if self.trust_client_principal:
             tenant = principal_tenant(headers)
             if tenant is not None:

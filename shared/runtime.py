@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared import telemetry
-from shared.access import Access
+from shared.access import Access, operator_key_ids
 from shared.adapters.sqlite import (
     Database,
     SqliteIdempotencyKeys,
@@ -110,6 +110,7 @@ class Runtime:
             require_keys=settings.require_api_keys,
             default_tenant=settings.default_tenant,
             trust_client_principal=settings.trust_client_principal,
+            operator_keys=operator_key_ids(settings.operator_key_ids),
         )
         names = {
             Priority.HIGH: settings.jobs_queue_high,

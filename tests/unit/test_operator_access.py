@@ -26,16 +26,16 @@ async def test_only_a_listed_key_is_the_operator(store: SqliteApiKeyStore) -> No
     gate = Access(store, require_keys=True, default_tenant="local")
     ops, ops_token = await gate.create_key("ops")
     _, tenant_token = await gate.create_key("acme")
-    listed = frozenset({ops.key_id})
+    listing = Access(store, require_keys=True, default_tenant="local", operator_keys={ops.key_id})
 
-    operator = await gate.caller({"X-API-Key": ops_token}, operator_keys=listed)
+    operator = await listing.caller({"X-API-Key": ops_token})
     assert (operator.tenant_id, operator.key_id, operator.operator) == ("ops", ops.key_id, True)
-    tenant = await gate.caller({"X-API-Key": tenant_token}, operator_keys=listed)
+    tenant = await listing.caller({"X-API-Key": tenant_token})
     assert (tenant.tenant_id, tenant.operator) == ("acme", False)
     unlisted = await gate.caller({"X-API-Key": ops_token})
     assert unlisted.operator is False, "no key is the operator unless the setting names it"
     with pytest.raises(Unauthorized):
-        await gate.caller({}, operator_keys=listed)
+        await listing.caller({})
 
 
 async def test_the_keyless_default_tenant_is_the_operator(store: SqliteApiKeyStore) -> None:
