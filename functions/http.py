@@ -203,15 +203,9 @@ def json_body(req: func.HttpRequest, *, optional: bool = False) -> Any:
         raise HttpProblem(400, "Bad request", "the request body is empty; send a JSON object")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HttpProblem(
-            400, "Bad request", f"the request body is not valid JSON: {exc}"
-        ) from None
-    except RecursionError:
-        raise HttpProblem(400, "Bad request", "the request body is nested too deeply") from None
-    try:
+        # A "\ud800" escape decodes to a lone surrogate, which no store can keep as text.
         json.dumps(data, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
+    except UnicodeEncodeError:  # before ValueError, its base class
         raise HttpProblem(
             400,
             "Bad request",
@@ -220,6 +214,10 @@ def json_body(req: func.HttpRequest, *, optional: bool = False) -> Any:
         ) from None
     except RecursionError:
         raise HttpProblem(400, "Bad request", "the request body is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HttpProblem(
+            400, "Bad request", f"the request body is not valid JSON: {exc}"
+        ) from None
     return data
 
 
