@@ -70,9 +70,13 @@ def allowed_hosts(bound: str, extra: Iterable[str]) -> frozenset[str] | None:
     return frozenset(LOOPBACK_NAMES | names)
 
 
-def _problem(status: int, title: str, detail: str) -> Response:
+def problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> Response:
+    """An ``application/problem+json`` answer of the local host itself (the guard's, the
+    static files', the router's), shaped as the functions' own problems are."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return Response(json.dumps(body), status, media_type=PROBLEM_JSON)
+    return Response(json.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
 
 
 class BrowserGuard:
@@ -111,7 +115,7 @@ class BrowserGuard:
         headers = Headers(scope=scope)
         host = headers.get("host", "")
         if self.hosts is not None and host_name(host) not in self.hosts:
-            return _problem(
+            return problem(
                 421,
                 "Misdirected request",
                 f"this host does not answer to {host_name(host)!r}; it serves "
@@ -122,13 +126,11 @@ class BrowserGuard:
             return None
         site = headers.get("sec-fetch-site")
         if site is not None and site.lower() not in OWN_FETCH_SITES:
-            return _problem(
+            return problem(
                 403, "Forbidden", f"a {site} page may not change anything here (same-origin only)"
             )
         origin = headers.get("origin")
         scheme = scope.get("scheme", "http")
         if origin is not None and origin.lower() != f"{scheme}://{host}".lower():
-            return _problem(
-                403, "Forbidden", f"requests from {origin} may not change anything here"
-            )
+            return problem(403, "Forbidden", f"requests from {origin} may not change anything here")
         return None

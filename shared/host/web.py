@@ -5,7 +5,6 @@ static web UI at ``/``."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from pathlib import Path
 
@@ -16,21 +15,13 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.constants import PROBLEM_JSON
 from shared.host.catalog import Catalog, invoke
-from shared.host.guard import LOOPBACK_NAMES, BrowserGuard, page_csp
+from shared.host.guard import LOOPBACK_NAMES, BrowserGuard, page_csp, problem
 
 log = logging.getLogger(__name__)
 
 #: The host's own cap on request bodies (the functions enforce their smaller limits).
 HOST_MAX_BODY_BYTES = 4 * 1024 * 1024
-
-
-def _problem(
-    status: int, title: str, detail: str, headers: dict[str, str] | None = None
-) -> Response:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return Response(json.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
 
 
 #: Longest a client may take to send a request's body; past it the answer is 408, so a
@@ -48,14 +39,14 @@ async def _read_body(request: Request) -> bytes | Response:
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > HOST_MAX_BODY_BYTES:
-                    return _problem(413, "Payload too large", "the request body is too large")
+                    return problem(413, "Payload too large", "the request body is too large")
                 chunks.append(chunk)
     except ClientDisconnect:
         log.info("%s %s: the client went away mid-body", request.method, request.url.path)
-        return _problem(400, "Bad request", "the request body ended early")
+        return problem(400, "Bad request", "the request body ended early")
     except TimeoutError:
         log.info("%s %s: the body took over %gs", request.method, request.url.path, timeout)
-        return _problem(
+        return problem(
             408, "Request timeout", f"the request body did not arrive within {timeout:g}s"
         )
     return b"".join(chunks)
@@ -76,7 +67,7 @@ async def _static(
     missing file is 404, a method other than GET or HEAD is 405)."""
     method = scope.get("method", "GET").upper()
     if method not in ("GET", "HEAD"):
-        return _problem(
+        return problem(
             405,
             "Method not allowed",
             f"{method} is not allowed on the web UI's files",
@@ -85,7 +76,7 @@ async def _static(
     try:
         await static(scope, receive, send)
     except HTTPException as exc:
-        return _problem(exc.status_code, "Not found", f"no file at {scope.get('path', '')}")
+        return problem(exc.status_code, "Not found", f"no file at {scope.get('path', '')}")
     return None
 
 
@@ -114,8 +105,8 @@ def create_web_app(
             )
         if fn is None:
             if path_known:
-                return _problem(405, "Method not allowed", f"{method} is not allowed here")
-            return _problem(404, "Not found", f"no function serves {request.url.path}")
+                return problem(405, "Method not allowed", f"{method} is not allowed here")
+            return problem(404, "Not found", f"no function serves {request.url.path}")
         body = await _read_body(request)
         if isinstance(body, Response):
             return body
@@ -131,10 +122,10 @@ def create_web_app(
             response = await invoke(fn.fn, **{fn.arg_name: req})
         except Exception:
             log.exception("function %s raised", fn.name)
-            return _problem(500, "Internal error", "the function failed; see the host log")
+            return problem(500, "Internal error", "the function failed; see the host log")
         if not isinstance(response, func.HttpResponse):
             log.error("function %s returned %r, not an HttpResponse", fn.name, type(response))
-            return _problem(500, "Internal error", "the function returned no HTTP response")
+            return problem(500, "Internal error", "the function returned no HTTP response")
         return _to_asgi(response)
 
     static = (
@@ -155,7 +146,7 @@ def create_web_app(
             if response is None:
                 return
         else:
-            response = _problem(404, "Not found", f"nothing is served at {path}")
+            response = problem(404, "Not found", f"nothing is served at {path}")
         await response(scope, receive, send)
 
     return BrowserGuard(app, hosts=hosts, csp=page_csp(static_dir))
