@@ -141,6 +141,19 @@ class PermanentJobError(JobFailure):
         super().__init__(message, retryable=False)
 
 
+class JobDeferred(DtqError):
+    """Raised (by a handler, or by the provider quotas before any request) to give this
+    attempt back unspent: the job waits ``seconds`` in state ``scheduled`` and then runs
+    the same attempt again. For waits that are nobody's failure, such as a provider's
+    quota being used up for now; an error that is the job's own is a
+    :class:`TransientJobError`, which spends the attempt."""
+
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message)
+        self.message = message
+        self.seconds = max(0.0, seconds)
+
+
 # --- errors of the providers (the external APIs job types call) ------------------
 
 

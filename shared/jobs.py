@@ -58,9 +58,11 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.SCHEDULED: frozenset(
         {JobState.QUEUED, JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}
     ),
+    # -> scheduled: the attempt was given back unspent (JobDeferred), to run when due.
     JobState.RUNNING: frozenset(
         {
             JobState.RUNNING,
+            JobState.SCHEDULED,
             JobState.COMPLETED,
             JobState.FAILED,
             JobState.RETRYING,

@@ -33,6 +33,7 @@ OTEL_INSTRUMENTS: dict[str, tuple[str, str, str, str]] = {
     "failed": ("counter", "dtq.jobs.failed", "{job}", "jobs failed for good"),
     "retried": ("counter", "dtq.jobs.retried", "{attempt}", "failed attempts to be retried"),
     "cancelled": ("counter", "dtq.jobs.cancelled", "{job}", "jobs cancelled while running"),
+    "deferred": ("counter", "dtq.jobs.deferred", "{attempt}", "attempts given back unspent"),
     "run": ("histogram", "dtq.job.run.duration", "s", "one attempt's run time"),
     "wait": ("histogram", "dtq.job.queue.wait", "s", "from due to started (queue wait)"),
     "provider": ("histogram", "dtq.provider.request.duration", "s", "external API calls"),
@@ -82,7 +83,8 @@ class Metrics:
     def finished(
         self, job_type: str, outcome: str, seconds: float, reason: str | None = None
     ) -> None:
-        """An attempt ended: ``completed``, ``failed`` (for good), ``retried`` or ``cancelled``."""
+        """An attempt ended: ``completed``, ``failed`` (for good), ``retried``, ``cancelled``
+        or ``deferred`` (given back unspent, to run later)."""
         attrs = {"job_type": job_type, "outcome": outcome}
         self._otel["run"].record(seconds, attrs)
         counted = {"job_type": job_type, **({"reason": reason} if outcome == "failed" else {})}
@@ -144,6 +146,12 @@ class _Prometheus:
             ),
             "cancelled": Counter(
                 "dtq_jobs_cancelled", "Jobs cancelled while running.", ["job_type"], registry=r
+            ),
+            "deferred": Counter(
+                "dtq_jobs_deferred",
+                "Attempts given back unspent, to run later (e.g. a provider's quota).",
+                ["job_type"],
+                registry=r,
             ),
         }
         self.run = Histogram(

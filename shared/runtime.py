@@ -42,6 +42,7 @@ from shared.priorities import PriorityQueues
 from shared.providers import ProviderClient
 from shared.providers import register as register_providers
 from shared.push import PublishingStatusStore
+from shared.quotas import ProviderQuotas
 from shared.retries import RetryPolicy
 from shared.service import JobService
 from shared.settings import Settings
@@ -86,8 +87,6 @@ class Runtime:
         metrics = Metrics(
             prometheus=prometheus or prometheus_dir is not None, multiprocess_dir=prometheus_dir
         )
-        providers = ProviderClient(settings.provider_timeout_seconds, metrics=metrics)
-        registry = registry or build_registry(settings, providers)
         databases: list[Database] = []
         usage = Usage()
 
@@ -97,12 +96,19 @@ class Runtime:
             return databases[0]
 
         status: StatusStore = _status_store(settings, sqlite, usage)
+        rates = _rate_counters(settings, sqlite, usage)
+        # Quotas count in the rate counters, pauses are markers beside the jobs: both
+        # shared by every process and instance on the store (shared/quotas.py).
+        quotas = ProviderQuotas(settings.provider_quotas(), rates, markers=status)
+        providers = ProviderClient(
+            settings.provider_timeout_seconds, metrics=metrics, quotas=quotas
+        )
+        registry = registry or build_registry(settings, providers)
         if settings.push_enabled:  # every change also goes to SignalR (shared/push.py)
             events = _job_queue(settings, settings.events_queue, sqlite, usage)
             status = PublishingStatusStore(status, events)
         results = _result_store(settings, sqlite, usage)
         keys = _idempotency_keys(settings, sqlite, usage)
-        rates = _rate_counters(settings, sqlite, usage)
         slots = _run_slots(settings, sqlite, usage)
         tenant_limits = _tenant_limits(settings)
         access = Access(

@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.jobs import lease_timing
+from shared.quotas import Quota, parse_quotas
 
 ENV_PREFIX = "DTQ_"
 
@@ -180,6 +181,17 @@ class Settings(BaseSettings):
     #: GitHub REST API (github_user), and an optional token that raises the rate limit.
     github_api_url: str = "https://api.github.com"
     github_token: str | None = Field(default=None, repr=False)
+    #: Open-Meteo API key (its commercial plan), sent as ``apikey``; with it, the default
+    #: URLs above become Open-Meteo's customer hosts (docs/job-types.md).
+    weather_api_key: str | None = Field(default=None, repr=False)
+    #: dtq's own quotas per provider, shared by every worker on one store: requests per
+    #: fixed window (``500/minute,4000/hour``), ``none`` for none; a job over one waits,
+    #: unspent (shared/quotas.py). The defaults stay below each free API's own limits.
+    weather_quota: str = "500/minute,4000/hour"
+    quote_quota: str = "90/15minute"
+    exchange_rate_quota: str = "120/minute"
+    #: Unset: 55/hour without a GitHub token, 4500/hour with one.
+    github_quota: str | None = None
 
     # -- live updates: Azure SignalR Service (shared/push.py) -------------------------
     #: The SignalR connection the Functions bindings use; dtq publishes job events
@@ -222,6 +234,23 @@ class Settings(BaseSettings):
     def _lease_renewed_within_itself(self) -> Settings:
         lease_timing(self.queue_lock_seconds, self.lease_seconds, self.lease_renew_seconds)
         return self  # lease_timing raised ValueError if the renew interval is not below it
+
+    @model_validator(mode="after")
+    def _quotas_readable(self) -> Settings:
+        self.provider_quotas()  # raises ValueError naming the quota it cannot read
+        return self
+
+    def provider_quotas(self) -> dict[str, tuple[Quota, ...]]:
+        """dtq's quotas of each provider (shared/quotas.py), by provider name."""
+        github = self.github_quota
+        if github is None:
+            github = "4500/hour" if self.github_token else "55/hour"
+        return {
+            "open_meteo": parse_quotas(self.weather_quota),
+            "quoteslate": parse_quotas(self.quote_quota),
+            "frankfurter": parse_quotas(self.exchange_rate_quota),
+            "github": parse_quotas(github),
+        }
 
     @property
     def push_enabled(self) -> bool:

@@ -54,6 +54,7 @@ from opentelemetry.trace import SpanKind
 from shared.errors import (
     BackendUnavailable,
     JobCancelled,
+    JobDeferred,
     JobFailure,
     JobTimedOut,
     NotFound,
@@ -233,6 +234,9 @@ class Worker:
             span.set_attribute("dtq.outcome", "cancelled")
             if await self._finish(runner.job, JobState.CANCELLED, stage="cancelled"):
                 self.metrics.finished(job.job_type, "cancelled", time.monotonic() - began)
+        except JobDeferred as deferred:
+            span.set_attribute("dtq.outcome", "deferred")
+            await self._deferred(runner.job, msg, deferred, time.monotonic() - began)
         except _LeaseLost as lost:
             span.set_attribute("dtq.outcome", "lease lost")
             raise BackendUnavailable(str(lost)) from None  # abandoned; taken over later
@@ -428,6 +432,28 @@ class Worker:
         if await self._finish(job, JobState.COMPLETED, stage="completed", error=None):
             self.metrics.finished(job.job_type, "completed", elapsed)
             log.info("job %s completed", job.job_id)
+
+    async def _deferred(
+        self, job: Job, msg: JobMessage, deferred: JobDeferred, elapsed: float
+    ) -> None:
+        """Give the attempt back unspent: send it again, due after the wait (with a
+        little jitter, so deferred jobs do not come back in one wave), then record the
+        job ``scheduled`` with the attempt before it, so that the copy starts it."""
+        wait = min(deferred.seconds, self.retry_policy.retry_after_max_seconds)
+        wait += (self.rng or random).uniform(0, min(30.0, 0.1 * wait))
+        due = self.clock() + timedelta(seconds=wait)
+        copy_id = f"{msg.message_id}.d{round(due.timestamp() * 1000)}"
+        await self.queues[job.priority].send([msg.outgoing(scheduled_at=due, message_id=copy_id)])
+        if await self._finish(
+            job,
+            JobState.SCHEDULED,
+            attempt=job.attempt - 1,
+            next_attempt_at=due,
+            progress=0,
+            stage=f"deferred: {deferred.message}",
+        ):
+            self.metrics.finished(job.job_type, "deferred", elapsed)
+        log.info("job %s attempt %d deferred to %s: %s", job.job_id, job.attempt, due, deferred)
 
     async def _failed(self, job: Job, msg: JobMessage, exc: BaseException, elapsed: float) -> None:
         now = self.clock()

@@ -3,19 +3,35 @@
 The username is checked against GitHub's rules before any request (1 to 39
 characters, letters, digits and single hyphens, not at either end), so it can never
 change the request path. ``DTQ_GITHUB_TOKEN`` raises the rate limit from 60 to 5,000
-requests an hour; an exhausted limit (403 or 429 with ``X-RateLimit-Remaining: 0``) is
-retried after ``X-RateLimit-Reset``.
+requests an hour.
+
+Rate limits, as GitHub documents them ("Rate limits for the REST API"): a 403 or 429
+with ``retry-after`` waits that long; with ``x-ratelimit-remaining: 0`` (the primary
+limit) it waits until ``x-ratelimit-reset``, and a 2xx that used the last request
+pauses GitHub until then too; any other 429, or a 403 whose message speaks of a rate
+limit (a secondary limit), waits at least a minute, doubled for each one in a row.
+Any other 403 is a refusal.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import ProviderNotFound, ProviderRateLimited
+from shared.errors import ProviderNotFound
 from shared.jobtypes import JobContext, JobTypeRegistry
-from shared.providers.client import ProviderClient, answer_as, check, json_of, seconds_until
+from shared.providers.client import (
+    Provider,
+    ProviderClient,
+    RateLimit,
+    answer_as,
+    check,
+    header_wait,
+    json_of,
+    seconds_until,
+)
 from shared.settings import Settings
 
 #: Letters and digits, single hyphens only between them (the length is checked apart).
@@ -50,26 +66,40 @@ class _User(BaseModel):
     created_at: str | None = None
 
 
+def rate_limit(response: httpx.Response, hint: str = "") -> RateLimit | None:
+    """The rate limit a GitHub answer signals (see the module's docstring), or None."""
+    status, headers = response.status_code, response.headers
+    used_up = headers.get("X-RateLimit-Remaining") == "0"
+    reset = seconds_until(headers.get("X-RateLimit-Reset"))
+    if 200 <= status < 300:
+        return RateLimit(reset, f"its rate limit is used up{hint}") if used_up else None
+    if status not in (403, 429):
+        return None
+    asked = header_wait(response)
+    if used_up:
+        return RateLimit(asked if asked is not None else reset, f"rate limit used up{hint}")
+    if status == 429 or asked is not None or "rate limit" in response.text.lower():
+        return RateLimit(asked, f"secondary rate limit, HTTP {status}")
+    return None
+
+
 def register(registry: JobTypeRegistry, settings: Settings, client: ProviderClient) -> None:
     base = settings.github_api_url.rstrip("/")
     headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
     if settings.github_token:
         headers["Authorization"] = f"Bearer {settings.github_token}"
+    hint = "" if settings.github_token else "; set DTQ_GITHUB_TOKEN to raise it"
+    github = Provider(
+        "github", "GitHub", floor_seconds=60.0, rate_limit=lambda r: rate_limit(r, hint)
+    )
 
     async def github_user(payload: GithubUserPayload, ctx: JobContext) -> dict[str, Any]:
         """A GitHub user's public profile (GitHub REST API)."""
         what = f"GitHub user {payload.username}"
         await ctx.report(20, "calling the GitHub API")
-        response = await client.get(f"{base}/users/{payload.username}", what=what, headers=headers)
-        if (
-            response.status_code in (403, 429)
-            and response.headers.get("X-RateLimit-Remaining") == "0"
-        ):
-            raise ProviderRateLimited(
-                f"{what}: GitHub's rate limit is used up"
-                + ("" if settings.github_token else " (set DTQ_GITHUB_TOKEN to raise it)"),
-                seconds_until(response.headers.get("X-RateLimit-Reset")),
-            )
+        response = await client.get(
+            f"{base}/users/{payload.username}", provider=github, what=what, headers=headers
+        )
         if response.status_code == 404:
             raise ProviderNotFound(f"GitHub has no user named {payload.username!r}")
         check(response, what)

@@ -1,27 +1,74 @@
 """``quote``: a random quote, optionally from one category, from QuoteSlate (no key).
 
-``GET /api/quotes/random?tags=<category>`` answers ``{"quote", "author", "tags"}``.
+``GET /api/quotes/random?tags=<category>`` answers ``{"quote", "author", "tags"}``. The
+category is checked at submit against QuoteSlate's tags (:data:`TAGS`); QuoteSlate
+answers 400 for any other. The public instance allows 100 requests per 15 minutes per
+IP address and asks commercial, public or heavy users to deploy their own
+(``DTQ_QUOTE_API_URL``); its 429 carries ``Retry-After`` and ``RateLimit-Reset``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.jobtypes import JobContext, JobTypeRegistry
-from shared.providers.client import ProviderClient, answer_as
+from shared.providers.client import Provider, ProviderClient, answer_as
 from shared.settings import Settings
+
+#: QuoteSlate's tags (data/tags.json of Musheer360/QuoteSlate).
+Tag = Literal[
+    "anger",
+    "change",
+    "courage",
+    "creativity",
+    "empathy",
+    "fear",
+    "forgiveness",
+    "friendship",
+    "general",
+    "gratitude",
+    "growth",
+    "happiness",
+    "harmony",
+    "hope",
+    "humility",
+    "inspiration",
+    "integrity",
+    "justice",
+    "knowledge",
+    "leadership",
+    "life",
+    "love",
+    "mindfulness",
+    "motivation",
+    "patience",
+    "perseverance",
+    "purpose",
+    "resilience",
+    "self-reflection",
+    "success",
+    "wisdom",
+]
+QUOTESLATE = Provider("quoteslate", "QuoteSlate", floor_seconds=60.0)
+ATTRIBUTION = {
+    "text": "Quotes powered by the QuoteSlate API",
+    "url": "https://github.com/Musheer360/QuoteSlate",
+}
 
 
 class QuotePayload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    category: str | None = Field(
-        default=None,
-        pattern=r"^[a-z][a-z-]{0,39}$",
-        description="A category (tag) such as wisdom, motivation or life; any if empty.",
+    category: Tag | None = Field(
+        default=None, description="One of QuoteSlate's categories (tags); any if empty."
     )
+
+    @field_validator("category", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() or None if isinstance(value, str) else value
 
 
 class _Quote(BaseModel):
@@ -38,7 +85,7 @@ def register(registry: JobTypeRegistry, settings: Settings, client: ProviderClie
         await ctx.report(20, "calling the quote API")
         params = {"tags": payload.category} if payload.category else None
         what = "QuoteSlate" + (f" (category {payload.category})" if payload.category else "")
-        data = await client.get_json(url, what=what, params=params)
+        data = await client.get_json(url, provider=QUOTESLATE, what=what, params=params)
         await ctx.report(80, "parsing")
         found = answer_as(_Quote, data, "QuoteSlate")
         await ctx.report(95, "storing")
@@ -46,6 +93,7 @@ def register(registry: JobTypeRegistry, settings: Settings, client: ProviderClie
             "quote": found.quote.strip(),
             "author": found.author.strip() or "Unknown",
             "categories": found.tags,
+            "attribution": ATTRIBUTION,
         }
 
     registry.register("quote", QuotePayload, quote)

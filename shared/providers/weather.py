@@ -1,18 +1,36 @@
-"""``weather``: current conditions in a city, from Open-Meteo (no key needed).
+"""``weather``: current conditions in a city, from Open-Meteo.
 
-Two calls: the geocoding API finds the city (in the given country), then the
-forecast API gives its current conditions, in metric or imperial units.
+Two calls: the geocoding API finds the city in the given country (``countryCode``, and
+up to 100 results, since older servers filter by country after cutting the list), then
+the forecast API gives its current conditions, in metric or imperial units.
+
+Open-Meteo's free API is for non-commercial use; its data is CC BY 4.0, so every result
+carries the attribution. With ``DTQ_WEATHER_API_KEY`` (the commercial plan) the key is
+sent as ``apikey`` and the default URLs become the ``customer-`` hosts. A 429 from
+Open-Meteo carries no ``Retry-After``: its ``reason`` says which limit was hit, and its
+counters reset at the next minute, the next full UTC hour or UTC midnight.
 """
 
 from __future__ import annotations
 
+import importlib.resources
+from datetime import UTC, datetime, timedelta, timezone
+from functools import cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.errors import ProviderNotFound
+from shared.jobs import iso_utc
 from shared.jobtypes import JobContext, JobTypeRegistry
-from shared.providers.client import ProviderClient, answer_as
+from shared.providers.client import (
+    Provider,
+    ProviderClient,
+    RateLimit,
+    answer_as,
+    standard_rate_limit,
+)
 from shared.settings import Settings
 
 #: WMO weather interpretation codes, as Open-Meteo documents them.
@@ -47,6 +65,55 @@ WMO_CODES = {
     99: "thunderstorm with heavy hail",
 }
 CURRENT = "temperature_2m,apparent_temperature,relative_humidity_2m,weather_code,wind_speed_10m"
+FREE_HOSTS = {
+    "https://geocoding-api.open-meteo.com": "https://customer-geocoding-api.open-meteo.com",
+    "https://api.open-meteo.com": "https://customer-api.open-meteo.com",
+}
+ATTRIBUTION = {
+    "text": "Weather data by Open-Meteo.com; location data based on GeoNames",
+    "url": "https://open-meteo.com/",
+    "license": "CC BY 4.0",
+}
+#: Codes people use for a country whose ISO 3166-1 code is another.
+COUNTRY_HINTS = {"UK": "GB", "EL": "GR", "EN": "GB"}
+
+
+@cache
+def country_codes() -> frozenset[str]:
+    """ISO 3166-1 alpha-2 codes, from the IANA tz database's iso3166.tab (the tzdata
+    package), and XK, which GeoNames uses for Kosovo."""
+    table = importlib.resources.files("tzdata").joinpath("zoneinfo/iso3166.tab").read_text()
+    codes = {line[:2] for line in table.splitlines() if line and not line.startswith("#")}
+    return frozenset(codes | {"XK"})
+
+
+def open_meteo_rate_limit(
+    response: httpx.Response, now: datetime | None = None
+) -> RateLimit | None:
+    """Open-Meteo's 429: its ``reason`` names the limit, and when its counter resets."""
+    if response.status_code != 429:
+        return None
+    try:
+        reason = str(response.json().get("reason", ""))
+    except (ValueError, AttributeError):
+        return standard_rate_limit(response)
+    at = now or datetime.now(UTC)
+    if reason.startswith("Minutely"):
+        reset = at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    elif reason.startswith("Hourly"):
+        reset = at.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    elif reason.startswith("Daily"):
+        reset = at.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    elif "concurrent" in reason:
+        return RateLimit(5.0, reason)
+    else:
+        return RateLimit(None, reason or "HTTP 429")
+    return RateLimit((reset - at).total_seconds() + 1, reason)
+
+
+OPEN_METEO = Provider(
+    "open_meteo", "Open-Meteo", floor_seconds=60.0, rate_limit=open_meteo_rate_limit
+)
 
 
 class WeatherPayload(BaseModel):
@@ -54,11 +121,21 @@ class WeatherPayload(BaseModel):
 
     city: str = Field(min_length=1, max_length=100, description="City name, e.g. Lisbon.")
     country_code: str = Field(
-        pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2 country code, e.g. PT."
+        pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2 country code, e.g. PT or GB."
     )
     units: Literal["metric", "imperial"] = Field(
         default="metric", description="metric: °C and km/h; imperial: °F and mph."
     )
+
+    @field_validator("country_code")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        code = value.upper()
+        if code in COUNTRY_HINTS:
+            raise ValueError(f"{code} is not an ISO 3166-1 code; use {COUNTRY_HINTS[code]}")
+        if code not in country_codes():
+            raise ValueError(f"{code} is not an ISO 3166-1 alpha-2 country code")
+        return code
 
 
 class _Place(BaseModel):
@@ -87,22 +164,39 @@ class _Current(BaseModel):
 class _Forecast(BaseModel):
     current: _Current
     current_units: dict[str, str] = {}
+    utc_offset_seconds: int = 0
+    timezone: str = ""
+
+
+def _observed(forecast: _Forecast) -> tuple[str, str]:
+    """(UTC time, local time with its offset) of the current conditions: Open-Meteo gives
+    local wall time without an offset, and the offset apart."""
+    local = datetime.fromisoformat(forecast.current.time)
+    offset = timedelta(seconds=forecast.utc_offset_seconds)
+    aware = local.replace(tzinfo=UTC) - offset
+    return iso_utc(aware), aware.astimezone(timezone(offset)).isoformat()
 
 
 def register(registry: JobTypeRegistry, settings: Settings, client: ProviderClient) -> None:
-    geocoding = settings.weather_geocoding_url.rstrip("/") + "/v1/search"
-    forecast = settings.weather_forecast_url.rstrip("/") + "/v1/forecast"
+    key = settings.weather_api_key
+    urls = [settings.weather_geocoding_url.rstrip("/"), settings.weather_forecast_url.rstrip("/")]
+    if key:
+        urls = [FREE_HOSTS.get(url, url) for url in urls]
+    geocoding, forecast = urls[0] + "/v1/search", urls[1] + "/v1/forecast"
+    keyed = {"apikey": key} if key else {}
 
     async def weather(payload: WeatherPayload, ctx: JobContext) -> dict[str, Any]:
         """Current weather in a city (Open-Meteo)."""
-        country = payload.country_code.upper()
+        country = payload.country_code
         await ctx.report(10, "finding the city")
+        search = {"name": payload.city, "countryCode": country, "count": 100, "language": "en"}
         found = answer_as(
             _Geocoding,
             await client.get_json(
                 geocoding,
+                provider=OPEN_METEO,
                 what="Open-Meteo geocoding",
-                params={"name": payload.city, "count": 10, "language": "en", "format": "json"},
+                params={**search, "format": "json", **keyed},
             ),
             "Open-Meteo geocoding",
         )
@@ -117,12 +211,17 @@ def register(registry: JobTypeRegistry, settings: Settings, client: ProviderClie
             "longitude": place.longitude,
             "current": CURRENT,
             "timezone": "auto",
+            **keyed,
         }
         if imperial:
             params.update(temperature_unit="fahrenheit", wind_speed_unit="mph")
-        data = await client.get_json(forecast, what="Open-Meteo forecast", params=params)
+        data = await client.get_json(
+            forecast, provider=OPEN_METEO, what="Open-Meteo forecast", params=params
+        )
         await ctx.report(80, "parsing")
-        now = answer_as(_Forecast, data, "Open-Meteo forecast").current
+        answer = answer_as(_Forecast, data, "Open-Meteo forecast")
+        now = answer.current
+        observed_at, observed_local = _observed(answer)
         result = {
             "city": place.name,
             "region": place.admin1,
@@ -130,8 +229,9 @@ def register(registry: JobTypeRegistry, settings: Settings, client: ProviderClie
             "country_code": country,
             "latitude": place.latitude,
             "longitude": place.longitude,
-            "timezone": place.timezone,
-            "observed_at": now.time,
+            "timezone": answer.timezone or place.timezone,
+            "observed_at": observed_at,
+            "observed_at_local": observed_local,
             "conditions": WMO_CODES.get(now.weather_code, "unknown")
             if now.weather_code is not None
             else "unknown",
@@ -143,6 +243,7 @@ def register(registry: JobTypeRegistry, settings: Settings, client: ProviderClie
                 "temperature": "°F" if imperial else "°C",
                 "wind_speed": "mph" if imperial else "km/h",
             },
+            "attribution": ATTRIBUTION,
         }
         await ctx.report(95, "storing")
         return result

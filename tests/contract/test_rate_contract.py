@@ -72,3 +72,16 @@ async def test_old_windows_are_purged(new_rates: MakeRates) -> None:
     await rates.add("t1", W1, 1, 5)
     assert await rates.purge_before(W1, limit=10) == 2
     assert await rates.add("t1", W1, 4, 5) and not await rates.add("t1", W1, 1, 5)
+
+
+async def test_a_providers_quota_counts_under_its_own_key(new_rates: MakeRates) -> None:
+    """shared/quotas.py counts provider calls as ``provider:<name>:<period>`` in hour-long windows
+    too: the key is a valid partition key, and the windows count apart."""
+    rates = new_rates()
+    hour = W0.replace(minute=0)
+    assert [await rates.add("provider:open_meteo:3600", hour, 1, 2) for _ in range(3)] == [
+        True,
+        True,
+        False,
+    ]
+    assert await rates.add("provider:open_meteo:3600", hour + timedelta(hours=1), 1, 2)

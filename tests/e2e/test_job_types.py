@@ -1,6 +1,7 @@
 """End to end on the local host: the provider job types against the local fake of their
-APIs (a 429 is retried after its Retry-After), and a user-defined job type enabled by a
-setting alone (the example of docs/job-types.md)."""
+APIs (a 429 is retried after its Retry-After; a burst over dtq's quota waits unspent,
+whatever worker process runs it), and a user-defined job type enabled by a setting
+alone (the example of docs/job-types.md)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def api(tmp_path_factory: pytest.TempPathFactory, fake: FakeProviders) -> Iterat
         **fake.environment(),
         "DTQ_JOB_TYPE_MODULES": "examples.word_count",
         "DTQ_RETRY_BACKOFF_BASE_SECONDS": "0.05",
-        "DTQ_RETRY_AFTER_MAX_SECONDS": "0.3",  # the fake asks for 7 s
+        "DTQ_RETRY_AFTER_MAX_SECONDS": "0.3",  # QuoteSlate's fake asks for 2 s
+        "DTQ_EXCHANGE_RATE_QUOTA": "2/hour",
     }
     with (
         running_host(Path(tmp_path_factory.mktemp("dtq-job-types")), env=env) as host,
@@ -95,11 +97,32 @@ def test_a_provider_not_found_is_dead_lettered_at_once(
     api: httpx.Client, fake: FakeProviders
 ) -> None:
     fake.reset()
-    job_id = submit(api, "github_user", {"username": "ghost"})
+    job_id = submit(api, "github_user", {"username": "no-such-user-dtq"})
     done = wait_job(api, job_id)
     assert done["state"] == "failed" and done["attempt"] == 1
     assert done["dead_letter"]["reason"] == "NotFound"
     assert job_id in [j["job_id"] for j in api.get("/dlq").json()["items"]]
+
+
+def test_a_burst_over_the_quota_waits_without_spending_attempts(
+    api: httpx.Client, fake: FakeProviders
+) -> None:
+    fake.reset()
+    payload = {"base": "EUR", "symbols": ["USD"]}
+    jobs = [submit(api, "exchange_rate", payload, max_attempts=1) for _ in range(5)]
+    states = {
+        job_id: wait_job(api, job_id, lambda j: j["state"] in ("completed", "scheduled"))
+        for job_id in jobs
+    }
+    done = [j for j in states.values() if j["state"] == "completed"]
+    waiting = [j for j in states.values() if j["state"] == "scheduled"]
+    assert len(done) == 2 and len(waiting) == 3, states
+    assert len(fake.requests("exchange_rate")) == 2, "over the quota, nothing is sent"
+    for job in waiting:
+        assert job["attempt"] == 0 and job["errors"] == [], "no attempt spent"
+        assert "quota of 2 requests per hour to Frankfurter" in job["stage"]
+        assert job["next_attempt_at"] is not None
+    assert api.delete(f"/jobs/{waiting[0]['job_id']}").status_code in (200, 202)
 
 
 def test_a_bad_username_is_refused_at_submit(api: httpx.Client, fake: FakeProviders) -> None:

@@ -178,7 +178,7 @@ def test_provider_calls_are_timed_by_outcome(observed: Observed) -> None:
     job = observed.submit("quote", {})
     wait_job(observed.api, job["job_id"], {"completed"})
     after = observed.metrics()
-    key = 'dtq_provider_request_seconds_count{"outcome": "ok", "provider": "127.0.0.1"}'
+    key = 'dtq_provider_request_seconds_count{"outcome": "ok", "provider": "quoteslate"}'
     assert after[key] - before.get(key, 0) == 1
 
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from shared.errors import (
+    JobDeferred,
     JobFailure,
     ProviderBadResponse,
     ProviderNotFound,
     ProviderRateLimited,
+    ProviderRejected,
     ProviderServerError,
     ProviderTimeout,
     ProviderUnavailable,
@@ -23,7 +26,7 @@ from shared.jobtypes import JobContext, JobTypeRegistry
 from shared.providers import ProviderClient
 from shared.runtime import build_registry
 from shared.settings import Settings
-from tests.support.fake_providers import FakeProviders
+from tests.support.fake_providers import MOVED, FakeProviders
 from tests.support.processes import free_port
 
 
@@ -95,9 +98,85 @@ async def test_weather_geocodes_in_the_country_then_reads_current_conditions(
     assert (result["latitude"], result["longitude"]) == (40.2, -8.4), "the PT match, not the US one"
     assert result["temperature"] == 15.0 and result["conditions"] == "overcast"
     assert result["units"] == {"temperature": "°C", "wind_speed": "km/h"}
+    assert result["observed_at"] == "2026-11-23T10:00:00Z", "in UTC, as every API time"
+    assert result["observed_at_local"] == "2026-11-23T10:00:00+00:00", "local, with its offset"
+    assert "Open-Meteo.com" in result["attribution"]["text"], "CC BY 4.0 asks for it"
+    [search] = fake.requests("geocoding")
+    assert search.query["countryCode"] == ["PT"] and search.query["count"] == ["100"]
     [forecast] = fake.requests("forecast")
     assert forecast.query["latitude"] == ["40.2"] and "temperature_unit" not in forecast.query
     assert forecast.headers["User-Agent"].startswith("dtq/")
+    assert "apikey" not in forecast.query, "no key: the free API"
+
+
+async def test_a_city_that_other_countries_outrank_is_found_in_its_own(
+    registry: JobTypeRegistry,
+) -> None:
+    """Lancaster, GB is the 19th Lancaster: a search for 10 without the country misses it."""
+    result = await run(registry, "weather", {"city": "Lancaster", "country_code": "GB"})
+    assert (result["country_code"], result["region"]) == ("GB", "England")
+
+
+async def test_the_observed_time_carries_the_places_offset(
+    registry: JobTypeRegistry, fake: FakeProviders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.providers import weather
+
+    original = weather._Forecast.model_validate
+
+    def west(data: Any, **kw: Any) -> Any:
+        return original({**data, "utc_offset_seconds": -18000}, **kw)
+
+    monkeypatch.setattr(weather._Forecast, "model_validate", west)
+    result = await run(registry, "weather", WEATHER)
+    assert result["observed_at"] == "2026-11-23T15:00:00Z"
+    assert result["observed_at_local"] == "2026-11-23T10:00:00-05:00"
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [("UK", "use GB"), ("ZZ", "not an ISO 3166-1"), ("EL", "use GR")],
+)
+def test_country_codes_are_iso_3166_checked_at_submit(
+    registry: JobTypeRegistry, code: str, message: str
+) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        registry.get("weather").parse({"city": "London", "country_code": code})
+    assert info.value.errors[0].field == "payload.country_code"
+    assert message in info.value.errors[0].message
+
+
+async def test_an_open_meteo_key_goes_to_the_customer_hosts() -> None:
+    seen: list[httpx.URL] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        if request.url.path == "/v1/search":
+            return httpx.Response(
+                200,
+                json={
+                    "results": [
+                        {"name": "Porto", "latitude": 41.1, "longitude": -8.6, "country_code": "PT"}
+                    ]
+                },
+            )
+        return httpx.Response(
+            200,
+            json={
+                "current": {"time": "2026-11-23T10:00", "temperature_2m": 15.0},
+                "utc_offset_seconds": 0,
+            },
+        )
+
+    client = ProviderClient(1.0, transport=httpx.MockTransport(answer))
+    registry = registry_for(client, weather_api_key="k3y")
+    await run(registry, "weather", {"city": "Porto", "country_code": "PT"})
+    await client.close()
+    assert [u.host for u in seen] == [
+        "customer-geocoding-api.open-meteo.com",
+        "customer-api.open-meteo.com",
+    ]
+    assert all(u.params["apikey"] == "k3y" for u in seen)
 
 
 async def test_weather_in_imperial_units(registry: JobTypeRegistry, fake: FakeProviders) -> None:
@@ -126,7 +205,9 @@ async def test_quote_of_a_category_is_normalised(
     registry: JobTypeRegistry, fake: FakeProviders
 ) -> None:
     result = await run(registry, "quote", {"category": "wisdom"})
-    assert result == {"quote": "Know thyself.", "author": "Socrates", "categories": ["wisdom"]}
+    assert result["quote"] == "Know thyself." and result["author"] == "Socrates"
+    assert result["categories"] == ["wisdom"]
+    assert "QuoteSlate" in result["attribution"]["text"], "its README asks for credit"
     assert fake.requests("quote")[0].query == {"tags": ["wisdom"]}
     await run(registry, "quote", {})
     assert fake.requests("quote")[1].query == {}, "no category, no filter"
@@ -136,23 +217,59 @@ async def test_exchange_rates_convert_the_amount(
     registry: JobTypeRegistry, fake: FakeProviders
 ) -> None:
     result = await run(
-        registry, "exchange_rate", {"base": "usd", "symbols": ["eur", "GBP", "USD"], "amount": 10}
+        registry, "exchange_rate", {"base": "eur", "symbols": ["usd", "GBP", "EUR"], "amount": 10}
     )
-    assert result["base"] == "USD" and result["date"] == "2026-11-20"
-    assert result["rates"] == {"EUR": 0.9, "GBP": 0.8, "USD": 1.0}
-    assert result["converted"] == {"EUR": 9.0, "GBP": 8.0, "USD": 10.0}
-    assert fake.requests("exchange_rate")[0].query == {"base": ["USD"], "symbols": ["EUR,GBP"]}
+    assert result["base"] == "EUR" and result["date"] == "2026-11-20"
+    assert result["converted"] == {"USD": 10.5, "GBP": 8.3, "EUR": 10.0}
+    assert result["rates"] == {"USD": 1.05, "GBP": 0.83, "EUR": 1.0}
+    [seen] = fake.requests("exchange_rate")
+    assert seen.query == {"base": ["EUR"], "symbols": ["USD,GBP"], "amount": ["10"]}
 
 
-async def test_an_unknown_currency_is_a_permanent_not_found(registry: JobTypeRegistry) -> None:
-    with pytest.raises(ProviderNotFound):
-        await run(registry, "exchange_rate", {"base": "USD", "symbols": ["XXX"]})
+async def test_the_amount_is_converted_by_frankfurter_before_it_rounds(
+    registry: JobTypeRegistry,
+) -> None:
+    """1,000,000 IDR: the rate rounds to 0.000057, so multiplying it gives 57.00 EUR."""
+    result = await run(
+        registry, "exchange_rate", {"base": "IDR", "symbols": ["EUR"], "amount": 1_000_000}
+    )
+    assert result["converted"] == {"EUR": 57.471}
+    assert result["rates"]["EUR"] == pytest.approx(0.000057471)
 
 
-def test_currency_codes_are_validated_before_any_request(registry: JobTypeRegistry) -> None:
+async def test_a_rate_frankfurter_leaves_out_is_a_permanent_not_found(
+    registry: JobTypeRegistry,
+) -> None:
+    """Frankfurter answers 200 without the codes it does not publish (here: ZAR)."""
+    with pytest.raises(ProviderNotFound, match="ZAR") as info:
+        await run(registry, "exchange_rate", {"base": "USD", "symbols": ["EUR", "ZAR"]})
+    assert info.value.retryable is False
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "message"),
+    [
+        ({"base": "USD", "symbols": ["EURO"]}, "payload.symbols.0", "pattern"),
+        ({"base": "USD", "symbols": ["EUR", "AED"]}, "payload.symbols.1", "AED is not one"),
+        ({"base": "BGN", "symbols": ["EUR"]}, "payload.base", "Bulgaria uses EUR"),
+    ],
+)
+def test_currency_codes_are_checked_against_the_ecb_list_at_submit(
+    registry: JobTypeRegistry, fake: FakeProviders, payload: dict, field: str, message: str
+) -> None:
     with pytest.raises(ValidationFailed) as info:
-        registry.get("exchange_rate").parse({"base": "USD", "symbols": ["EURO"]})
-    assert info.value.errors[0].field == "payload.symbols.0"
+        registry.get("exchange_rate").parse(payload)
+    assert info.value.errors[0].field == field
+    assert message in info.value.errors[0].message
+    assert fake.requests("exchange_rate") == []
+
+
+def test_quote_categories_are_quoteslates_tags(registry: JobTypeRegistry) -> None:
+    kind = registry.get("quote")
+    assert kind.parse({"category": " Wisdom "}).category == "wisdom"  # type: ignore[attr-defined]
+    with pytest.raises(ValidationFailed) as info:
+        kind.parse({"category": "cats"})
+    assert info.value.errors[0].field == "payload.category"
 
 
 async def test_github_user_profile_is_normalised(
@@ -188,8 +305,13 @@ def test_github_usernames_are_checked_before_any_request(
 
 
 async def test_a_missing_github_user_is_a_permanent_not_found(registry: JobTypeRegistry) -> None:
-    with pytest.raises(ProviderNotFound, match="ghost"):
-        await run(registry, "github_user", {"username": "ghost"})
+    with pytest.raises(ProviderNotFound, match="no-such-user-dtq"):
+        await run(registry, "github_user", {"username": "no-such-user-dtq"})
+
+
+async def test_ghost_is_a_real_github_account(registry: JobTypeRegistry) -> None:
+    result = await run(registry, "github_user", {"username": "ghost"})
+    assert result["login"] == "ghost"
 
 
 async def test_githubs_exhausted_rate_limit_is_retried_after_its_reset(
@@ -203,6 +325,80 @@ async def test_githubs_exhausted_rate_limit_is_retried_after_its_reset(
     assert "DTQ_GITHUB_TOKEN" in info.value.message
 
 
+async def test_githubs_secondary_limit_waits_a_minute_not_a_refusal(
+    registry: JobTypeRegistry, fake: FakeProviders
+) -> None:
+    fake.set("github", "github_secondary")
+    with pytest.raises(ProviderRateLimited) as info:
+        await run(registry, "github_user", {"username": "octocat"})
+    assert info.value.retry_after == 60, "GitHub: wait at least one minute"
+    fake.set("github", "ok")
+    with pytest.raises(JobDeferred):
+        await run(registry, "github_user", {"username": "octocat"})
+    assert len(fake.requests("github")) == 1, "GitHub is paused: nothing more was sent"
+
+
+async def test_a_403_that_is_no_rate_limit_is_a_refusal(
+    registry: JobTypeRegistry, fake: FakeProviders
+) -> None:
+    fake.set("github", "github_forbidden")
+    with pytest.raises(ProviderRejected) as info:
+        await run(registry, "github_user", {"username": "octocat"})
+    assert info.value.retryable is False
+
+
+async def test_the_last_request_of_githubs_hour_pauses_it_until_the_reset(
+    registry: JobTypeRegistry, fake: FakeProviders
+) -> None:
+    fake.set("github", "github_last_request")
+    assert (await run(registry, "github_user", {"username": "octocat"}))["login"] == "octocat"
+    with pytest.raises(JobDeferred) as info:
+        await run(registry, "github_user", {"username": "octocat"})
+    assert 290 <= info.value.seconds <= 301
+    assert len(fake.requests("github")) == 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "low", "high"), [("429", 1, 61), ("429_hourly", 1, 3601), ("429_daily", 1, 86401)]
+)
+async def test_open_meteos_limits_wait_for_their_reset(
+    registry: JobTypeRegistry, fake: FakeProviders, mode: str, low: float, high: float
+) -> None:
+    """Open-Meteo's 429 has no Retry-After: its reason says which counter to wait for."""
+    fake.set("geocoding", mode)
+    with pytest.raises(ProviderRateLimited) as info:
+        await run(registry, "weather", WEATHER)
+    assert info.value.retry_after is not None and low <= info.value.retry_after <= high
+    with pytest.raises(JobDeferred, match="Open-Meteo"):
+        await run(registry, "weather", WEATHER)
+    assert len(fake.requests("geocoding")) == 1, "paused: the second job sent nothing"
+
+
+async def test_a_redirect_within_the_api_is_followed(
+    registry: JobTypeRegistry, fake: FakeProviders
+) -> None:
+    fake.set("quote", "redirect")
+    result = await run(registry, "quote", {"category": "life"})
+    assert result["categories"] == ["life"]
+    assert [s.path for s in fake.requests("quote")] == [
+        "/api/quotes/random",
+        f"{MOVED}/api/quotes/random",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"), [("redirect_away", "another host"), ("redirect_loop", "redirects")]
+)
+async def test_a_redirect_elsewhere_or_without_end_is_refused(
+    registry: JobTypeRegistry, fake: FakeProviders, mode: str, message: str
+) -> None:
+    fake.set("github", mode)
+    with pytest.raises(ProviderRejected, match=message) as info:
+        await run(registry, "github_user", {"username": "octocat"})
+    assert info.value.retryable is False
+    assert all(s.headers.get("Host", "").startswith("127.0.0.1") for s in fake.requests("github"))
+
+
 # --- every provider, every failure ---------------------------------------------------
 
 CALLS = {
@@ -212,12 +408,21 @@ CALLS = {
     "exchange_rate": ("exchange_rate", {"base": "EUR", "symbols": ["USD"]}),
     "github": ("github_user", {"username": "octocat"}),
 }
-FAILURES: dict[str, tuple[type[JobFailure], bool, float | None]] = {
-    "slow": (ProviderTimeout, True, None),
-    "429": (ProviderRateLimited, True, 7.0),
-    "500": (ProviderServerError, True, None),
-    "malformed": (ProviderBadResponse, True, None),
-    "404": (ProviderNotFound, False, None),
+FAILURES: dict[str, tuple[type[JobFailure], bool]] = {
+    "slow": (ProviderTimeout, True),
+    "429": (ProviderRateLimited, True),
+    "500": (ProviderServerError, True),
+    "malformed": (ProviderBadResponse, True),
+    "404": (ProviderNotFound, False),
+}
+#: The wait each API's own 429 asks (tests/support/fake_providers.py): QuoteSlate's
+#: Retry-After; Open-Meteo's reason (the next minute); the floor where it says nothing.
+RATE_LIMIT_WAITS = {
+    "geocoding": (1, 61),
+    "forecast": (1, 61),
+    "quote": (2, 2),
+    "exchange_rate": (60, 60),
+    "github": (60, 60),
 }
 
 
@@ -226,13 +431,18 @@ FAILURES: dict[str, tuple[type[JobFailure], bool, float | None]] = {
 async def test_each_failure_of_each_provider_is_sorted(
     registry: JobTypeRegistry, fake: FakeProviders, api: str, mode: str
 ) -> None:
-    error, retryable, retry_after = FAILURES[mode]
+    error, retryable = FAILURES[mode]
     fake.set(api, mode)
     job_type, payload = CALLS[api]
     with pytest.raises(error) as info:
         await run(registry, job_type, payload)
     assert info.value.retryable is retryable
-    assert info.value.retry_after == retry_after, "Retry-After is carried to the retry policy"
+    if mode == "429":
+        low, high = RATE_LIMIT_WAITS[api]
+        assert info.value.retry_after is not None
+        assert low <= info.value.retry_after <= high, "the wait is carried to the retry policy"
+    else:
+        assert info.value.retry_after is None
     assert fake.requests(api), "the request was made"
 
 

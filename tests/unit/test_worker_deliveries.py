@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from shared.errors import JobCancelled, PermanentJobError, TransientJobError
+from shared.errors import JobCancelled, JobDeferred, PermanentJobError, TransientJobError
 from shared.jobs import Job, JobState
 from shared.jobtypes import JobContext, JobTypeRegistry, default_registry
 from shared.messages import Delivery, JobMessage
@@ -567,3 +567,39 @@ async def wait_for_state(parts: Parts, job_id: str, state: JobState) -> None:
     async with asyncio.timeout(3):
         while (await parts.status.get("t1", job_id)).state is not state:
             await asyncio.sleep(0.01)
+
+
+async def test_a_deferred_attempt_is_given_back_unspent_and_runs_again_when_due(
+    parts: Parts, behaviour: Behaviour
+) -> None:
+    behaviour.outcome = lambda ctx: (
+        JobDeferred("the quota is used up", 0.2) if len(behaviour.calls) < 3 else {"ok": 1}
+    )
+    job = await submit(parts, attempts=1)
+    await parts.worker.handle(await deliver(parts))
+    deferred = await parts.status.get("t1", job.job_id)
+    assert deferred.state is JobState.SCHEDULED and deferred.attempt == 0, "not spent"
+    assert deferred.stage == "deferred: the quota is used up" and deferred.errors == []
+    assert deferred.next_attempt_at is not None and deferred.lease_holder is None
+    [copy] = await scheduled_ids(parts)
+    assert copy.startswith(f"{job.job_id}.1.d"), "the same attempt, under a fresh id"
+
+    for _ in range(2):  # deferred twice more: still its one and only attempt
+        delivery = await deliver(parts, max_wait=2)
+        assert delivery.message.attempt == 1
+        await parts.worker.handle(delivery)
+    done = await parts.status.get("t1", job.job_id)
+    assert done.state is JobState.COMPLETED and done.attempt == 1
+    assert behaviour.calls == [1, 1, 1]
+
+
+async def test_a_deferred_job_can_be_cancelled_while_it_waits(
+    parts: Parts, behaviour: Behaviour
+) -> None:
+    behaviour.outcome = JobDeferred("paused", 0.2)
+    job = await submit(parts)
+    await parts.worker.handle(await deliver(parts))
+    cancelled = await parts.service.cancel("t1", job.job_id)
+    assert cancelled.state is JobState.CANCELLED
+    await parts.worker.handle(await deliver(parts, max_wait=2))
+    assert behaviour.calls == [1], "the copy of a cancelled job is a no-op"
