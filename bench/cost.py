@@ -32,11 +32,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dtq.host.catalog import QueueFunction, build_catalog, load_app  # noqa: E402
+from dtq.host.config import HostConfig  # noqa: E402
+from dtq.host.listener import QueueListener  # noqa: E402
 from functions.runtime import install  # noqa: E402
 from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue  # noqa: E402
-from shared.host.catalog import QueueFunction, build_catalog, load_app  # noqa: E402
-from shared.host.config import HostConfig  # noqa: E402
-from shared.host.listener import QueueListener  # noqa: E402
 from shared.priorities import PriorityQueues  # noqa: E402
 from shared.retries import RetryPolicy  # noqa: E402
 from shared.runtime import Runtime  # noqa: E402

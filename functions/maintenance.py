@@ -1,7 +1,7 @@
 """Timers: retention (deletes finished jobs past DTQ_RETENTION_SECONDS, expired
 idempotency keys, and embedded results past their TTL; Cosmos DB expires results
 itself), and the reconciler that fails jobs whose message the queue dead-lettered on its
-own. The local host runs timers on the same schedules (shared/host/timers.py)."""
+own. The local host runs timers on the same schedules (dtq/host/timers.py)."""
 
 from __future__ import annotations
 

@@ -84,7 +84,7 @@ def create_key() -> str:
     settings = json.loads((ROOT / "local.settings.azure.json").read_text())["Values"]
     env = {**os.environ, **{k: str(v) for k, v in settings.items()}}
     out = sh(
-        sys.executable, "-m", "shared.cli", "keys", "create", "--tenant", "smoke",
+        sys.executable, "-m", "dtq.cli", "keys", "create", "--tenant", "smoke",
         "--name", "azure-smoke", "--json", env=env, capture=True,
     )  # fmt: skip
     return str(json.loads(out.strip().splitlines()[-1])["token"])
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     sys.path.insert(0, str(ROOT))
-    from shared.client import ApiClient
+    from dtq.client import ApiClient
 
     seen: dict[str, Any] = {"env": args.env}
     code = 1

@@ -34,7 +34,7 @@ def dtq(
     if host is not None:
         environment["DTQ_URL"] = host.base_url
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "dtq.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -306,7 +306,7 @@ def test_a_closed_pipe_ends_the_output_quietly(cli_host: LocalHost, tmp_path: Pa
         ["list", "--json"],
     ):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", *args],
+            [sys.executable, "-m", "dtq.cli", *args],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

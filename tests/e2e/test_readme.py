@@ -117,10 +117,12 @@ def test_commands_not_run(command: str) -> None:
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    """A fresh folder with ``.venv`` (this checkout's) and a host started in it as
+    """A fresh folder with the app and ``.venv`` (this checkout's) and a host started in it as
     ``DTQ_TRACES_DIR=.dtq/traces ./dev run`` starts one, on a free port."""
     home = tmp_path_factory.mktemp("readme")
-    (home / ".venv").symlink_to(ROOT / ".venv")
+    # The checkout as the README's reader has it: the app folder, with its .venv.
+    for name in (".venv", "function_app.py", "host.json", "functions", "shared", "static-web"):
+        (home / name).symlink_to(ROOT / name)
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("DTQ_")},
@@ -136,7 +138,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
             [
                 sys.executable,
                 "-m",
-                "shared.cli",
+                "dtq.cli",
                 "serve",
                 "--port",
                 str(port),

@@ -1,5 +1,5 @@
 """A client that sends its request head a byte at a time cannot hold a connection of
-the local host for ever (shared/host/timeouts.py); a normal client, keep-alive
+the local host for ever (dtq/host/timeouts.py); a normal client, keep-alive
 included, is not affected."""
 
 from __future__ import annotations

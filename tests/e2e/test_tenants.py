@@ -156,7 +156,7 @@ def test_serve_refuses_a_remote_address_without_keys(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "shared.cli",
+            "dtq.cli",
             "serve",
             "--host",
             "0.0.0.0",

@@ -248,7 +248,7 @@ async def test_without_signalr_nothing_is_published(tmp_path: Path) -> None:
 
 
 def test_the_local_host_leaves_the_signalr_functions_out() -> None:
-    from shared.host.catalog import build_catalog
+    from dtq.host.catalog import build_catalog
 
     catalog = build_catalog(function_app.create_app(), Settings.load(None))
     assert catalog.skipped == {

@@ -7,8 +7,8 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
-from shared.host.catalog import build_catalog, compile_route
-from shared.host.config import HostConfig, parse_timespan
+from dtq.host.catalog import build_catalog, compile_route
+from dtq.host.config import HostConfig, parse_timespan
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""The local host's doors against the browser beside it (shared/host/guard.py): DNS
+"""The local host's doors against the browser beside it (dtq/host/guard.py): DNS
 rebinding, cross-site request forgery, framing and sniffing, and malformed requests
 that must be a 4xx, never a 500. The real app and web UI, over ASGI."""
 
@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 import function_app
+from dtq.host.catalog import build_catalog
+from dtq.host.guard import LOOPBACK_NAMES, allowed_hosts, host_name
+from dtq.host.web import create_web_app
 from functions.runtime import install
-from shared.host.catalog import build_catalog
-from shared.host.guard import LOOPBACK_NAMES, allowed_hosts, host_name
-from shared.host.web import create_web_app
 from shared.runtime import Runtime
 from shared.settings import Settings
 
@@ -225,9 +225,9 @@ async def test_a_body_that_does_not_arrive_in_time_is_408(
 ) -> None:
     import asyncio
 
-    import shared.host.web
+    import dtq.host.web
 
-    monkeypatch.setattr(shared.host.web, "BODY_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(dtq.host.web, "BODY_TIMEOUT_SECONDS", 0.2)
 
     async def slow() -> AsyncIterator[bytes]:
         yield b'{"job_type": '

@@ -12,10 +12,10 @@ from typing import Any
 import azure.functions as func
 import pytest
 
+from dtq.host.catalog import QueueFunction
+from dtq.host.config import HostConfig
+from dtq.host.listener import QueueListener
 from shared.adapters.sqlite import Database, SqliteJobQueue
-from shared.host.catalog import QueueFunction
-from shared.host.config import HostConfig
-from shared.host.listener import QueueListener
 from shared.ports import OutgoingMessage
 from shared.settings import host_json_overrides
 

@@ -13,12 +13,12 @@ import azure.functions as func
 import pytest
 from pydantic import BaseModel
 
+from dtq.host.catalog import QueueFunction
+from dtq.host.config import HostConfig
+from dtq.host.listener import QueueListener
 from functions import worker
 from functions.runtime import install
 from shared.errors import PermanentJobError
-from shared.host.catalog import QueueFunction
-from shared.host.config import HostConfig
-from shared.host.listener import QueueListener
 from shared.jobs import JobState
 from shared.jobtypes import JobContext, default_registry
 from shared.messages import JobMessage

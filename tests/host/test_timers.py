@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import azure.functions as func
 import pytest
 
-from shared.host.catalog import TimerFunction
-from shared.host.timers import TimerRunner, check_schedule, next_time
+from dtq.host.catalog import TimerFunction
+from dtq.host.timers import TimerRunner, check_schedule, next_time
 
 
 def test_schedules_are_ncrontab_with_seconds_first() -> None:

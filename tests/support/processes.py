@@ -85,7 +85,7 @@ class LocalHost:
             [
                 sys.executable,
                 "-m",
-                "shared.cli",
+                "dtq.cli",
                 "serve",
                 "--port",
                 str(self.port),
@@ -145,7 +145,7 @@ def start_worker(data_dir: Path, env: dict[str, str] | None = None) -> subproces
     """One ``dtq worker`` process on ``data_dir``."""
     log = (data_dir / "worker.log").open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "worker", "--app-dir", str(ROOT)],
+        [sys.executable, "-m", "dtq.cli", "worker", "--app-dir", str(ROOT)],
         cwd=ROOT,
         env={**os.environ, "DTQ_DATA_DIR": str(data_dir), **(env or {})},
         stdout=log,
@@ -156,7 +156,7 @@ def start_worker(data_dir: Path, env: dict[str, str] | None = None) -> subproces
 def run_dtq(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> str:
     """``dtq ARGS --data-dir DATA_DIR`` in a child process; its output (it must succeed)."""
     done = subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args, "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "dtq.cli", *args, "--data-dir", str(data_dir)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.cli.output import show_stats
+from dtq.cli.output import show_stats
 
 JOBS = {"total": 2, "by_state": {"queued": 1, "completed": 1}, "by_type": {"echo": {}}}
 
@@ -54,8 +54,8 @@ def test_the_operators_stats_print_the_queues() -> None:
 def test_a_full_disk_tells_when_to_try_again(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from shared.cli import main
-    from shared.client import ApiClient, ApiProblem
+    from dtq.cli import main
+    from dtq.client import ApiClient, ApiProblem
 
     def full(self: ApiClient, *args: Any, **kwargs: Any) -> Any:
         raise ApiProblem(507, "Insufficient storage", "the job store's disk is full", [], "30")

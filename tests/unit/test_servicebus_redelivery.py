@@ -13,10 +13,10 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel
 
+from dtq.host.listener import to_binding
 from functions import worker
 from functions.runtime import install
 from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
-from shared.host.listener import to_binding
 from shared.jobs import JobState
 from shared.jobtypes import default_registry
 from shared.priorities import PriorityQueues

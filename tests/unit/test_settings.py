@@ -75,7 +75,7 @@ def test_invalid_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_cli_settings_flags_beat_environment_beat_config_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from shared.settings import ClientSettings
+    from dtq.cli.config import ClientSettings
 
     config = tmp_path / "config.toml"
     config.write_text(
@@ -106,7 +106,7 @@ def test_cli_settings_flags_beat_environment_beat_config_file(
 def test_the_api_client_calls_an_answer_that_is_not_json_a_problem() -> None:
     import httpx
 
-    from shared.client import ApiClient, ApiProblem
+    from dtq.client import ApiClient, ApiProblem
 
     def sign_in_page(request: httpx.Request) -> httpx.Response:
         return httpx.Response(

@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from shared.host.config import parse_timespan
+from dtq.host.config import parse_timespan
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

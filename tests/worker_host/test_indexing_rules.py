@@ -1,7 +1,7 @@
 """The local host refuses what Microsoft's Python worker refuses, and runs what it runs.
 
 Each case is a one-function app. The worker library indexes it as Azure would; the
-local host's own check (shared/host/indexing.py) must reach the same verdict. A case the
+local host's own check (dtq/host/indexing.py) must reach the same verdict. A case the
 two disagree on is a behaviour that exists on one host only.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import subprocess
 import sys
 import textwrap
@@ -16,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.host.indexing import FunctionRefused, check_app
+from dtq.host.indexing import FunctionRefused, check_app
 from tests.support.functions_worker import FunctionsWorker, IndexingFailed
+from tests.support.processes import ROOT
 from tests.worker_host.conftest import need_worker_library
 
 HEADER = """
@@ -140,7 +142,7 @@ def test_dtq_serve_refuses_an_app_the_worker_would_refuse(tmp_path: Path) -> Non
         [
             sys.executable,
             "-m",
-            "shared.cli",
+            "dtq.cli",
             "serve",
             "--app-dir",
             str(tmp_path),
@@ -153,6 +155,8 @@ def test_dtq_serve_refuses_an_app_the_worker_would_refuse(tmp_path: Path) -> Non
         text=True,
         timeout=60,
         cwd=tmp_path,
+        # This one-function app has no shared/ of its own: the local host runs on dtq's.
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 
     assert done.returncode == 1, done.stderr

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shared.cli import output
-from shared.client import ApiClient, ApiProblem, Unreachable
-from shared.settings import ClientSettings
+from dtq.cli import output
+from dtq.cli.config import ClientSettings
+from dtq.client import ApiClient, ApiProblem, Unreachable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 3
 EXIT_NOT_FOUND, EXIT_UNREACHABLE, EXIT_UNAUTHORIZED, EXIT_TIMEOUT, EXIT_RATE_LIMITED = 4, 5, 6, 7, 8

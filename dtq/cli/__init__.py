@@ -2,9 +2,9 @@
 
 Two kinds of command share it:
 - ``serve``, ``worker`` and ``keys`` run the app, or act on its stores, on this
-  machine (:mod:`shared.cli.admin`);
+  machine (:mod:`dtq.cli.admin`);
 - ``submit``, ``get``, ``watch``, ``list``, ``cancel``, ``dlq``, ``stats``, ``health``
-  and ``types`` talk to the HTTP API, local or deployed (:mod:`shared.cli.remote`).
+  and ``types`` talk to the HTTP API, local or deployed (:mod:`dtq.cli.remote`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import os
 import signal
 import sys
 
-from shared.cli import admin, remote
-from shared.host.indexing import FunctionRefused
+from dtq.cli import admin, remote
+from dtq.host.indexing import FunctionRefused
 
 EPILOG = """examples:
   dtq serve                                   the local host: API, web UI, workers
@@ -60,3 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     except FunctionRefused as exc:  # what Azure's Python worker would refuse: not run here
         print(f"dtq: {exc} (Azure's Python worker would refuse the app)", file=sys.stderr)
         return 1
+    except admin.NotAnAppFolder as exc:
+        print(f"dtq {args.command}: {exc}", file=sys.stderr)
+        return 2

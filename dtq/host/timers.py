@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from azure.functions.timer import TimerRequest
 from croniter import croniter
 
-from shared.host.catalog import TimerFunction, invoke
+from dtq.host.catalog import TimerFunction, invoke
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.host.catalog import Catalog, invoke
-from shared.host.guard import LOOPBACK_NAMES, BrowserGuard, page_csp, problem
+from dtq.host.catalog import Catalog, invoke
+from dtq.host.guard import LOOPBACK_NAMES, BrowserGuard, page_csp, problem
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def create_web_app(
     static_dir: Path | None,
     hosts: frozenset[str] | None = LOOPBACK_NAMES,
 ) -> ASGIApp:
-    """The host's whole HTTP side, behind its browser guard (shared/host/guard.py):
+    """The host's whole HTTP side, behind its browser guard (dtq/host/guard.py):
     only ``hosts`` are served (None: any)."""
     prefix = "/" + route_prefix.strip("/") if route_prefix.strip("/") else ""
 

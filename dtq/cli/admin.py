@@ -1,5 +1,9 @@
-"""``dtq serve``, ``dtq worker`` and ``dtq keys``: commands that run the app or act on
-its stores directly (on this machine, with the app's settings)."""
+"""``dtq serve``, ``dtq worker``, ``dtq keys`` and ``dtq trace``: commands that run the
+app or act on its stores directly (on this machine, with the app's settings).
+
+The app is not installed with the tools: each of these commands loads it from its
+folder (``--app-dir``, by default the current one), as ``func start`` does, and refuses
+a folder that holds no function app."""
 
 from __future__ import annotations
 
@@ -7,23 +11,49 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.settings import Settings
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
+#: What makes a folder a function app (as for ``func start``).
+APP_FILES = ("function_app.py", "host.json")
+
+
+class NotAnAppFolder(Exception):
+    """The folder a command was pointed at holds no function app."""
+
+
+def app_folder(args: argparse.Namespace) -> Path:
+    """The app's folder, put first on ``sys.path`` so that ``function_app``, ``functions``
+    and ``shared`` import from it; NotAnAppFolder if it holds no function app."""
+    folder = Path(args.app_dir).resolve()
+    missing = [name for name in APP_FILES if not (folder / name).is_file()]
+    if missing:
+        raise NotAnAppFolder(
+            f"{folder} is not a function app folder (no {' or '.join(missing)}): run dtq"
+            " in the folder that holds function_app.py and host.json, or pass --app-dir"
+        )
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    return folder
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    folder = app_folder(args)
+    from shared.settings import Settings
+
     overrides: dict[str, Any] = {}
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = Path(args.data_dir)
-    return Settings.load(Path(args.app_dir) / "local.settings.json", **overrides)
+    return Settings.load(folder / "local.settings.json", **overrides)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from shared.host.serve import ServeOptions, configure_logging, run_serve
+    settings = _settings(args)  # first: finds the app folder and puts it on sys.path
+    from dtq.host.serve import ServeOptions, configure_logging, run_serve
     from shared.net import is_loopback
 
-    settings = _settings(args)
     configure_logging(settings)
     remote = not is_loopback(args.host)
     if remote and not settings.require_api_keys and not args.insecure_allow_remote:
@@ -35,18 +65,18 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 2
     options = ServeOptions(
-        host=args.host, port=args.port, workers=args.workers, app_dir=Path(args.app_dir).resolve()
+        host=args.host, port=args.port, workers=args.workers, app_dir=app_folder(args)
     )
     asyncio.run(run_serve(settings, options))
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from shared.host.serve import configure_logging, run_worker
+    settings = _settings(args)  # first: finds the app folder and puts it on sys.path
+    from dtq.host.serve import configure_logging, run_worker
 
-    settings = _settings(args)
     configure_logging(settings)
-    asyncio.run(run_worker(settings, Path(args.app_dir).resolve()))
+    asyncio.run(run_worker(settings, app_folder(args)))
     return 0
 
 
@@ -54,6 +84,7 @@ def _keys(args: argparse.Namespace) -> int:
     """``dtq keys create|list|revoke``: administer API keys in the configured stores."""
     import json
 
+    app_folder(args)
     from shared.errors import DtqError
     from shared.runtime import Runtime
 
@@ -97,6 +128,7 @@ def _trace(args: argparse.Namespace) -> int:
     """``dtq trace JOB_ID``: the job's trace from the spans the local host wrote."""
     import json
 
+    app_folder(args)
     from shared.telemetry import job_trace, local_traces_dir, read_spans
 
     settings = _settings(args)

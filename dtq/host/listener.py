@@ -22,9 +22,9 @@ import time
 
 from azure.functions.servicebus import ServiceBusMessage
 
+from dtq.host.catalog import QueueFunction, invoke
+from dtq.host.config import HostConfig
 from shared.errors import BackendUnavailable, MessageLockLost
-from shared.host.catalog import QueueFunction, invoke
-from shared.host.config import HostConfig
 from shared.ports import JobQueue, ReceivedMessage
 
 log = logging.getLogger(__name__)

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dtq.host.catalog import build_catalog, load_app
+from dtq.host.config import HostConfig
+from dtq.host.listener import QueueListener
+from dtq.host.timers import TimerRunner
 from functions.runtime import install
 from shared import telemetry
 from shared.errors import BackendUnavailable
-from shared.host.catalog import build_catalog, load_app
-from shared.host.config import HostConfig
-from shared.host.listener import QueueListener
-from shared.host.timers import TimerRunner
 from shared.metrics import prepare_multiprocess
 from shared.ports import WorkerBeat
 from shared.runtime import Runtime
@@ -132,7 +132,7 @@ class WorkerSupervisor:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         env = {**os.environ, **environment_overrides(self.settings)}
-        cmd = [sys.executable, "-m", "shared.cli", "worker", "--app-dir", str(self.app_dir)]
+        cmd = [sys.executable, "-m", "dtq.cli", "worker", "--app-dir", str(self.app_dir)]
         preexec = _die_with_parent if sys.platform.startswith("linux") else None
         # A process group of its own: Ctrl-C in the terminal reaches only this host, which
         # stops its workers itself (SIGTERM, with the grace period), never half-started
@@ -186,9 +186,9 @@ class ServeOptions:
 async def run_serve(settings: Settings, options: ServeOptions) -> None:
     import uvicorn
 
-    from shared.host.guard import allowed_hosts
-    from shared.host.timeouts import head_timeout_protocol
-    from shared.host.web import create_web_app
+    from dtq.host.guard import allowed_hosts
+    from dtq.host.timeouts import head_timeout_protocol
+    from dtq.host.web import create_web_app
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager

@@ -5,7 +5,7 @@ and then sends its headers a byte at a time (a "slow loris"): each such connecti
 held for ever. This protocol is uvicorn's own h11 protocol with one timer more: whenever
 the connection waits for a request's head (at connect, and once a response is done), the
 head must be complete within ``head_timeout`` seconds or the connection is closed. The
-body has its own limit (shared/host/web.py, 408). Written here because uvicorn offers no
+body has its own limit (dtq/host/web.py, 408). Written here because uvicorn offers no
 such setting; it relies only on the protocol's documented hooks and ``cycle``.
 """
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from shared.constants import PROBLEM_JSON
+#: RFC 9457's media type, which the API's errors carry.
+PROBLEM_JSON = "application/problem+json"
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 

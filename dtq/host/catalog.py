@@ -14,7 +14,7 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.host.indexing import check_function
+from dtq.host.indexing import check_function
 from shared.settings import Settings
 
 _PARAM = re.compile(r"^\{(\*)?([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]*)?(\?)?\}$")
@@ -130,8 +130,8 @@ def build_catalog(app: func.FunctionApp, settings: Settings) -> Catalog:
     """Index the app's functions. ``get_functions()`` may run once per app object.
 
     Every function is first held to the Python worker's indexing rules
-    (shared/host/indexing.py): an app Azure would refuse raises
-    :class:`~shared.host.indexing.FunctionRefused` here too, Azure-only functions included."""
+    (dtq/host/indexing.py): an app Azure would refuse raises
+    :class:`~dtq.host.indexing.FunctionRefused` here too, Azure-only functions included."""
     http: list[HttpFunction] = []
     queues: list[QueueFunction] = []
     timers: list[TimerFunction] = []
