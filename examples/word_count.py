@@ -12,8 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import PermanentJobError
-from shared.jobtypes import JobContext, JobTypeRegistry
+from shared.jobtypes import JobContext, JobTypeRegistry, PermanentJobError
 
 WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 

@@ -1,7 +1,8 @@
-"""Every error dtq raises on purpose, in one module.
+"""What the API answers: the domain's and the ports' errors, each carrying enough for
+the HTTP layer to map it to a status code without knowing where it came from.
 
-Domain and port errors carry enough for the HTTP layer to map them to a status
-code without knowing where they came from.
+What a handler raises is in :mod:`shared.jobtypes.errors`; what steers a run inside
+dtq is in :mod:`shared.control`.
 """
 
 from __future__ import annotations
@@ -99,114 +100,3 @@ class TooLarge(DtqError):
         super().__init__(message)
         #: The limit broken, in bytes, where known.
         self.limit = limit
-
-
-# --- queue errors (named after their Service Bus equivalents) ------------------
-
-
-class MessageLockLost(DtqError):
-    """The message's lock expired or was settled by someone else."""
-
-
-# --- errors raised by job handlers ---------------------------------------------
-
-
-class JobFailure(DtqError):
-    """Raised by a handler to fail an attempt with a message meant for users."""
-
-    #: The dead-letter reason when this failure ends the job.
-    reason = "PermanentFailure"
-
-    def __init__(
-        self, message: str, *, retryable: bool = True, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retryable = retryable
-        #: Seconds the provider asked us to wait (e.g. Retry-After); None = our backoff.
-        self.retry_after = retry_after
-
-
-class TransientJobError(JobFailure):
-    """A failure worth retrying (timeouts, 5xx, 429, connection errors)."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message, retryable=True, retry_after=retry_after)
-
-
-class PermanentJobError(JobFailure):
-    """A failure that retrying cannot fix (bad input, 4xx, not found)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, retryable=False)
-
-
-class JobDeferred(DtqError):
-    """Raised (by a handler, or by the provider quotas before any request) to give this
-    attempt back unspent: the job waits ``seconds`` in state ``scheduled`` and then runs
-    the same attempt again. For waits that are nobody's failure, such as a provider's
-    quota being used up for now; an error that is the job's own is a
-    :class:`TransientJobError`, which spends the attempt."""
-
-    def __init__(self, message: str, seconds: float) -> None:
-        super().__init__(message)
-        self.message = message
-        self.seconds = max(0.0, seconds)
-
-
-# --- errors of the providers (the external APIs job types call) ------------------
-
-
-class ProviderTimeout(TransientJobError):
-    """The provider did not answer in time."""
-
-
-class ProviderUnavailable(TransientJobError):
-    """The provider could not be reached (connection refused or reset, DNS, TLS)."""
-
-
-class ProviderRateLimited(TransientJobError):
-    """The provider asked us to slow down (429, or GitHub's exhausted rate limit)."""
-
-
-class ProviderServerError(TransientJobError):
-    """The provider failed (5xx)."""
-
-
-class ProviderBadResponse(TransientJobError):
-    """The provider answered 2xx with a body that is not what its API promises."""
-
-
-class ResultTooLarge(PermanentJobError):
-    """The handler returned a result larger than the result store keeps."""
-
-    reason = "ResultTooLarge"
-
-
-class ProviderNotFound(PermanentJobError):
-    """The provider has no such thing (a 404, or an empty search)."""
-
-    reason = "NotFound"
-
-
-class ProviderRejected(PermanentJobError):
-    """The provider refused the request (a 4xx other than 404 and 429)."""
-
-    reason = "Rejected"
-
-
-class PoisonJob(PermanentJobError):
-    """The stored job cannot run at all: its type is unknown here, or its payload no
-    longer validates (the type changed since it was submitted)."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class JobCancelled(DtqError):
-    """Raised inside a handler when its job was cancelled while it ran."""
-
-
-class JobTimedOut(DtqError):
-    """Raised when a handler runs past its deadline."""

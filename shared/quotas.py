@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from shared.errors import JobDeferred
+from shared.jobtypes.errors import JobDeferred
 from shared.ports import RateCounters
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600}

@@ -39,8 +39,8 @@ from shared.ports import (
     WorkerRegistry,
 )
 from shared.priorities import PriorityQueues
+from shared.providers import MODULES as PROVIDER_MODULES
 from shared.providers import ProviderClient
-from shared.providers import register as register_providers
 from shared.push import PublishingStatusStore
 from shared.quotas import ProviderQuotas
 from shared.retries import RetryPolicy
@@ -211,10 +211,10 @@ class Runtime:
 
 
 def build_registry(settings: Settings, providers: ProviderClient) -> JobTypeRegistry:
-    """Every job type this deployment runs: built-in, providers, and the user's own."""
-    registry = default_registry()
-    register_providers(registry, settings, providers)
-    load_job_types(registry, settings.job_type_modules)
+    """Every job type this deployment runs: the offline built-ins, then the providers'
+    and the user's own modules, loaded the same way (shared/jobtypes/discovery.py)."""
+    registry = default_registry(settings, providers)
+    load_job_types(registry, ",".join([*PROVIDER_MODULES, settings.job_type_modules]))
     return registry
 
 

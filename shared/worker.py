@@ -51,22 +51,18 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from shared.control import PoisonJob, ResultTooLarge
 from shared.errors import (
     BackendUnavailable,
-    JobCancelled,
-    JobDeferred,
-    JobFailure,
-    JobTimedOut,
     NotFound,
-    PoisonJob,
     PreconditionFailed,
-    ResultTooLarge,
     TooLarge,
     ValidationFailed,
 )
 from shared.guarded import guarded_update
 from shared.jobs import DeadLetter, Job, JobState, lease_timing, utcnow
 from shared.jobtypes import JobContext, JobTypeRegistry
+from shared.jobtypes.errors import JobCancelled, JobDeferred, JobFailure, JobTimedOut
 from shared.limits import TenantLimits
 from shared.messages import Delivery, JobMessage
 from shared.metrics import Metrics

@@ -24,7 +24,8 @@ from azure.functions.servicebus import ServiceBusMessage
 
 from dtq.host.catalog import QueueFunction, invoke
 from dtq.host.config import HostConfig
-from shared.errors import BackendUnavailable, MessageLockLost
+from shared.control import MessageLockLost
+from shared.errors import BackendUnavailable
 from shared.ports import JobQueue, ReceivedMessage
 
 log = logging.getLogger(__name__)

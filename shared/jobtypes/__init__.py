@@ -1,11 +1,48 @@
-"""Job types: a registry of payload models and async handlers.
+"""The surface for job-type authors, in one module: what a handler gets (its payload
+model and :class:`JobContext`), what it raises, and the registry its module's
+``register(registry)`` adds it to (docs/job-types.md)::
 
-The built-in types live in sibling modules and are registered by
-:func:`default_registry`. Users add their own with :meth:`JobTypeRegistry.register`
-or the :meth:`JobTypeRegistry.job_type` decorator.
+    from shared.jobtypes import JobContext, JobTypeRegistry, PermanentJobError
+
+The offline built-in types (echo, simulate) are in :func:`default_registry`; the
+providers (shared/providers) and the user's modules are loaded alike
+(:mod:`.discovery`).
 """
 
 from shared.jobtypes.context import JobContext
+from shared.jobtypes.errors import (
+    JobCancelled,
+    JobDeferred,
+    JobFailure,
+    JobTimedOut,
+    PermanentJobError,
+    ProviderBadResponse,
+    ProviderNotFound,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderServerError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    TransientJobError,
+)
 from shared.jobtypes.registry import JobType, JobTypeRegistry, default_registry
 
-__all__ = ["JobContext", "JobType", "JobTypeRegistry", "default_registry"]
+__all__ = [
+    "JobCancelled",
+    "JobContext",
+    "JobDeferred",
+    "JobFailure",
+    "JobTimedOut",
+    "JobType",
+    "JobTypeRegistry",
+    "PermanentJobError",
+    "ProviderBadResponse",
+    "ProviderNotFound",
+    "ProviderRateLimited",
+    "ProviderRejected",
+    "ProviderServerError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "TransientJobError",
+    "default_registry",
+]

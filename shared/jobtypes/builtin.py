@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import PermanentJobError, TransientJobError
 from shared.jobtypes.context import JobContext
+from shared.jobtypes.errors import PermanentJobError, TransientJobError
 from shared.jobtypes.registry import JobTypeRegistry
 
 

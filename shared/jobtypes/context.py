@@ -6,7 +6,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from shared.errors import JobCancelled, JobTimedOut
+from shared.jobtypes.errors import JobCancelled, JobTimedOut
 
 #: Writes progress; returns True when the job was cancelled meanwhile.
 ProgressSink = Callable[[int, str | None], Awaitable[bool]]

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from shared.errors import FieldError, ValidationFailed
 from shared.jobtypes.context import JobContext
+
+if TYPE_CHECKING:
+    from shared.providers.client import ProviderClient
+    from shared.settings import Settings
 
 Handler = Callable[[Any, JobContext], Awaitable[Any]]
 
@@ -50,8 +54,28 @@ class JobType:
 
 
 class JobTypeRegistry:
-    def __init__(self) -> None:
+    """The job types a deployment runs. A job type module's ``register(registry)`` gets
+    it with the deployment's ``settings`` and ``http``, the one pooled HTTP client with
+    each provider's quotas (shared/providers/client.py), as the built-in providers do."""
+
+    def __init__(
+        self, settings: Settings | None = None, http: ProviderClient | None = None
+    ) -> None:
         self._types: dict[str, JobType] = {}
+        self._settings = settings
+        self._http = http
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            raise RuntimeError("this registry was made without the deployment's settings")
+        return self._settings
+
+    @property
+    def http(self) -> ProviderClient:
+        if self._http is None:
+            raise RuntimeError("this registry was made without an HTTP client")
+        return self._http
 
     def register(
         self, name: str, payload_model: type[BaseModel], handler: Handler, description: str = ""
@@ -95,10 +119,12 @@ class JobTypeRegistry:
         return name in self._types
 
 
-def default_registry() -> JobTypeRegistry:
-    """A registry holding every built-in job type."""
+def default_registry(
+    settings: Settings | None = None, http: ProviderClient | None = None
+) -> JobTypeRegistry:
+    """A registry holding the offline built-in job types (echo, simulate)."""
     from shared.jobtypes import builtin
 
-    registry = JobTypeRegistry()
+    registry = JobTypeRegistry(settings, http)
     builtin.register(registry)
     return registry

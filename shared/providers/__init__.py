@@ -1,18 +1,18 @@
 """Providers: the built-in job types that call external APIs (weather, quote,
-exchange_rate, github_user), all through one pooled HTTP client (:mod:`.client`)."""
+exchange_rate, github_user). Each is a job type module like a user's own: its
+``register(registry)`` uses the registry's settings and its pooled HTTP client
+(:mod:`.client`), and the runtime loads them as it loads the user's (MODULES)."""
 
 from __future__ import annotations
 
-from shared.jobtypes import JobTypeRegistry
-from shared.providers import exchange_rates, github_users, quotes, weather
 from shared.providers.client import ProviderClient
-from shared.settings import Settings
 
-__all__ = ["ProviderClient", "register"]
+__all__ = ["MODULES", "ProviderClient"]
 
-
-def register(registry: JobTypeRegistry, settings: Settings, client: ProviderClient) -> None:
-    weather.register(registry, settings, client)
-    quotes.register(registry, settings, client)
-    exchange_rates.register(registry, settings, client)
-    github_users.register(registry, settings, client)
+#: The providers' modules, loaded before the user's own (shared.jobtypes.discovery).
+MODULES = (
+    "shared.providers.weather",
+    "shared.providers.quotes",
+    "shared.providers.exchange_rates",
+    "shared.providers.github_users",
+)

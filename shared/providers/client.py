@@ -42,7 +42,8 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
 from shared import __version__
-from shared.errors import (
+from shared.jobs import utcnow
+from shared.jobtypes.errors import (
     ProviderBadResponse,
     ProviderNotFound,
     ProviderRateLimited,
@@ -51,7 +52,6 @@ from shared.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from shared.jobs import utcnow
 from shared.metrics import Metrics
 from shared.quotas import ProviderQuotas
 from shared.retries import parse_retry_after

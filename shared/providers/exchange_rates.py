@@ -15,10 +15,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from shared.errors import ProviderNotFound
 from shared.jobtypes import JobContext, JobTypeRegistry
-from shared.providers.client import Provider, ProviderClient, answer_as
-from shared.settings import Settings
+from shared.jobtypes.errors import ProviderNotFound
+from shared.providers.client import Provider, answer_as
 
 #: The ECB's reference currencies, as Frankfurter v1 lists them (GET /v1/currencies),
 #: 2026: BGN left when Bulgaria adopted the euro.
@@ -112,7 +111,8 @@ def _significant(value: float, digits: int = 6) -> float:
     return float(f"{value:.{digits}g}")
 
 
-def register(registry: JobTypeRegistry, settings: Settings, client: ProviderClient) -> None:
+def register(registry: JobTypeRegistry) -> None:
+    settings, client = registry.settings, registry.http
     url = settings.exchange_rate_api_url.rstrip("/") + "/v1/latest"
 
     async def exchange_rate(payload: ExchangeRatePayload, ctx: JobContext) -> dict[str, Any]:

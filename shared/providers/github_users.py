@@ -20,11 +20,10 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import ProviderNotFound
 from shared.jobtypes import JobContext, JobTypeRegistry
+from shared.jobtypes.errors import ProviderNotFound
 from shared.providers.client import (
     Provider,
-    ProviderClient,
     RateLimit,
     answer_as,
     check,
@@ -32,7 +31,6 @@ from shared.providers.client import (
     json_of,
     seconds_until,
 )
-from shared.settings import Settings
 
 #: Letters and digits, single hyphens only between them (the length is checked apart).
 USERNAME = r"^[A-Za-z0-9](?:-?[A-Za-z0-9])*$"
@@ -83,7 +81,8 @@ def rate_limit(response: httpx.Response, hint: str = "") -> RateLimit | None:
     return None
 
 
-def register(registry: JobTypeRegistry, settings: Settings, client: ProviderClient) -> None:
+def register(registry: JobTypeRegistry) -> None:
+    settings, client = registry.settings, registry.http
     base = settings.github_api_url.rstrip("/")
     headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
     if settings.github_token:

@@ -14,8 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.jobtypes import JobContext, JobTypeRegistry
-from shared.providers.client import Provider, ProviderClient, answer_as
-from shared.settings import Settings
+from shared.providers.client import Provider, answer_as
 
 #: QuoteSlate's tags (data/tags.json of Musheer360/QuoteSlate).
 Tag = Literal[
@@ -77,7 +76,8 @@ class _Quote(BaseModel):
     tags: list[str] = []
 
 
-def register(registry: JobTypeRegistry, settings: Settings, client: ProviderClient) -> None:
+def register(registry: JobTypeRegistry) -> None:
+    settings, client = registry.settings, registry.http
     url = settings.quote_api_url.rstrip("/") + "/api/quotes/random"
 
     async def quote(payload: QuotePayload, ctx: JobContext) -> dict[str, Any]:

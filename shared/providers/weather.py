@@ -21,17 +21,15 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.errors import ProviderNotFound
 from shared.jobs import iso_utc
 from shared.jobtypes import JobContext, JobTypeRegistry
+from shared.jobtypes.errors import ProviderNotFound
 from shared.providers.client import (
     Provider,
-    ProviderClient,
     RateLimit,
     answer_as,
     standard_rate_limit,
 )
-from shared.settings import Settings
 
 #: WMO weather interpretation codes, as Open-Meteo documents them.
 WMO_CODES = {
@@ -177,7 +175,8 @@ def _observed(forecast: _Forecast) -> tuple[str, str]:
     return iso_utc(aware), aware.astimezone(timezone(offset)).isoformat()
 
 
-def register(registry: JobTypeRegistry, settings: Settings, client: ProviderClient) -> None:
+def register(registry: JobTypeRegistry) -> None:
+    settings, client = registry.settings, registry.http
     key = settings.weather_api_key
     urls = [settings.weather_geocoding_url.rstrip("/"), settings.weather_forecast_url.rstrip("/")]
     if key:

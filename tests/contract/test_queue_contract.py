@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import MessageLockLost, TooLarge
+from shared.control import MessageLockLost
+from shared.errors import TooLarge
 from shared.ports import JobQueue, OutgoingMessage, ReceivedMessage
 from tests.contract.backends import QUEUE_BACKENDS, Backends
 

@@ -145,8 +145,8 @@ async def test_on_service_bus_a_failed_job_is_completed_and_a_poison_message_dea
     from pydantic import BaseModel
 
     from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
-    from shared.errors import PermanentJobError
     from shared.jobtypes import default_registry
+    from shared.jobtypes.errors import PermanentJobError
     from shared.ports import OutgoingMessage
     from shared.priorities import PriorityQueues
     from shared.service import Submission

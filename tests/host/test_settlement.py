@@ -18,9 +18,9 @@ from dtq.host.config import HostConfig
 from dtq.host.listener import QueueListener
 from functions import worker
 from functions.runtime import install
-from shared.errors import PermanentJobError
 from shared.jobs import JobState
 from shared.jobtypes import JobContext, default_registry
+from shared.jobtypes.errors import PermanentJobError
 from shared.messages import JobMessage
 from shared.ports import JobQueue, OutgoingMessage
 from shared.runtime import Runtime

@@ -12,15 +12,10 @@ import pytest
 from pydantic import BaseModel
 
 from shared.constants import PROP_DIAGNOSTIC_ID, PROP_TRACEPARENT
-from shared.errors import (
-    JobCancelled,
-    JobTimedOut,
-    PermanentJobError,
-    TransientJobError,
-    ValidationFailed,
-)
+from shared.errors import ValidationFailed
 from shared.jobtypes import JobContext, JobTypeRegistry, default_registry
 from shared.jobtypes.builtin import SimulatePayload, simulate
+from shared.jobtypes.errors import JobCancelled, JobTimedOut, PermanentJobError, TransientJobError
 from shared.messages import JobMessage
 from shared.retries import RetryPolicy
 

@@ -20,7 +20,8 @@ from hypothesis.stateful import (
 )
 
 from shared.adapters.sqlite import Database, SqliteJobQueue
-from shared.errors import IllegalTransition, MessageLockLost
+from shared.control import MessageLockLost
+from shared.errors import IllegalTransition
 from shared.jobs import TRANSITIONS, Job, JobState
 from shared.ports import OutgoingMessage, ReceivedMessage
 

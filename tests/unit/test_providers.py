@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.errors import (
+from shared.errors import ValidationFailed
+from shared.jobtypes import JobContext, JobTypeRegistry
+from shared.jobtypes.errors import (
     JobDeferred,
     JobFailure,
     ProviderBadResponse,
@@ -20,9 +22,7 @@ from shared.errors import (
     ProviderServerError,
     ProviderTimeout,
     ProviderUnavailable,
-    ValidationFailed,
 )
-from shared.jobtypes import JobContext, JobTypeRegistry
 from shared.providers import ProviderClient
 from shared.runtime import build_registry
 from shared.settings import Settings

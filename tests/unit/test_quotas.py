@@ -10,7 +10,7 @@ import pytest
 
 from shared.adapters.sqlite import Database, SqliteStatusStore
 from shared.adapters.sqlite.rates import SqliteRateCounters
-from shared.errors import JobDeferred
+from shared.jobtypes.errors import JobDeferred
 from shared.quotas import ProviderQuotas, Quota, parse_quotas
 from shared.settings import Settings
 

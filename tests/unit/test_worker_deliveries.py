@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from shared.errors import JobCancelled, JobDeferred, PermanentJobError, TransientJobError
 from shared.jobs import Job, JobState
 from shared.jobtypes import JobContext, JobTypeRegistry, default_registry
+from shared.jobtypes.errors import JobCancelled, JobDeferred, PermanentJobError, TransientJobError
 from shared.messages import Delivery, JobMessage
 from shared.retries import RetryPolicy
 from shared.service import Submission

@@ -33,7 +33,8 @@ from azure.servicebus.exceptions import (
     ServiceBusError,
 )
 
-from shared.errors import BackendUnavailable, DtqError, MessageLockLost, TooLarge
+from shared.control import MessageLockLost
+from shared.errors import BackendUnavailable, DtqError, TooLarge
 from shared.ports import OutgoingMessage, QueueDepth, ReceivedMessage
 from shared.usage import Usage
 

@@ -25,7 +25,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from shared.adapters.sqlite.database import Database
-from shared.errors import MessageLockLost, TooLarge
+from shared.control import MessageLockLost
+from shared.errors import TooLarge
 from shared.ports import MAX_MESSAGE_BYTES, OutgoingMessage, QueueDepth, ReceivedMessage
 
 ACTIVE = 0
