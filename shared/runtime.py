@@ -1,4 +1,5 @@
-"""The composition root: builds the ports chosen by the settings and the services on them.
+"""The composition root: builds the ports chosen by the settings (from the backend
+registry, shared/backends.py) and the services on them.
 
 Nothing connects anywhere until :meth:`Runtime.from_settings` is called; the
 function triggers call it once per process, on their first invocation.
@@ -12,29 +13,18 @@ from pathlib import Path
 
 from shared import telemetry
 from shared.access import Access, operator_key_ids
-from shared.adapters.sqlite import (
-    Database,
-    SqliteIdempotencyKeys,
-    SqliteJobQueue,
-    SqliteResultStore,
-    SqliteStatusStore,
-)
-from shared.adapters.sqlite.api_keys import SqliteApiKeyStore
-from shared.adapters.sqlite.rates import SqliteRateCounters
-from shared.adapters.sqlite.slots import SqliteRunSlots
+from shared.adapters.sqlite import Database
 from shared.adapters.sqlite.workers import SqliteWorkerRegistry
+from shared.backends import QUEUES, RESULTS, STORES, Resources
 from shared.jobs import Priority
 from shared.jobtypes import JobTypeRegistry, default_registry
 from shared.jobtypes.discovery import load_job_types
 from shared.limits import Limits, TenantLimits
 from shared.metrics import Metrics
 from shared.ports import (
-    ApiKeyStore,
     IdempotencyKeys,
     JobQueue,
-    RateCounters,
     ResultStore,
-    RunSlots,
     StatusStore,
     WorkerRegistry,
 )
@@ -95,8 +85,10 @@ class Runtime:
                 databases.append(Database(settings.sqlite_path))
             return databases[0]
 
-        status: StatusStore = _status_store(settings, sqlite, usage)
-        rates = _rate_counters(settings, sqlite, usage)
+        r = Resources(settings, usage, sqlite)
+        stores = STORES[settings.status_backend]
+        status: StatusStore = stores.status(r)
+        rates = stores.rate_counters(r)
         # Quotas count in the rate counters, pauses are markers beside the jobs: both
         # shared by every process and instance on the store (shared/quotas.py).
         quotas = ProviderQuotas(settings.provider_quotas(), rates, markers=status)
@@ -104,15 +96,15 @@ class Runtime:
             settings.provider_timeout_seconds, metrics=metrics, quotas=quotas
         )
         registry = registry or build_registry(settings, providers)
+        new_queue = QUEUES[settings.queue_backend]
         if settings.push_enabled:  # every change also goes to SignalR (shared/push.py)
-            events = _job_queue(settings, settings.events_queue, sqlite, usage)
-            status = PublishingStatusStore(status, events)
-        results = _result_store(settings, sqlite, usage)
-        keys = _idempotency_keys(settings, sqlite, usage)
-        slots = _run_slots(settings, sqlite, usage)
+            status = PublishingStatusStore(status, new_queue(r, settings.events_queue))
+        results = RESULTS[settings.result_backend](r)
+        keys = stores.idempotency_keys(r)
+        slots = stores.run_slots(r)
         tenant_limits = _tenant_limits(settings)
         access = Access(
-            _api_keys(settings, sqlite, usage),
+            stores.api_keys(r),
             require_keys=settings.require_api_keys,
             default_tenant=settings.default_tenant,
             trust_client_principal=settings.trust_client_principal,
@@ -123,7 +115,7 @@ class Runtime:
             Priority.NORMAL: settings.jobs_queue,
             Priority.LOW: settings.jobs_queue_low,
         }
-        by_name = {name: _job_queue(settings, name, sqlite, usage) for name in set(names.values())}
+        by_name = {name: new_queue(r, name) for name in set(names.values())}
         queue = PriorityQueues({p: by_name[name] for p, name in names.items()})
         service = JobService(
             status=status,
@@ -218,32 +210,6 @@ def build_registry(settings: Settings, providers: ProviderClient) -> JobTypeRegi
     return registry
 
 
-def _status_store(settings: Settings, sqlite: Callable[[], Database], usage: Usage) -> StatusStore:
-    if settings.status_backend == "table":
-        from shared.adapters.azure import connections
-        from shared.adapters.azure.table_status import TableStatusStore
-
-        return TableStatusStore(
-            connections.table_service(settings, usage),
-            settings.status_table,
-            shards=settings.status_table_shards,
-        )
-    return SqliteStatusStore(sqlite())
-
-
-def _idempotency_keys(
-    settings: Settings, sqlite: Callable[[], Database], usage: Usage
-) -> IdempotencyKeys:
-    if settings.status_backend == "table":
-        from shared.adapters.azure import connections
-        from shared.adapters.azure.table_idempotency import TableIdempotencyKeys
-
-        return TableIdempotencyKeys(
-            connections.table_service(settings, usage), settings.idempotency_table
-        )
-    return SqliteIdempotencyKeys(sqlite())
-
-
 def _tenant_limits(settings: Settings) -> TenantLimits:
     tenants = Limits(settings.tenant_submissions_per_minute, settings.tenant_max_running)
     return TenantLimits(
@@ -253,74 +219,4 @@ def _tenant_limits(settings: Settings) -> TenantLimits:
         ),
         tenants=tenants,
         overrides=TenantLimits.parse_overrides(settings.tenant_limits, tenants),
-    )
-
-
-def _rate_counters(
-    settings: Settings, sqlite: Callable[[], Database], usage: Usage
-) -> RateCounters:
-    if settings.status_backend == "table":
-        from shared.adapters.azure import connections
-        from shared.adapters.azure.table_rates import TableRateCounters
-
-        return TableRateCounters(connections.table_service(settings, usage), settings.rates_table)
-    return SqliteRateCounters(sqlite())
-
-
-def _run_slots(settings: Settings, sqlite: Callable[[], Database], usage: Usage) -> RunSlots:
-    if settings.status_backend == "table":
-        from shared.adapters.azure import connections
-        from shared.adapters.azure.table_slots import TableRunSlots
-
-        return TableRunSlots(connections.table_service(settings, usage), settings.slots_table)
-    return SqliteRunSlots(sqlite())
-
-
-def _api_keys(settings: Settings, sqlite: Callable[[], Database], usage: Usage) -> ApiKeyStore:
-    if settings.status_backend == "table":
-        from shared.adapters.azure import connections
-        from shared.adapters.azure.table_api_keys import TableApiKeyStore
-
-        return TableApiKeyStore(connections.table_service(settings, usage), settings.api_keys_table)
-    return SqliteApiKeyStore(sqlite())
-
-
-def _result_store(settings: Settings, sqlite: Callable[[], Database], usage: Usage) -> ResultStore:
-    if settings.result_backend == "cosmos":
-        from shared.adapters.azure import connections
-        from shared.adapters.azure.cosmos_results import CosmosResultStore
-
-        client, may_create = connections.cosmos_client(settings, usage)
-        return CosmosResultStore(
-            client,
-            settings.cosmos_database,
-            settings.cosmos_results_container,
-            ttl_seconds=settings.result_ttl_seconds,
-            create_if_missing=may_create,
-        )
-    return SqliteResultStore(sqlite())
-
-
-def _job_queue(
-    settings: Settings, name: str, sqlite: Callable[[], Database], usage: Usage
-) -> JobQueue:
-    if settings.queue_backend == "servicebus":
-        from shared.adapters.azure import connections
-        from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
-
-        client, admin = connections.servicebus_clients(settings)
-        return ServiceBusJobQueue(
-            client,
-            name,
-            lock_duration=settings.queue_lock_seconds,
-            max_delivery_count=settings.queue_max_delivery_count,
-            admin=admin,
-            usage=usage,
-        )
-    return SqliteJobQueue(
-        sqlite(),
-        name,
-        lock_duration=settings.queue_lock_seconds,
-        max_delivery_count=settings.queue_max_delivery_count,
-        duplicate_detection_window=settings.queue_duplicate_window_seconds,
     )

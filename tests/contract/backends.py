@@ -16,6 +16,7 @@ import pytest
 
 from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
 from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, SqliteStatusStore
+from shared.backends import RESULTS, STORES, Resources
 from shared.ports import (
     ApiKeyStore,
     IdempotencyKeys,
@@ -24,14 +25,6 @@ from shared.ports import (
     ResultStore,
     RunSlots,
     StatusStore,
-)
-from shared.runtime import (
-    _api_keys,
-    _idempotency_keys,
-    _rate_counters,
-    _result_store,
-    _run_slots,
-    _status_store,
 )
 from shared.settings import Settings
 from shared.usage import Usage
@@ -179,7 +172,7 @@ class Backends:
         store = (
             SqliteStatusStore(self.database())
             if kind == "sqlite"
-            else _status_store(self.settings(kind), self.database, self.usage)
+            else STORES[kind].status(Resources(self.settings(kind), self.usage, self.database))
         )
         self.closables.append(store)
         return store
@@ -188,33 +181,34 @@ class Backends:
         store = (
             SqliteResultStore(self.database())
             if kind == "sqlite"
-            else _result_store(self.settings(kind), self.database, self.usage)
+            else RESULTS[kind](Resources(self.settings(kind), self.usage, self.database))
         )
         self.closables.append(store)
         return store
 
-    def _store(self, kind: str, table_setting: str, build: Callable[..., Any]) -> Any:
-        """A store built by the runtime's own factory; on Table storage in a table of its
-        own for this test."""
+    def _store(self, kind: str, table_setting: str, store: str) -> Any:
+        """A store built by the backend registry (shared/backends.py), as the runtime
+        builds it; on Table storage in a table of its own for this test."""
         settings = self.settings(kind)
         if kind == "table":
             name = self.unique + table_setting.removesuffix("_table").replace("_", "")
             settings = settings.model_copy(update={table_setting: name})
-        store = build(settings, self.database, self.usage)
+        stores = STORES[settings.status_backend]
+        store = getattr(stores, store)(Resources(settings, self.usage, self.database))
         self.closables.append(store)
         return store
 
     def keys(self, kind: str) -> IdempotencyKeys:
-        return self._store(kind, "idempotency_table", _idempotency_keys)
+        return self._store(kind, "idempotency_table", "idempotency_keys")
 
     def api_keys(self, kind: str) -> ApiKeyStore:
-        return self._store(kind, "api_keys_table", _api_keys)
+        return self._store(kind, "api_keys_table", "api_keys")
 
     def rates(self, kind: str) -> RateCounters:
-        return self._store(kind, "rates_table", _rate_counters)
+        return self._store(kind, "rates_table", "rate_counters")
 
     def slots(self, kind: str) -> RunSlots:
-        return self._store(kind, "slots_table", _run_slots)
+        return self._store(kind, "slots_table", "run_slots")
 
     async def aclose(self) -> None:
         for closable in self.closables:
