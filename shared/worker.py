@@ -1,4 +1,4 @@
-"""Worker: runs the job behind one delivered message, idempotently.
+"""Worker: what one delivered message means, idempotently: start, defer or settle.
 
 A message can arrive more than once (lock expiry, a crash, a duplicate send).
 The worker decides from the stored job what a delivery means:
@@ -18,10 +18,12 @@ any other attempt number                   stale: no-op
 =========================================  ===========================================
 
 The delivery count plays no part: a running attempt holds a *lease* on its job
-record (``lease_until``, ``lease_holder``), written when it starts and renewed by its
-run every ``lease_renew_seconds`` (and by each progress report), so no attempt ever
-runs twice at once, however often its message is delivered. A run that finds another
-holder on renewing stops; one that cannot renew stops itself before its lease lapses.
+record (``lease_until``, ``lease_holder``), written when a delivery starts or takes over
+the attempt and kept by its run (:class:`~shared.attempts.AttemptRun`, which calls the
+handler, stores its progress and renews the lease), so no attempt ever runs twice at
+once, however often its message is delivered. The worker then settles the attempt from
+what its run returned or raised; a backend down, shutdown or a function timeout hands
+the message back instead, with the run's lease given back first where the store lets it.
 
 Every state change is a conditional write, so two workers racing on one job
 cannot both win; the result store keeps the first result written for a job.
@@ -39,7 +41,6 @@ reaches the queue's own dead-letter queue (docs/retries.md).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import secrets
@@ -51,17 +52,12 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from shared.control import PoisonJob, ResultTooLarge
-from shared.errors import (
-    BackendUnavailable,
-    NotFound,
-    PreconditionFailed,
-    TooLarge,
-    ValidationFailed,
-)
+from shared.attempts import AttemptRun, LeaseLost, RunTiming, running_attempt
+from shared.control import ResultTooLarge
+from shared.errors import BackendUnavailable, NotFound, TooLarge
 from shared.guarded import guarded_update
 from shared.jobs import DeadLetter, Job, JobState, lease_timing, utcnow
-from shared.jobtypes import JobContext, JobTypeRegistry
+from shared.jobtypes import JobTypeRegistry
 from shared.jobtypes.errors import JobCancelled, JobDeferred, JobFailure, JobTimedOut
 from shared.limits import TenantLimits
 from shared.messages import Delivery, JobMessage
@@ -78,22 +74,6 @@ log = logging.getLogger(__name__)
 SLOT_WAIT_SECONDS = (0.5, 2.0)
 
 
-def running_attempt(job: Job, attempt: int, holder: str | None = None) -> bool:
-    """Whether ``job`` is still running ``attempt`` (not settled, nor moved on elsewhere),
-    under the lease of ``holder`` when given."""
-    return (
-        job.state is JobState.RUNNING
-        and job.attempt == attempt
-        and (holder is None or job.lease_holder == holder)
-    )
-
-
-def should_stop(job: Job, attempt: int, holder: str | None = None) -> bool:
-    """Whether the run of ``attempt`` holding ``holder``'s lease should stop: the job was
-    cancelled, or settled or taken over elsewhere."""
-    return not running_attempt(job, attempt, holder) or job.cancel_requested_at is not None
-
-
 def lease_live(job: Job, delivery: Delivery, now: datetime) -> bool:
     """Whether another run holds ``job``'s running attempt, as far as ``delivery`` can
     tell: its lease has not lapsed, and this is not the copy sent to wait for exactly
@@ -103,11 +83,6 @@ def lease_live(job: Job, delivery: Delivery, now: datetime) -> bool:
     if until is None or until <= now:
         return False
     return delivery.message_id != delivery.message.lease_copy_id(until)
-
-
-class _LeaseLost(Exception):
-    """The run could not renew its lease before it would lapse (the status store is
-    unreachable): it stopped, and another delivery will take the attempt over."""
 
 
 class Worker:
@@ -207,21 +182,32 @@ class Worker:
             await self._run(job, msg, span)
 
     async def _run(self, job: Job, msg: JobMessage, span: trace.Span) -> None:
-        runner = _Run(self, job)
+        runner = AttemptRun(
+            job,
+            status=self.status,
+            registry=self.registry,
+            timing=RunTiming(
+                self.lease_seconds,
+                self.lease_renew_seconds,
+                self.cancel_check_seconds,
+                self.timeout_seconds,
+            ),
+            clock=self.clock,
+        )
         try:
             await self._attempt(runner, msg, span)
         except BackendUnavailable:
             # dtq's own store is down (e.g. a progress or result write): not the job's
             # failure. The message goes back; give the lease back so that its redelivery
             # takes the attempt over at once (if the store lets us).
-            await self._give_back(runner)
+            await runner.give_back()
             raise
         except asyncio.CancelledError:
             # Shutdown, or a function timeout: the host abandons the message.
-            await asyncio.shield(self._give_back(runner))
+            await asyncio.shield(runner.give_back())
             raise
 
-    async def _attempt(self, runner: _Run, msg: JobMessage, span: trace.Span) -> None:
+    async def _attempt(self, runner: AttemptRun, msg: JobMessage, span: trace.Span) -> None:
         job = runner.job
         began = time.monotonic()
         try:
@@ -233,7 +219,7 @@ class Worker:
         except JobDeferred as deferred:
             span.set_attribute("dtq.outcome", "deferred")
             await self._deferred(runner.job, msg, deferred, time.monotonic() - began)
-        except _LeaseLost as lost:
+        except LeaseLost as lost:
             span.set_attribute("dtq.outcome", "lease lost")
             raise BackendUnavailable(str(lost)) from None  # abandoned; taken over later
         except BackendUnavailable:
@@ -350,14 +336,6 @@ class Worker:
             delivery.delivery_count,
             copy_id,
         )
-
-    async def _give_back(self, runner: _Run) -> None:
-        """Best effort: end this run's lease now (its message is going back to the
-        queue), so the redelivery takes the attempt over at once."""
-        try:
-            await asyncio.wait_for(runner.renew(seconds=0), timeout=5)
-        except Exception as exc:  # the lease then lapses on its own
-            log.info("job %s: lease not given back (%r)", runner.job.job_id, exc)
 
     # -- the running cap ----------------------------------------------------------
 
@@ -513,157 +491,3 @@ def classify(exc: BaseException) -> tuple[bool, str, float | None, str]:
         return True, str(exc) or "the attempt timed out", None, "Timeout"
     # An unexpected exception: assume the next attempt may succeed.
     return True, f"{type(exc).__name__}: {exc}", None, "UnhandledException"
-
-
-class _Run:
-    """One attempt of one job: the handler call, its progress reports, and its lease."""
-
-    def __init__(self, worker: Worker, job: Job) -> None:
-        self.worker = worker
-        self.job = job
-        #: The lease this run holds (written by the delivery that started it).
-        self.holder = job.lease_holder
-        #: When (monotonic) the lease was last written: at most lease_seconds ago.
-        self.renewed_at = time.monotonic()
-        #: Set when the watcher stopped the handler (cancelled, or settled elsewhere).
-        self.stopped = False
-        #: Set when the watcher stopped the handler because the lease could not be renewed.
-        self.lease_lost = False
-
-    async def execute(self) -> Any:
-        try:
-            job_type = self.worker.registry.get(self.job.job_type)
-        except ValidationFailed as exc:
-            raise PoisonJob("UnknownJobType", exc.detail) from None
-        try:
-            payload = job_type.parse(self.job.payload)
-        except ValidationFailed as exc:
-            fields = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
-            raise PoisonJob("InvalidPayload", f"{exc.detail} ({fields})") from None
-        limit = self._time_limit()
-        ctx = JobContext(
-            job_id=self.job.job_id,
-            tenant_id=self.job.tenant_id,
-            job_type=self.job.job_type,
-            attempt=self.job.attempt,
-            max_attempts=self.job.max_attempts,
-            trace_id=self.job.trace_id,
-            deadline=None if limit is None else time.monotonic() + limit,
-            time_limit=limit,
-            _sink=self.report,
-        )
-        handler = asyncio.ensure_future(job_type.handler(payload, ctx))
-        watcher = asyncio.create_task(self._watch(handler))
-        try:
-            async with asyncio.timeout(ctx.time_left()):
-                return await asyncio.shield(handler)
-        except TimeoutError:
-            raise JobTimedOut(
-                f"attempt {self.job.attempt} ran past its time limit of {limit:g}s"
-            ) from None
-        except asyncio.CancelledError:
-            if self.lease_lost:
-                raise _LeaseLost(
-                    f"job {self.job.job_id} attempt {self.job.attempt}: its lease could not"
-                    f" be renewed for {time.monotonic() - self.renewed_at:.0f}s; stopped"
-                ) from None
-            if self.stopped:
-                raise JobCancelled(f"job {self.job.job_id} was cancelled") from None
-            raise
-        finally:
-            watcher.cancel()
-            if not handler.done():
-                handler.cancel()
-                with contextlib.suppress(BaseException):
-                    await handler
-
-    def _time_limit(self) -> float | None:
-        """The job's own timeout, within the deployment's limit."""
-        limits = [t for t in (self.job.timeout_seconds, self.worker.timeout_seconds) if t]
-        return min(limits) if limits else None
-
-    async def report(self, progress: int, stage: str | None) -> bool:
-        """Store progress; True when this attempt should stop (the job was settled or
-        moved on elsewhere, e.g. cancelled or taken over after a lost lock)."""
-        attempt = self.job.attempt
-        now = self.worker.clock()
-        written = time.monotonic()
-        until = now + timedelta(seconds=self.worker.lease_seconds)
-
-        def change(current: Job) -> Job | None:
-            if should_stop(current, attempt, self.holder):
-                return None
-            return current.with_progress(progress, stage, now=now).with_lease(until)
-
-        try:
-            stored, changed = await guarded_update(
-                self.worker.status, self.job.tenant_id, self.job.job_id, change, known=self.job
-            )
-        except PreconditionFailed:
-            return False  # heavy contention on one job: skip this report, keep running
-        if should_stop(stored, attempt, self.holder):
-            return True
-        if changed:
-            self.renewed_at = written  # a progress report renews the lease too
-        self.job = stored
-        return False
-
-    async def renew(self, seconds: float | None = None) -> Job:
-        """Move this run's lease to ``seconds`` from now (default: a full lease; 0 gives
-        it back), if the run still holds it; the stored job either way."""
-        attempt = self.job.attempt
-        written = time.monotonic()
-        lease = self.worker.lease_seconds if seconds is None else seconds
-        until = self.worker.clock() + timedelta(seconds=lease)
-
-        def change(current: Job) -> Job | None:
-            if not running_attempt(current, attempt, self.holder):
-                return None  # settled, or taken over: not this run's lease any more
-            return current.with_lease(until)
-
-        stored, changed = await guarded_update(
-            self.worker.status, self.job.tenant_id, self.job.job_id, change, known=self.job
-        )
-        if changed:
-            self.renewed_at = written
-            self.job = stored
-        return stored
-
-    async def _watch(self, handler: asyncio.Future[Any]) -> None:
-        """While the handler runs: renew the lease every ``lease_renew_seconds``, and
-        between renewals check every ``cancel_check_seconds`` whether the job was
-        cancelled (or settled or taken over elsewhere); if so, cancel the handler at its
-        current await. If the lease cannot be renewed (the status store is down) until
-        one renew interval before it would lapse, stop the handler too: another delivery
-        may take the attempt over once it lapses, and two runs must never overlap."""
-        renew_every = self.worker.lease_renew_seconds
-        check_every = self.worker.cancel_check_seconds or renew_every
-        tick = min(check_every, renew_every)
-        give_up_after = self.worker.lease_seconds - renew_every
-        while not handler.done():
-            await asyncio.sleep(tick)
-            if handler.done():
-                return
-            try:
-                if time.monotonic() - self.renewed_at >= renew_every - tick / 2:
-                    current = await self.renew()
-                elif self.worker.cancel_check_seconds:
-                    current = await self.worker.status.get(self.job.tenant_id, self.job.job_id)
-                else:
-                    continue
-            except (BackendUnavailable, PreconditionFailed) as exc:
-                if time.monotonic() - self.renewed_at >= give_up_after:
-                    log.warning(
-                        "job %s attempt %d: lease not renewed (%s); stopping the run",
-                        self.job.job_id,
-                        self.job.attempt,
-                        exc,
-                    )
-                    self.lease_lost = True
-                    handler.cancel()
-                    return
-                continue  # the next renewal or check will tell
-            if should_stop(current, self.job.attempt, self.holder):
-                self.stopped = True
-                handler.cancel()
-                return
