@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -14,13 +13,6 @@ from tests.contract.backends import API_KEY_BACKENDS, Backends
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 MakeStore = Callable[[], ApiKeyStore]
-
-
-@pytest.fixture
-async def backends(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backends]:
-    made = Backends(request, tmp_path)
-    yield made
-    await made.aclose()
 
 
 @pytest.fixture(params=API_KEY_BACKENDS)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -15,13 +14,6 @@ from tests.contract.backends import KEY_BACKENDS, Backends
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=24)
 MakeKeys = Callable[[], IdempotencyKeys]
-
-
-@pytest.fixture
-async def backends(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backends]:
-    made = Backends(request, tmp_path)
-    yield made
-    await made.aclose()
 
 
 @pytest.fixture(params=KEY_BACKENDS)

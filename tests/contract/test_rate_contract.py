@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -15,13 +14,6 @@ from tests.contract.backends import RATE_BACKENDS, Backends
 W0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 W1 = W0 + timedelta(minutes=1)
 MakeRates = Callable[[], RateCounters]
-
-
-@pytest.fixture
-async def backends(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backends]:
-    made = Backends(request, tmp_path)
-    yield made
-    await made.aclose()
 
 
 @pytest.fixture(params=RATE_BACKENDS)

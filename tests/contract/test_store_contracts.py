@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -23,13 +22,6 @@ from tests.contract.backends import RESULT_BACKENDS, STATUS_BACKENDS, Backends
 
 MakeStatus = Callable[[], StatusStore]
 MakeResults = Callable[[], ResultStore]
-
-
-@pytest.fixture
-async def backends(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backends]:
-    made = Backends(request, tmp_path)
-    yield made
-    await made.aclose()
 
 
 @pytest.fixture(params=STATUS_BACKENDS)

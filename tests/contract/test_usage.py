@@ -3,9 +3,6 @@ which ``bench/cost.py`` prices. Run against the emulators and the Service Bus fa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from shared.jobs import Job
@@ -14,10 +11,8 @@ from tests.contract.backends import Backends
 
 
 @pytest.fixture
-async def backends(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backends]:
-    made = Backends(request, tmp_path, queue_kind="servicebus-fake")
-    yield made
-    await made.aclose()
+def queue_kind() -> str:
+    return "servicebus-fake"
 
 
 def calls(backends: Backends) -> dict[str, int]:
