@@ -20,8 +20,10 @@ attempt: :class:`~shared.jobtypes.errors.JobCancelled`,
 :class:`~shared.jobtypes.errors.JobDeferred`, :class:`~shared.jobtypes.errors.JobTimedOut`,
 :class:`LeaseLost`, :class:`~shared.control.PoisonJob` (an unknown job type or a payload
 that no longer validates), :class:`~shared.errors.BackendUnavailable`, or the handler's
-own exception. The worker settles the attempt from that; :meth:`AttemptRun.give_back`
-ends the lease early when the message goes back to the queue instead.
+own exception. A :class:`~shared.settling.Settler` settles the attempt from that;
+:meth:`AttemptRun.give_back` ends the lease early when the message goes back to the
+queue instead. :func:`lease_live` tells a delivery of a running attempt whether a run
+still holds its lease (the worker then defers the delivery to the lease's end).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from shared.guarded import guarded_update
 from shared.jobs import Job, JobState
 from shared.jobtypes import JobContext, JobTypeRegistry
 from shared.jobtypes.errors import JobCancelled, JobTimedOut
+from shared.messages import Delivery
 from shared.ports import StatusStore
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,17 @@ def should_stop(job: Job, attempt: int, holder: str | None = None) -> bool:
     """Whether the run of ``attempt`` holding ``holder``'s lease should stop: the job was
     cancelled, or settled or taken over elsewhere."""
     return not running_attempt(job, attempt, holder) or job.cancel_requested_at is not None
+
+
+def lease_live(job: Job, delivery: Delivery, now: datetime) -> bool:
+    """Whether another run holds ``job``'s running attempt, as far as ``delivery`` can
+    tell: its lease has not lapsed, and this is not the copy sent to wait for exactly
+    that lease's end (finding the same lease then means its holder stopped renewing,
+    whatever this machine's clock says)."""
+    until = job.lease_until
+    if until is None or until <= now:
+        return False
+    return delivery.message_id != delivery.message.lease_copy_id(until)
 
 
 class LeaseLost(Exception):

@@ -17,25 +17,19 @@ running attempt n-1                        its worker scheduled n and died: star
 any other attempt number                   stale: no-op
 =========================================  ===========================================
 
-The delivery count plays no part: a running attempt holds a *lease* on its job
-record (``lease_until``, ``lease_holder``), written when a delivery starts or takes over
-the attempt and kept by its run (:class:`~shared.attempts.AttemptRun`, which calls the
-handler, stores its progress and renews the lease), so no attempt ever runs twice at
-once, however often its message is delivered. The worker then settles the attempt from
-what its run returned or raised; a backend down, shutdown or a function timeout hands
-the message back instead, with the run's lease given back first where the store lets it.
+The delivery count plays no part: a running attempt holds a *lease* on its job record
+(``lease_until``, ``lease_holder``), written when a delivery starts or takes over the
+attempt and renewed by its run (:class:`~shared.attempts.AttemptRun`), so no attempt
+ever runs twice at once, however often its message is delivered. Every state change is
+a conditional write, so two workers racing on one job cannot both win.
 
-Every state change is a conditional write, so two workers racing on one job
-cannot both win; the result store keeps the first result written for a job.
-Retries are scheduled messages sent *before* the job is marked ``retrying``,
-so a crash in between leaves a redelivery, never a job nobody will run.
-
-A job that fails for good (a permanent error, or its last attempt) ends ``failed``
-with a :class:`~shared.jobs.DeadLetter` record: that record *is* dtq's dead-letter
-queue (the API, UI and CLI list it). :meth:`Worker.handle` then returns, so the host
-completes the message, on Azure and on the local host alike. Only a message that
-raises past ``maxDeliveryCount`` (an undecodable one, or a backend down for that long)
-reaches the queue's own dead-letter queue (docs/retries.md).
+A tenant at its running cap waits (shared/runcap.py). A started attempt is settled from
+what its run returned or raised (shared/settling.py: completed, cancelled, deferred,
+retried, or failed for good with its dead-letter record), and :meth:`Worker.handle`
+returns, so the host completes the message, on Azure and on the local host alike. A
+backend down, shutdown or a function timeout hands the message back instead; only a
+message that raises past ``maxDeliveryCount`` (an undecodable one, or a backend down
+for that long) reaches the queue's own dead-letter queue (docs/retries.md).
 """
 
 from __future__ import annotations
@@ -44,45 +38,28 @@ import asyncio
 import logging
 import random
 import secrets
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from shared.attempts import AttemptRun, LeaseLost, RunTiming, running_attempt
-from shared.control import ResultTooLarge
-from shared.errors import BackendUnavailable, NotFound, TooLarge
+from shared.attempts import AttemptRun, RunTiming, lease_live, running_attempt
+from shared.errors import BackendUnavailable, NotFound
 from shared.guarded import guarded_update
-from shared.jobs import DeadLetter, Job, JobState, lease_timing, utcnow
+from shared.jobs import Job, JobState, lease_timing, utcnow
 from shared.jobtypes import JobTypeRegistry
-from shared.jobtypes.errors import JobCancelled, JobDeferred, JobFailure, JobTimedOut
 from shared.limits import TenantLimits
-from shared.messages import Delivery, JobMessage
+from shared.messages import Delivery
 from shared.metrics import Metrics
 from shared.ports import JobQueue, ResultStore, RunSlots, StatusStore
 from shared.priorities import PriorityQueues
 from shared.retries import RetryPolicy
-from shared.telemetry import context_from, enqueue_attributes, job_context, span_in_trace, tracer
+from shared.runcap import RunningCap
+from shared.settling import Settler
+from shared.telemetry import context_from, enqueue_attributes, job_context, tracer
 
 log = logging.getLogger(__name__)
-
-#: A job over its tenant's running cap is tried again after a uniform draw from this
-#: range of seconds (jittered, so waiting jobs do not come back in one wave).
-SLOT_WAIT_SECONDS = (0.5, 2.0)
-
-
-def lease_live(job: Job, delivery: Delivery, now: datetime) -> bool:
-    """Whether another run holds ``job``'s running attempt, as far as ``delivery`` can
-    tell: its lease has not lapsed, and this is not the copy sent to wait for exactly
-    that lease's end (finding the same lease then means its holder stopped renewing,
-    whatever this machine's clock says)."""
-    until = job.lease_until
-    if until is None or until <= now:
-        return False
-    return delivery.message_id != delivery.message.lease_copy_id(until)
 
 
 class Worker:
@@ -144,10 +121,8 @@ class Worker:
         try:
             await self._handle(delivery)
         except BackendUnavailable as exc:
-            delay = min(
-                self.outage_backoff_max,
-                self.outage_backoff_base * 2 ** (delivery.delivery_count - 1),
-            )
+            backoff = self.outage_backoff_base * 2 ** (delivery.delivery_count - 1)
+            delay = min(self.outage_backoff_max, backoff)
             log.warning(
                 "job %s: a backend is unavailable (%s); handing the message back in %.1fs",
                 delivery.message.job_id,
@@ -159,14 +134,14 @@ class Worker:
 
     async def _handle(self, delivery: Delivery) -> None:
         """One delivery, in a consumer span of the job's trace (the parent comes from the
-        message's traceparent: the enqueue span), with job_id on every log record."""
+        message's traceparent: the enqueue span), with job_id on every log record; a
+        started attempt is run and then settled (shared/settling.py)."""
         msg = delivery.message
-        parent = context_from(msg.traceparent)
         with (
             job_context(msg.job_id),
             tracer.start_as_current_span(
                 "run",
-                context=parent,
+                context=context_from(msg.traceparent),
                 kind=SpanKind.CONSUMER,
                 attributes=_delivery_attributes(delivery),
             ) as span,
@@ -179,58 +154,31 @@ class Worker:
             queue_name = self.queues[job.priority].queue_name
             span.set_attributes(enqueue_attributes(job, queue_name, job.attempt))
             log.info("job %s attempt %d started", job.job_id, job.attempt)
-            await self._run(job, msg, span)
+            lease = (self.lease_seconds, self.lease_renew_seconds)
+            timing = RunTiming(*lease, self.cancel_check_seconds, self.timeout_seconds)
+            run = AttemptRun(
+                job, status=self.status, registry=self.registry, timing=timing, clock=self.clock
+            )
+            await self._settler().settle(run, msg, span)
 
-    async def _run(self, job: Job, msg: JobMessage, span: trace.Span) -> None:
-        runner = AttemptRun(
-            job,
+    def _settler(self) -> Settler:
+        """Settles attempts with this worker's current stores, policy, clock and rng."""
+        return Settler(
             status=self.status,
-            registry=self.registry,
-            timing=RunTiming(
-                self.lease_seconds,
-                self.lease_renew_seconds,
-                self.cancel_check_seconds,
-                self.timeout_seconds,
-            ),
+            results=self.results,
+            queues=self.queues,
+            retry_policy=self.retry_policy,
             clock=self.clock,
+            rng=self.rng,
+            metrics=self.metrics,
+            release_slot=self._running_cap().release,
         )
-        try:
-            await self._attempt(runner, msg, span)
-        except BackendUnavailable:
-            # dtq's own store is down (e.g. a progress or result write): not the job's
-            # failure. The message goes back; give the lease back so that its redelivery
-            # takes the attempt over at once (if the store lets us).
-            await runner.give_back()
-            raise
-        except asyncio.CancelledError:
-            # Shutdown, or a function timeout: the host abandons the message.
-            await asyncio.shield(runner.give_back())
-            raise
 
-    async def _attempt(self, runner: AttemptRun, msg: JobMessage, span: trace.Span) -> None:
-        job = runner.job
-        began = time.monotonic()
-        try:
-            result = await runner.execute()
-        except JobCancelled:
-            span.set_attribute("dtq.outcome", "cancelled")
-            if await self._finish(runner.job, JobState.CANCELLED, stage="cancelled"):
-                self.metrics.finished(job.job_type, "cancelled", time.monotonic() - began)
-        except JobDeferred as deferred:
-            span.set_attribute("dtq.outcome", "deferred")
-            await self._deferred(runner.job, msg, deferred, time.monotonic() - began)
-        except LeaseLost as lost:
-            span.set_attribute("dtq.outcome", "lease lost")
-            raise BackendUnavailable(str(lost)) from None  # abandoned; taken over later
-        except BackendUnavailable:
-            raise
-        except Exception as exc:  # the handler failed: record it, maybe retry
-            span.record_exception(exc)
-            span.set_status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
-            await self._failed(runner.job, msg, exc, time.monotonic() - began)
-        else:
-            span.set_attribute("dtq.outcome", "completed")
-            await self._completed(runner.job, msg, result, time.monotonic() - began)
+    def _running_cap(self) -> RunningCap:
+        """The per-tenant running cap, with this worker's current limits and slots."""
+        return RunningCap(
+            limits=self.limits, slots=self.slots, queues=self.queues, clock=self.clock, rng=self.rng
+        )
 
     # -- starting -----------------------------------------------------------------
 
@@ -277,13 +225,11 @@ class Worker:
         except NotFound:
             log.warning("message for unknown job %s completed as a no-op", msg.job_id)
             return "skipped"
-        cap = self._running_cap(msg.tenant_id)
-        if cap and change(current) is not None:
-            slot_lease = now + timedelta(seconds=(self.timeout_seconds or 600) + 60)
-            assert self.slots is not None
-            if not await self.slots.acquire(msg.tenant_id, msg.job_id, cap, slot_lease, now):
-                await self._wait_for_slot(current, msg, cap)
-                return "skipped"
+        caps = self._running_cap()
+        if caps.of(msg.tenant_id) and change(current) is not None:
+            hold = (self.timeout_seconds or 600) + 60
+            if not await caps.take(current, msg, now, hold):
+                return "skipped"  # the tenant runs its cap: a copy was sent for later
         try:
             job, changed = await guarded_update(
                 self.status, msg.tenant_id, msg.job_id, change, known=current
@@ -292,8 +238,7 @@ class Worker:
             log.warning("message for unknown job %s completed as a no-op", msg.job_id)
             return "skipped"
         if changed and current.state is not JobState.RUNNING:
-            due = current.next_attempt_at or current.updated_at
-            waited = (now - due).total_seconds()
+            waited = (now - (current.next_attempt_at or current.updated_at)).total_seconds()
             self.metrics.started(job.job_type, job.priority.value, waited)
         if not changed:
             if running_attempt(job, msg.attempt) and lease_live(job, delivery, now):
@@ -337,138 +282,6 @@ class Worker:
             copy_id,
         )
 
-    # -- the running cap ----------------------------------------------------------
-
-    def _running_cap(self, tenant_id: str) -> int:
-        if self.limits is None or self.slots is None:
-            return 0
-        return self.limits.for_tenant(tenant_id).max_running
-
-    async def _wait_for_slot(self, job: Job, msg: JobMessage, cap: int) -> None:
-        """The tenant runs ``cap`` jobs already: send this attempt again a little later
-        (a scheduled copy under a fresh message id) instead of holding a worker slot."""
-        delay = (self.rng or random).uniform(*SLOT_WAIT_SECONDS)
-        due = self.clock() + timedelta(seconds=delay)
-        copy_id = f"{msg.message_id}.w{secrets.token_hex(4)}"
-        await self.queues[job.priority].send([msg.outgoing(scheduled_at=due, message_id=copy_id)])
-        log.info(
-            "job %s waits for a running slot (tenant %s runs %d already); again in %.1fs",
-            job.job_id,
-            job.tenant_id,
-            cap,
-            delay,
-        )
-
-    async def _release_slot(self, job: Job) -> None:
-        if self._running_cap(job.tenant_id):
-            assert self.slots is not None
-            try:
-                await self.slots.release(job.tenant_id, job.job_id)
-            except BackendUnavailable as exc:
-                log.warning(
-                    "job %s: slot not released (%s); its lease will expire", job.job_id, exc
-                )
-
-    # -- finishing ----------------------------------------------------------------
-
-    async def _finish(self, job: Job, state: JobState, **changes: Any) -> bool:
-        """Settle this attempt in ``state``; False if it was settled elsewhere meanwhile."""
-        attempt, holder = job.attempt, job.lease_holder
-        now = self.clock()
-
-        def change(current: Job) -> Job | None:
-            if not running_attempt(current, attempt, holder):
-                return None  # someone else settled this attempt (e.g. took it over)
-            return current.moved_to(state, now=now, **changes)
-
-        stored, changed = await guarded_update(
-            self.status, job.tenant_id, job.job_id, change, known=job
-        )
-        if not changed:
-            log.info(
-                "job %s attempt %d was settled elsewhere (%s)", job.job_id, attempt, stored.state
-            )
-        else:
-            await self._release_slot(job)
-        return changed
-
-    async def _completed(self, job: Job, msg: JobMessage, result: Any, elapsed: float) -> None:
-        try:
-            written = await self.results.put(job.job_id, job.tenant_id, result)
-        except TooLarge as exc:
-            # Storing it can never succeed: the attempt fails for good, not retried.
-            limit = f"{exc.limit:,} bytes" if exc.limit else "what the result store keeps"
-            failure = ResultTooLarge(f"the job's result is too large to keep ({limit}): {exc}")
-            await self._failed(job, msg, failure, elapsed)
-            return
-        if not written:
-            log.info("job %s already had a result; the first one is kept", job.job_id)
-        if await self._finish(job, JobState.COMPLETED, stage="completed", error=None):
-            self.metrics.finished(job.job_type, "completed", elapsed)
-            log.info("job %s completed", job.job_id)
-
-    async def _deferred(
-        self, job: Job, msg: JobMessage, deferred: JobDeferred, elapsed: float
-    ) -> None:
-        """Give the attempt back unspent: send it again, due after the wait (with a
-        little jitter, so deferred jobs do not come back in one wave), then record the
-        job ``scheduled`` with the attempt before it, so that the copy starts it."""
-        wait = min(deferred.seconds, self.retry_policy.retry_after_max_seconds)
-        wait += (self.rng or random).uniform(0, min(30.0, 0.1 * wait))
-        due = self.clock() + timedelta(seconds=wait)
-        copy_id = f"{msg.message_id}.d{round(due.timestamp() * 1000)}"
-        await self.queues[job.priority].send([msg.outgoing(scheduled_at=due, message_id=copy_id)])
-        if await self._finish(
-            job,
-            JobState.SCHEDULED,
-            attempt=job.attempt - 1,
-            next_attempt_at=due,
-            progress=0,
-            stage=f"deferred: {deferred.message}",
-        ):
-            self.metrics.finished(job.job_type, "deferred", elapsed)
-        log.info("job %s attempt %d deferred to %s: %s", job.job_id, job.attempt, due, deferred)
-
-    async def _failed(self, job: Job, msg: JobMessage, exc: BaseException, elapsed: float) -> None:
-        now = self.clock()
-        retryable, message, retry_after, reason = classify(exc)
-        error = job.failure(type(exc).__name__, message, retryable=retryable, now=now)
-        errors = [*job.errors, error]
-        if retryable and job.attempt < job.max_attempts:
-            delay = self.retry_policy.delay(job.attempt, retry_after, rng=self.rng)
-            due = now + timedelta(seconds=delay)
-            retry = JobMessage(job.job_id, job.tenant_id, job.attempt + 1, job.trace_id)
-            queue = self.queues[job.priority]
-            with span_in_trace(
-                f"enqueue retry {job.job_type}",
-                job.trace_id,
-                kind=SpanKind.PRODUCER,
-                attributes=enqueue_attributes(job, queue.queue_name, retry.attempt),
-            ):
-                await queue.send([retry.outgoing(scheduled_at=due)])
-            if await self._finish(
-                job,
-                JobState.RETRYING,
-                error=error,
-                errors=errors,
-                next_attempt_at=due,
-                stage=f"retrying in {delay:.1f}s",
-            ):
-                self.metrics.finished(job.job_type, "retried", elapsed)
-            log.warning(
-                "job %s attempt %d failed, retry at %s: %s", job.job_id, job.attempt, due, message
-            )
-        else:
-            if retryable:
-                reason = "MaxAttemptsExceeded"
-                message = f"attempt {job.attempt} of {job.max_attempts} failed: {message}"
-            dead = DeadLetter(reason=reason, description=message, at=now)
-            if await self._finish(
-                job, JobState.FAILED, error=error, errors=errors, stage="failed", dead_letter=dead
-            ):
-                self.metrics.finished(job.job_type, "failed", elapsed, reason)
-                log.warning("job %s failed (%s): %s", job.job_id, reason, message)
-
 
 def _delivery_attributes(delivery: Delivery) -> dict[str, Any]:
     msg = delivery.message
@@ -481,13 +294,3 @@ def _delivery_attributes(delivery: Delivery) -> dict[str, Any]:
         "dtq.tenant_id": msg.tenant_id,
         "dtq.attempt": msg.attempt,
     }
-
-
-def classify(exc: BaseException) -> tuple[bool, str, float | None, str]:
-    """(retryable, message, retry_after, dead-letter reason if it ends the job)."""
-    if isinstance(exc, JobFailure):
-        return exc.retryable, exc.message, exc.retry_after, exc.reason
-    if isinstance(exc, JobTimedOut | TimeoutError):
-        return True, str(exc) or "the attempt timed out", None, "Timeout"
-    # An unexpected exception: assume the next attempt may succeed.
-    return True, f"{type(exc).__name__}: {exc}", None, "UnhandledException"
