@@ -1,7 +1,7 @@
 """Billable operations per job, counted on a real run, and the price of a million jobs.
 
 Runs jobs of several kinds (by job type and outcome) through the app's own functions:
-each job is submitted through JobService and run by the Service Bus trigger of
+each job is submitted through Submissions and run by the Service Bus trigger of
 ``function_app.py`` under the local host's queue listener (the same settlement rules as
 the Functions host). Status lives in Azurite (Table storage), results in the Cosmos DB
 server, the queue on the in-memory Service Bus namespace of the tests. The Azure
@@ -37,11 +37,10 @@ from dtq.host.config import HostConfig  # noqa: E402
 from dtq.host.listener import QueueListener  # noqa: E402
 from functions.runtime import install  # noqa: E402
 from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue  # noqa: E402
-from shared.priorities import PriorityQueues  # noqa: E402
 from shared.retries import RetryPolicy  # noqa: E402
 from shared.runtime import Runtime  # noqa: E402
-from shared.service import Submission  # noqa: E402
 from shared.settings import Settings  # noqa: E402
+from shared.submissions import Submission  # noqa: E402
 from shared.usage import Meter  # noqa: E402
 from tests.support.emulators import Azurite, CosmosServer  # noqa: E402
 from tests.support.servicebus_fake import FakeNamespace  # noqa: E402
@@ -106,8 +105,7 @@ async def run_scenario(
         max_delivery_count=settings.queue_max_delivery_count,
         usage=runtime.usage,
     )
-    runtime.queues = {settings.jobs_queue: queue}
-    runtime.service.queues = runtime.worker.queues = PriorityQueues.single(queue)
+    runtime.use_queue(queue)
     runtime.worker.retry_policy = RetryPolicy(0.01, 0.05)  # retries due at once
     install(runtime)
     watcher = Runtime.from_settings(settings)  # reads job states; its reads are not a job's cost
@@ -117,7 +115,7 @@ async def run_scenario(
         runtime.usage.reset()
         ids = [
             (
-                await runtime.service.submit(
+                await runtime.submissions.submit(
                     "local", Submission(scenario.job_type, scenario.payload)
                 )
             ).job_id

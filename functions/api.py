@@ -1,4 +1,5 @@
-"""The HTTP API under /api/v1: thin triggers over JobService."""
+"""The HTTP API under /api/v1: thin triggers over the submissions, queries, stats and
+health services."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from shared.constants import DEFAULT_PAGE_SIZE, POLL_AFTER_SECONDS
 from shared.errors import ValidationFailed
 from shared.jobs import Job, iso_utc
 from shared.ports import Page
-from shared.service import Submission
+from shared.submissions import Submission
 
 bp = func.Blueprint()
 
@@ -67,9 +68,9 @@ async def submit_job(req: func.HttpRequest) -> func.HttpResponse:
     key = req.headers.get("Idempotency-Key")
     headers = {"Retry-After": str(POLL_AFTER_SECONDS)}
     if key is None:
-        job, created = await runtime().service.submit(tenant, body.submission()), True
+        job, created = await runtime().submissions.submit(tenant, body.submission()), True
     else:
-        job, created = await runtime().service.submit_once(tenant, body.submission(), key)
+        job, created = await runtime().submissions.submit_once(tenant, body.submission(), key)
         headers["Idempotent-Replayed"] = "false" if created else "true"
     headers.update({"Location": _job_url(job.job_id), "ETag": _etag(job)})
     # 202: accepted now; 200: a repeat of an earlier request, answered with its job.
@@ -89,7 +90,7 @@ async def submit_jobs(req: func.HttpRequest) -> func.HttpResponse:
             submissions.append(parse_model(SubmitRequest, item).submission())
         except ValidationFailed as exc:
             submissions.append(exc)
-    outcomes = await runtime().service.submit_each(tenant, submissions)
+    outcomes = await runtime().submissions.submit_each(tenant, submissions)
     items: list[dict[str, object]] = []
     for index, outcome in enumerate(outcomes):
         if isinstance(outcome, Job):
@@ -107,7 +108,7 @@ async def submit_jobs(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/jobs", methods=["GET"])
 @endpoint
 async def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
-    page = await runtime().service.list(
+    page = await runtime().queries.list(
         await tenant_of(req),
         state=req.params.get("state") or None,
         job_type=req.params.get("job_type") or None,
@@ -120,7 +121,7 @@ async def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/jobs/{job_id}", methods=["GET"])
 @endpoint
 async def get_job(req: func.HttpRequest) -> func.HttpResponse:
-    job = await runtime().service.get(await tenant_of(req), req.route_params["job_id"])
+    job = await runtime().queries.get(await tenant_of(req), req.route_params["job_id"])
     etag = _etag(job)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag_matches(req, etag):
@@ -133,7 +134,7 @@ async def get_job(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/jobs/{job_id}/result", methods=["GET"])
 @endpoint
 async def get_job_result(req: func.HttpRequest) -> func.HttpResponse:
-    stored = await runtime().service.result(await tenant_of(req), req.route_params["job_id"])
+    stored = await runtime().queries.result(await tenant_of(req), req.route_params["job_id"])
     return json_response(
         {
             "job_id": stored.job_id,
@@ -146,7 +147,7 @@ async def get_job_result(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/jobs/{job_id}", methods=["DELETE"])
 @endpoint
 async def cancel_job(req: func.HttpRequest) -> func.HttpResponse:
-    job = await runtime().service.cancel(await tenant_of(req), req.route_params["job_id"])
+    job = await runtime().submissions.cancel(await tenant_of(req), req.route_params["job_id"])
     if job.terminal:
         return json_response(job_body(job))
     # Running: asked to stop; it ends "cancelled" at its next progress report or check.
@@ -156,7 +157,7 @@ async def cancel_job(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/job-types", methods=["GET"])
 @endpoint
 async def list_job_types(req: func.HttpRequest) -> func.HttpResponse:
-    return json_response({"items": runtime().service.job_types()})
+    return json_response({"items": runtime().queries.job_types()})
 
 
 @bp.route(route="v1/openapi.json", methods=["GET"])
@@ -172,7 +173,7 @@ async def stats(req: func.HttpRequest) -> func.HttpResponse:
     rt = runtime()
     # A tenant gets its own jobs; the shared queues and workers only the operator.
     caller = await caller_of(req)
-    body = await rt.service.stats(caller.tenant_id, rt.workers, operator=caller.operator)
+    body = await rt.stats.collect(caller.tenant_id, rt.workers, operator=caller.operator)
     # "at" is the time of asking; the ETag changes only when the figures do.
     return conditional_json(req, body, basis={k: v for k, v in body.items() if k != "at"})
 
@@ -180,5 +181,5 @@ async def stats(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/healthz", methods=["GET"])
 @endpoint
 async def health(req: func.HttpRequest) -> func.HttpResponse:
-    report = await runtime().service.health()
+    report = await runtime().health.check()
     return json_response(report, 200 if report["ok"] else 503)

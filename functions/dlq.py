@@ -1,4 +1,4 @@
-"""The dead-letter queue under /api/v1/dlq: thin triggers over JobService.
+"""The dead-letter queue under /api/v1/dlq: thin triggers over DeadLetters.
 
 A job that failed for good (a permanent error, or out of attempts) is listed here with
 its reason and last error until it is requeued or purged. ``/dlq/messages`` shows the
@@ -41,7 +41,7 @@ def _bulk_body(jobs: list[Job], more: bool, verb: str) -> dict[str, object]:
 @bp.route(route="v1/dlq", methods=["GET"])
 @endpoint
 async def list_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
-    page = await runtime().service.dead_letters(
+    page = await runtime().dead_letters.list(
         await tenant_of(req),
         job_type=req.params.get("job_type") or None,
         limit=int_param(req, "limit", DEFAULT_PAGE_SIZE),
@@ -55,7 +55,7 @@ async def list_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
 async def requeue_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
     tenant = await tenant_of(req)
     body = parse_model(BulkDeadLetterRequest, json_body(req, optional=True))
-    jobs, more = await runtime().service.requeue_matching(
+    jobs, more = await runtime().dead_letters.requeue_matching(
         tenant,
         job_type=body.job_type,
         limit=body.limit,
@@ -69,7 +69,7 @@ async def requeue_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
 async def purge_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
     tenant = await tenant_of(req)
     body = parse_model(BulkDeadLetterRequest, json_body(req, optional=True))
-    jobs, more = await runtime().service.purge_matching(
+    jobs, more = await runtime().dead_letters.purge_matching(
         tenant, job_type=body.job_type, limit=body.limit
     )
     return json_response(_bulk_body(jobs, more, "purged"))
@@ -113,7 +113,7 @@ async def list_dead_lettered_messages(req: func.HttpRequest) -> func.HttpRespons
 async def requeue_dead_letter(req: func.HttpRequest) -> func.HttpResponse:
     tenant = await tenant_of(req)
     body = parse_model(RequeueRequest, json_body(req, optional=True))
-    job = await runtime().service.requeue(
+    job = await runtime().dead_letters.requeue(
         tenant, req.route_params["job_id"], max_attempts=body.max_attempts
     )
     return json_response(job_body(job), 202, {"Retry-After": str(POLL_AFTER_SECONDS)})
@@ -122,5 +122,5 @@ async def requeue_dead_letter(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/dlq/{job_id}", methods=["DELETE"])
 @endpoint
 async def purge_dead_letter(req: func.HttpRequest) -> func.HttpResponse:
-    await runtime().service.purge(await tenant_of(req), req.route_params["job_id"])
+    await runtime().dead_letters.purge(await tenant_of(req), req.route_params["job_id"])
     return func.HttpResponse(status_code=204)

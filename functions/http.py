@@ -20,6 +20,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from shared.constants import (
+    MAX_ATTEMPTS,
     MAX_BATCH,
     MAX_BULK,
     MAX_REQUEST_BODY_BYTES,
@@ -40,7 +41,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.jobs import Priority
-from shared.service import Submission
+from shared.submissions import Submission
 from shared.telemetry import context_from, tracer
 
 log = logging.getLogger(__name__)
@@ -279,17 +280,43 @@ def etag_matches(req: func.HttpRequest, etag: str) -> bool:
 
 
 class SubmitRequest(BaseModel):
-    """Body of ``POST /api/v1/jobs``."""
+    """Body of ``POST /api/v1/jobs``. Its JSON Schema is the OpenAPI document's, one
+    variant per job type (functions/openapi.py)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # scheduled_at or delay_seconds, not both (refused by SubmissionRules).
+        json_schema_extra={
+            "not": {
+                "required": ["scheduled_at", "delay_seconds"],
+                "properties": {
+                    "scheduled_at": {"type": "string"},
+                    "delay_seconds": {"type": "number"},
+                },
+            }
+        },
+    )
 
     job_type: str = Field(min_length=1, max_length=100)
     payload: dict[str, Any] = Field(default_factory=dict)
-    max_attempts: int | None = Field(default=None, ge=1, le=100)
-    scheduled_at: AwareDatetime | None = None
-    delay_seconds: float | None = Field(default=None, ge=0, le=MAX_DELAY_SECONDS)
-    timeout_seconds: float | None = Field(default=None, gt=0)
-    priority: Priority = Priority.NORMAL
+    max_attempts: int | None = Field(
+        default=None, ge=1, le=MAX_ATTEMPTS, description="Attempts it gets (default: 3)."
+    )
+    scheduled_at: AwareDatetime | None = Field(
+        default=None, description="Start no earlier than this (RFC 3339, with an offset)."
+    )
+    delay_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_DELAY_SECONDS,
+        description="Start no earlier than this many seconds from now.",
+    )
+    timeout_seconds: float | None = Field(
+        default=None, gt=0, description="Longest one attempt may run."
+    )
+    priority: Priority = Field(
+        default=Priority.NORMAL, description="Which queue carries it (docs/priorities.md)."
+    )
 
     def submission(self) -> Submission:
         return Submission(
@@ -308,7 +335,11 @@ class BatchSubmitRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    jobs: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+    jobs: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description="SubmitRequests; each is validated on its own.",
+    )
 
 
 class RequeueRequest(BaseModel):
@@ -317,7 +348,7 @@ class RequeueRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_attempts: int | None = Field(
-        default=None, ge=1, le=100, description="Attempts this round gets (default: 3)."
+        default=None, ge=1, le=MAX_ATTEMPTS, description="Attempts this round gets (default: 3)."
     )
 
 
@@ -329,5 +360,8 @@ class BulkDeadLetterRequest(BaseModel):
     job_type: str | None = Field(default=None, description="Only jobs of this type.")
     limit: int = Field(default=100, ge=1, le=MAX_BULK, description="Most jobs to act on.")
     max_attempts: int | None = Field(
-        default=None, ge=1, le=100, description="Requeue only: attempts this round gets."
+        default=None,
+        ge=1,
+        le=MAX_ATTEMPTS,
+        description="Requeue only: attempts this round gets.",
     )

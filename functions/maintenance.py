@@ -20,7 +20,7 @@ bp = func.Blueprint()
     schedule="%DTQ_RETENTION_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True
 )
 async def apply_retention(timer: func.TimerRequest) -> None:
-    purged = await runtime().service.apply_retention()
+    purged = await runtime().retention.apply()
     log.info("retention: purged %s%s", purged, " (past due)" if timer.past_due else "")
 
 
@@ -28,6 +28,6 @@ async def apply_retention(timer: func.TimerRequest) -> None:
     schedule="%DTQ_RECONCILE_SCHEDULE%", arg_name="timer", run_on_startup=True, use_monitor=True
 )
 async def reconcile_dead_letters(timer: func.TimerRequest) -> None:
-    failed = await runtime().service.reconcile_dead_letters()
+    failed = await runtime().reconciler.reconcile()
     if failed:
         log.warning("reconcile: %d jobs failed whose message the queue dead-lettered", failed)

@@ -37,7 +37,7 @@ async def metrics(req: func.HttpRequest) -> func.HttpResponse:
             "Prometheus metrics are served by the local host (dtq serve); in Azure the"
             " same metrics go to Application Insights",
         )
-    stats = await rt.service.stats(caller.tenant_id, rt.workers, operator=True)
+    stats = await rt.stats.collect(caller.tenant_id, rt.workers, operator=True)
     queue_messages = [
         ({"queue": q["queue"], "priority": priority, "state": state}, float(q[state]))
         for priority, q in stats["queues"].items()

@@ -3,16 +3,24 @@ validate requests, so it cannot drift from what the functions accept."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from pydantic import BaseModel, Field
+from pydantic.json_schema import JsonSchemaMode
 
-from functions.http import BulkDeadLetterRequest, RequeueRequest
+from functions.http import (
+    BatchSubmitRequest,
+    BulkDeadLetterRequest,
+    RequeueRequest,
+    SubmitRequest,
+)
 from shared import __version__
-from shared.constants import MAX_BATCH, MAX_PAGE_SIZE, MAX_SCHEDULE_AHEAD, PROBLEM_JSON
-from shared.jobs import Job, JobState, Priority
+from shared.constants import MAX_PAGE_SIZE, PROBLEM_JSON
+from shared.jobs import Job, JobState
 from shared.jobtypes import JobTypeRegistry
 from shared.paging import CURSOR_PATTERN
+from shared.submissions import IDEMPOTENCY_KEY
 
 REF = "#/components/schemas/{model}"
 
@@ -39,11 +47,27 @@ class BulkResult(BaseModel):
     more: bool = Field(description="More jobs match; repeat the request for them.")
 
 
-def _add(out: dict[str, Any], name: str, model: type[BaseModel]) -> dict[str, str]:
-    schema = model.model_json_schema(ref_template=REF, mode="serialization")
+def _add(
+    out: dict[str, Any],
+    name: str,
+    model: type[BaseModel],
+    mode: JsonSchemaMode = "serialization",
+) -> dict[str, str]:
+    schema = model.model_json_schema(ref_template=REF, mode=mode)
     out.update(schema.pop("$defs", {}))
     out[name] = schema
     return {"$ref": REF.format(model=name)}
+
+
+def _submit_variant(base: dict[str, Any], name: str, payload: dict[str, str]) -> dict[str, Any]:
+    """SubmitRequest's schema for one job type: its name, and its payload model."""
+    variant = copy.deepcopy(base)
+    variant.pop("title", None)
+    variant.pop("description", None)
+    variant["properties"]["job_type"] = {"const": name}
+    variant["properties"]["payload"] = payload
+    variant["required"] = ["job_type", "payload"]
+    return variant
 
 
 def _schemas(registry: JobTypeRegistry, max_timeout: float) -> dict[str, Any]:
@@ -56,69 +80,22 @@ def _schemas(registry: JobTypeRegistry, max_timeout: float) -> dict[str, Any]:
         "anyOf": [{"type": "string", "enum": registry.names()}, {"type": "null"}],
         "default": None,
     }
-    variants = []
-    for job_type in registry:
-        payload = _add(out, f"{job_type.payload_model.__name__}", job_type.payload_model)
-        variants.append(
-            {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["job_type", "payload"],
-                # scheduled_at or delay_seconds, not both
-                "not": {
-                    "required": ["scheduled_at", "delay_seconds"],
-                    "properties": {
-                        "scheduled_at": {"type": "string"},
-                        "delay_seconds": {"type": "number"},
-                    },
-                },
-                "properties": {
-                    "job_type": {"const": job_type.name},
-                    "payload": payload,
-                    "max_attempts": {"type": ["integer", "null"], "minimum": 1, "maximum": 100},
-                    "scheduled_at": {
-                        "type": ["string", "null"],
-                        "format": "date-time",
-                        "description": "Start no earlier than this (RFC 3339, with an offset).",
-                    },
-                    "delay_seconds": {
-                        "type": ["number", "null"],
-                        "minimum": 0,
-                        "maximum": MAX_SCHEDULE_AHEAD.total_seconds(),
-                        "description": "Start no earlier than this many seconds from now.",
-                    },
-                    "priority": {
-                        "type": "string",
-                        "enum": [p.value for p in Priority],
-                        "default": "normal",
-                        "description": "Which queue carries it (docs/priorities.md).",
-                    },
-                    "timeout_seconds": {
-                        "type": ["number", "null"],
-                        "exclusiveMinimum": 0,
-                        "maximum": max_timeout,
-                        "description": "Longest one attempt may run.",
-                    },
-                },
-            }
+    _add(out, "BatchSubmitRequest", BatchSubmitRequest, mode="validation")
+    _add(out, "SubmitRequest", SubmitRequest, mode="validation")
+    base = out.pop("SubmitRequest")
+    # The deployment's DTQ_JOB_TIMEOUT_SECONDS bounds an attempt's time limit.
+    for branch in base["properties"]["timeout_seconds"]["anyOf"]:
+        if branch.get("type") == "number":
+            branch["maximum"] = max_timeout
+    variants = [
+        _submit_variant(
+            base,
+            job_type.name,
+            _add(out, job_type.payload_model.__name__, job_type.payload_model),
         )
-    out["SubmitRequest"] = {"oneOf": variants}
-    out["BatchSubmitRequest"] = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["jobs"],
-        "properties": {
-            "jobs": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": MAX_BATCH,
-                "items": {
-                    "type": "object",
-                    "description": "A SubmitRequest; each is validated on its own.",
-                },
-            }
-        },
-    }
+        for job_type in registry
+    ]
+    out["SubmitRequest"] = {"description": base.get("description", ""), "oneOf": variants}
     return out
 
 
@@ -248,7 +225,10 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                             "in": "header",
                             "required": False,
                             "description": "Makes the submit safe to repeat (docs/api.md).",
-                            "schema": {"type": "string", "pattern": "^[\\x20-\\x7e]{1,255}$"},
+                            "schema": {
+                                "type": "string",
+                                "pattern": f"^{IDEMPOTENCY_KEY.pattern}$",
+                            },
                         }
                     ],
                     "requestBody": body("SubmitRequest"),

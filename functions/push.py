@@ -53,7 +53,7 @@ async def negotiate(
         )
     job_id = req.params.get("job_id")
     if job_id:
-        await runtime().service.get(tenant, job_id)  # 404 unless it is the caller's job
+        await runtime().queries.get(tenant, job_id)  # 404 unless it is the caller's job
     group = job_group(job_id) if job_id else tenant_group(tenant)
     groups.set(json.dumps([group_action(user_id, group)]))
     info = json.loads(connection)

@@ -104,7 +104,9 @@ def follow(client: Any, job_id: str, until: set[str], timeout: float) -> dict[st
 def submit_and_complete(client: Any, seen: dict[str, Any]) -> None:
     job = client.submit("echo", {"message": "smoke"})
     say("submit", f"202 job {job['job_id']} ({job['state']})")
-    done = follow(client, job["job_id"], {"completed", "failed", "cancelled"}, 180)
+    from shared.jobs import TERMINAL_STATES
+
+    done = follow(client, job["job_id"], {s.value for s in TERMINAL_STATES}, 180)
     if done["state"] != "completed":
         raise SmokeFailure(f"echo ended {done['state']}")
     seen["submit"] = {"job_id": job["job_id"], "state": done["state"]}
@@ -115,7 +117,10 @@ async def _signalr_progress(api_url: str, key: str, client: Any) -> list[float]:
     import httpx
     from pysignalr.client import SignalRClient
 
+    from shared.jobs import TERMINAL_STATES
     from shared.push import PUSH_ID_HEADER, TARGET
+
+    terminal = {s.value for s in TERMINAL_STATES}
 
     job = client.submit("simulate", {"duration_ms": 8000, "steps": 4}, delay_seconds=5)
     push_id = secrets.token_hex(16)
@@ -134,7 +139,7 @@ async def _signalr_progress(api_url: str, key: str, client: Any) -> list[float]:
         for update in arguments:
             if isinstance(update.get("progress"), int):
                 seen.append(float(update["progress"]))
-            if update.get("state") in {"completed", "failed", "cancelled"}:
+            if update.get("state") in terminal:
                 finished.set()
 
     token = info["accessToken"]

@@ -10,6 +10,8 @@ MAX_REQUEST_BODY_BYTES: Final = 256 * 1024
 MAX_STAGE_CHARS: Final = 200
 #: Longest error message kept on a job; longer messages are cut.
 MAX_ERROR_CHARS: Final = 2000
+#: Most attempts one round of a job may have (a submit's max_attempts, a requeue's).
+MAX_ATTEMPTS: Final = 100
 #: Most jobs one batch submit may carry.
 MAX_BATCH: Final = 100
 #: Furthest ahead a job may be scheduled.

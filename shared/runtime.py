@@ -1,5 +1,6 @@
 """The composition root: builds the ports chosen by the settings (from the backend
-registry, shared/backends.py) and the services on them.
+registry, shared/backends.py) and the services on them, one per noun: submissions,
+queries, dead letters, retention, the reconciler, stats and health (and the worker).
 
 Nothing connects anywhere until :meth:`Runtime.from_settings` is called; the
 function triggers call it once per process, on their first invocation.
@@ -15,15 +16,20 @@ from shared import telemetry
 from shared.access import Access, operator_key_ids
 from shared.adapters.sqlite import Database
 from shared.adapters.sqlite.workers import SqliteWorkerRegistry
+from shared.admission import SubmissionRate, SubmissionRules
 from shared.backends import QUEUES, RESULTS, STORES, Resources
+from shared.dead_letters import DeadLetters
+from shared.health import Health
 from shared.jobs import Priority
 from shared.jobtypes import JobTypeRegistry, default_registry
 from shared.jobtypes.discovery import load_job_types
 from shared.limits import Limits, TenantLimits
+from shared.maintenance import Reconciler, Retention
 from shared.metrics import Metrics
 from shared.ports import (
     IdempotencyKeys,
     JobQueue,
+    RateCounters,
     ResultStore,
     StatusStore,
     WorkerRegistry,
@@ -32,24 +38,36 @@ from shared.priorities import PriorityQueues
 from shared.providers import MODULES as PROVIDER_MODULES
 from shared.providers import ProviderClient
 from shared.push import PublishingStatusStore
+from shared.queries import Queries
 from shared.quotas import ProviderQuotas
 from shared.retries import RetryPolicy
-from shared.service import JobService
 from shared.settings import Settings
+from shared.stats import Stats
+from shared.submissions import Submissions
 from shared.usage import Usage
 from shared.worker import Worker
 
 
 @dataclass
 class Runtime:
+    """Everything one process built from the settings: the ports, and the services the
+    triggers call (each trigger calls the one it needs)."""
+
     settings: Settings
     status: StatusStore
     results: ResultStore
     queues: dict[str, JobQueue]
     registry: JobTypeRegistry
-    service: JobService
+    submissions: Submissions
+    queries: Queries
+    dead_letters: DeadLetters
+    retention: Retention
+    reconciler: Reconciler
+    stats: Stats
+    health: Health
     worker: Worker
     keys: IdempotencyKeys
+    rates: RateCounters
     access: Access
     #: Billable operations of the Azure adapters (see :mod:`shared.usage`).
     usage: Usage = field(default_factory=Usage)
@@ -117,20 +135,33 @@ class Runtime:
         }
         by_name = {name: new_queue(r, name) for name in set(names.values())}
         queue = PriorityQueues({p: by_name[name] for p, name in names.items()})
-        service = JobService(
+        queries = Queries(status=status, results=results, registry=registry)
+        submissions = Submissions(
             status=status,
-            results=results,
             queue=queue,
-            registry=registry,
-            default_max_attempts=settings.default_max_attempts,
-            max_timeout_seconds=settings.job_timeout_seconds,
+            rules=SubmissionRules(
+                registry,
+                default_max_attempts=settings.default_max_attempts,
+                max_timeout_seconds=settings.job_timeout_seconds,
+            ),
             keys=keys,
             idempotency_window_seconds=settings.idempotency_window_seconds,
-            limits=tenant_limits,
+            rate=SubmissionRate(tenant_limits, rates),
+            metrics=metrics,
+        )
+        dead_letters = DeadLetters(
+            status=status,
+            queue=queue,
+            queries=queries,
+            default_max_attempts=settings.default_max_attempts,
+        )
+        retention = Retention(
+            status=status,
+            results=results,
+            keys=keys,
             rates=rates,
             retention_seconds=settings.retention_seconds,
             result_ttl_seconds=settings.result_ttl_seconds,
-            metrics=metrics,
         )
         worker = Worker(
             status=status,
@@ -160,9 +191,16 @@ class Runtime:
             results=results,
             queues=by_name,
             registry=registry,
-            service=service,
+            submissions=submissions,
+            queries=queries,
+            dead_letters=dead_letters,
+            retention=retention,
+            reconciler=Reconciler(status=status, queue=queue, metrics=metrics),
+            stats=Stats(status=status, queue=queue),
+            health=Health(status=status, results=results, queue=queue),
             worker=worker,
             keys=keys,
+            rates=rates,
             access=access,
             usage=usage,
             providers=providers,
@@ -179,6 +217,15 @@ class Runtime:
             self.workers = SqliteWorkerRegistry(self._sqlite())
         return self.workers
 
+    def use_queue(self, queue: JobQueue) -> None:
+        """Carry every priority on ``queue``, in place of the configured queues (tests
+        and the cost bench put a fake Service Bus queue here)."""
+        queues = PriorityQueues.single(queue)
+        self.queues = {queue.queue_name: queue}
+        self.submissions.queues = self.dead_letters.queues = queues
+        self.reconciler.queues = self.stats.queues = self.health.queues = queues
+        self.worker.queues = queues
+
     def queue(self, name: str) -> JobQueue:
         try:
             return self.queues[name]
@@ -191,8 +238,7 @@ class Runtime:
         await self.status.close()
         await self.results.close()
         await self.keys.close()
-        if self.service.rates is not None:
-            await self.service.rates.close()
+        await self.rates.close()
         if self.worker.slots is not None:
             await self.worker.slots.close()
         await self.access.keys.close()

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.constants import MAX_ATTEMPTS
 from shared.jobs import lease_timing
 from shared.quotas import Quota, parse_quotas
 
@@ -105,7 +106,7 @@ class Settings(BaseSettings):
 
     # -- jobs ----------------------------------------------------------------------
     #: Attempts a job gets when its submitter does not say.
-    default_max_attempts: int = Field(default=3, ge=1, le=100)
+    default_max_attempts: int = Field(default=3, ge=1, le=MAX_ATTEMPTS)
     #: Exponential backoff between attempts: base * 2**(attempt-1), capped, full jitter.
     retry_backoff_base_seconds: float = Field(default=1.0, ge=0)
     retry_backoff_max_seconds: float = Field(default=60.0, ge=0)

@@ -148,8 +148,7 @@ async def test_on_service_bus_a_failed_job_is_completed_and_a_poison_message_dea
     from shared.jobtypes import default_registry
     from shared.jobtypes.errors import PermanentJobError
     from shared.ports import OutgoingMessage
-    from shared.priorities import PriorityQueues
-    from shared.service import Submission
+    from shared.submissions import Submission
     from tests.support.servicebus_fake import FakeNamespace
 
     runs: list[int] = []
@@ -169,11 +168,10 @@ async def test_on_service_bus_a_failed_job_is_completed_and_a_poison_message_dea
     queue = ServiceBusJobQueue(
         namespace.client(), "dtq-jobs", lock_duration=30, max_delivery_count=4
     )
-    rt.queues = {"dtq-jobs": queue}
-    rt.service.queues = rt.worker.queues = PriorityQueues.single(queue)
+    rt.use_queue(queue)
     install(rt)
     try:
-        job = await rt.service.submit("local", Submission("refuse", {}))
+        job = await rt.submissions.submit("local", Submission("refuse", {}))
         await queue.send([OutgoingMessage("poison", b"not json")])
         run_job = user_function(worker.bp, "run_job")
         deliveries: dict[str, int] = {}

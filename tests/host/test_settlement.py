@@ -24,8 +24,8 @@ from shared.jobtypes.errors import PermanentJobError
 from shared.messages import JobMessage
 from shared.ports import JobQueue, OutgoingMessage
 from shared.runtime import Runtime
-from shared.service import Submission
 from shared.settings import Settings
+from shared.submissions import Submission
 
 MAX_DELIVERIES = 3
 
@@ -100,7 +100,7 @@ async def listen_until(setup: Setup, condition: Callable[[], Any], timeout: floa
 
 
 async def test_a_permanent_failure_fails_the_job_and_completes_its_message(setup: Setup) -> None:
-    job = await setup.runtime.service.submit("local", Submission("refuse", {}, max_attempts=5))
+    job = await setup.runtime.submissions.submit("local", Submission("refuse", {}, max_attempts=5))
 
     async def settled() -> bool:
         depth = await setup.queue.depth()
@@ -116,7 +116,7 @@ async def test_a_permanent_failure_fails_the_job_and_completes_its_message(setup
 
 
 async def test_a_redelivery_of_an_attempt_that_failed_the_job_is_completed(setup: Setup) -> None:
-    job = await setup.runtime.service.submit("local", Submission("refuse", {}, max_attempts=1))
+    job = await setup.runtime.submissions.submit("local", Submission("refuse", {}, max_attempts=1))
 
     async def failed() -> bool:
         return (await setup.runtime.status.get("local", job.job_id)).state is JobState.FAILED

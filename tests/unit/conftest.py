@@ -6,14 +6,19 @@ from pathlib import Path
 import pytest
 
 from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, SqliteStatusStore
+from shared.admission import SubmissionRules
+from shared.dead_letters import DeadLetters
+from shared.health import Health
 from shared.jobtypes import JobTypeRegistry, default_registry
+from shared.maintenance import Reconciler
+from shared.queries import Queries
 from shared.retries import RetryPolicy
-from shared.service import JobService
+from shared.submissions import Submissions
 from shared.worker import Worker
 
 
 class Parts:
-    """JobService and Worker on real SQLite adapters, with fast retries."""
+    """The services and the Worker on real SQLite adapters, with fast retries."""
 
     def __init__(self, tmp_path: Path, registry: JobTypeRegistry) -> None:
         self.db = Database(tmp_path / "unit.sqlite3")
@@ -21,9 +26,13 @@ class Parts:
         self.results = SqliteResultStore(self.db)
         self.queue = SqliteJobQueue(self.db, "jobs", lock_duration=5, max_delivery_count=5)
         self.registry = registry
-        self.service = JobService(
-            status=self.status, results=self.results, queue=self.queue, registry=registry
+        self.submissions = Submissions(
+            status=self.status, queue=self.queue, rules=SubmissionRules(registry)
         )
+        self.queries = Queries(status=self.status, results=self.results, registry=registry)
+        self.dead_letters = DeadLetters(status=self.status, queue=self.queue, queries=self.queries)
+        self.reconciler = Reconciler(status=self.status, queue=self.queue)
+        self.health = Health(status=self.status, results=self.results, queue=self.queue)
         self.worker = Worker(
             status=self.status,
             results=self.results,

@@ -1,4 +1,5 @@
-"""JobService on the real embedded adapters."""
+"""The services (submissions, queries, dead letters, the reconciler, health) on the real
+embedded adapters."""
 
 from __future__ import annotations
 
@@ -17,15 +18,16 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.jobs import Job, JobState
+from shared.maintenance import Reconciler
 from shared.messages import Delivery, JobMessage
 from shared.metrics import Metrics
 from shared.ports import OutgoingMessage
-from shared.service import JobService, Submission
+from shared.submissions import Submission
 from tests.unit.conftest import Parts
 
 
 async def test_submit_persists_and_enqueues_one_message(parts: Parts) -> None:
-    job = await parts.service.submit("t1", Submission("echo", {"message": "hi"}))
+    job = await parts.submissions.submit("t1", Submission("echo", {"message": "hi"}))
     assert job.state is JobState.QUEUED and job.attempt == 0 and job.max_attempts == 3
     stored = await parts.status.get("t1", job.job_id)
     assert stored.payload == {"message": "hi"}
@@ -37,7 +39,7 @@ async def test_submit_persists_and_enqueues_one_message(parts: Parts) -> None:
 
 
 async def test_submit_normalises_the_payload_with_its_defaults(parts: Parts) -> None:
-    job = await parts.service.submit("t1", Submission("simulate", {"duration_ms": 5}, 2))
+    job = await parts.submissions.submit("t1", Submission("simulate", {"duration_ms": 5}, 2))
     assert job.payload == {"duration_ms": 5, "steps": 1, "fail_first": 0, "fail_permanently": False}
     assert job.max_attempts == 2
 
@@ -55,14 +57,14 @@ async def test_submit_normalises_the_payload_with_its_defaults(parts: Parts) -> 
 )
 async def test_submit_names_the_bad_field(parts: Parts, submission: Submission, field: str) -> None:
     with pytest.raises(ValidationFailed) as info:
-        await parts.service.submit("t1", submission)
+        await parts.submissions.submit("t1", submission)
     assert [e.field for e in info.value.errors] == [field]
     assert (await parts.status.list("t1")).items == [], "nothing is stored"
 
 
 async def test_unknown_type_lists_the_valid_ones(parts: Parts) -> None:
     with pytest.raises(ValidationFailed, match="echo, simulate"):
-        await parts.service.submit("t1", Submission("nope", {}))
+        await parts.submissions.submit("t1", Submission("nope", {}))
 
 
 @pytest.mark.parametrize(
@@ -78,26 +80,26 @@ async def test_submit_that_cannot_be_enqueued_is_refused_and_leaves_nothing(
 
     monkeypatch.setattr(parts.queue, "send", broken_send)
     with pytest.raises(type(refusal)):
-        await parts.service.submit("t1", Submission("echo", {"message": "x"}))
+        await parts.submissions.submit("t1", Submission("echo", {"message": "x"}))
     assert (await parts.status.list("t1")).items == []
 
 
 async def test_another_tenants_job_does_not_exist(parts: Parts) -> None:
-    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}))
-    assert (await parts.service.get("t1", job.job_id)).job_id == job.job_id
+    job = await parts.submissions.submit("t1", Submission("echo", {"message": "x"}))
+    assert (await parts.queries.get("t1", job.job_id)).job_id == job.job_id
     with pytest.raises(NotFound):
-        await parts.service.get("t2", job.job_id)
+        await parts.queries.get("t2", job.job_id)
     with pytest.raises(NotFound):
-        await parts.service.cancel("t2", job.job_id)
+        await parts.submissions.cancel("t2", job.job_id)
     with pytest.raises(NotFound):
-        await parts.service.result("t2", job.job_id)
-    assert (await parts.service.list("t2")).items == []
+        await parts.queries.result("t2", job.job_id)
+    assert (await parts.queries.list("t2")).items == []
 
 
 async def test_result_is_not_found_until_completed(parts: Parts) -> None:
-    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}))
+    job = await parts.submissions.submit("t1", Submission("echo", {"message": "x"}))
     with pytest.raises(NotFound, match="queued"):
-        await parts.service.result("t1", job.job_id)
+        await parts.queries.result("t1", job.job_id)
 
 
 @pytest.mark.parametrize(
@@ -111,47 +113,47 @@ async def test_result_is_not_found_until_completed(parts: Parts) -> None:
 )
 async def test_list_validates_filters(parts: Parts, filters: dict, field: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(ValidationFailed) as info:
-        await parts.service.list("t1", **filters)
+        await parts.queries.list("t1", **filters)
     assert [e.field for e in info.value.errors] == [field]
 
 
 async def test_cancel_a_queued_job_is_idempotent(parts: Parts) -> None:
-    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}))
-    cancelled = await parts.service.cancel("t1", job.job_id)
+    job = await parts.submissions.submit("t1", Submission("echo", {"message": "x"}))
+    cancelled = await parts.submissions.cancel("t1", job.job_id)
     assert cancelled.state is JobState.CANCELLED and cancelled.finished_at is not None
-    again = await parts.service.cancel("t1", job.job_id)
+    again = await parts.submissions.cancel("t1", job.job_id)
     assert again.state is JobState.CANCELLED and again.etag == cancelled.etag
 
 
 async def test_cancel_of_a_running_job_asks_it_to_stop(parts: Parts) -> None:
-    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}))
+    job = await parts.submissions.submit("t1", Submission("echo", {"message": "x"}))
     stored = await parts.status.get("t1", job.job_id)
     await parts.status.replace(stored.moved_to(JobState.RUNNING, attempt=1))
-    asked = await parts.service.cancel("t1", job.job_id)
+    asked = await parts.submissions.cancel("t1", job.job_id)
     assert asked.state is JobState.RUNNING and asked.cancel_requested_at is not None
-    again = await parts.service.cancel("t1", job.job_id)
+    again = await parts.submissions.cancel("t1", job.job_id)
     assert again.etag == asked.etag, "asking twice changes nothing"
 
 
 @pytest.mark.parametrize("state", [JobState.COMPLETED, JobState.FAILED])
 async def test_cancel_refuses_finished_jobs(parts: Parts, state: JobState) -> None:
-    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}))
+    job = await parts.submissions.submit("t1", Submission("echo", {"message": "x"}))
     stored = await parts.status.get("t1", job.job_id)
     await parts.status.replace(stored.model_copy(update={"state": state}))
     with pytest.raises(Conflict):
-        await parts.service.cancel("t1", job.job_id)
+        await parts.submissions.cancel("t1", job.job_id)
 
 
 async def test_job_types_describe_their_payloads(parts: Parts) -> None:
-    types = {t["job_type"]: t for t in parts.service.job_types()}
+    types = {t["job_type"]: t for t in parts.queries.job_types()}
     assert types["echo"]["payload_schema"]["required"] == ["message"]
     json.dumps(types)  # serialisable as is
 
 
 async def test_health_reports_a_closed_backend(parts: Parts) -> None:
-    assert (await parts.service.health())["ok"] is True
+    assert (await parts.health.check())["ok"] is True
     parts.db.close()
-    report = await parts.service.health()
+    report = await parts.health.check()
     assert report["ok"] is False
     assert not report["checks"]["status_store"]["ok"]
 
@@ -165,12 +167,12 @@ async def test_a_batch_that_cannot_be_enqueued_leaves_nothing(
     monkeypatch.setattr(parts.queue, "send", broken_send)
     batch = [Submission("echo", {"message": str(i)}) for i in range(10)]
     with pytest.raises(BackendUnavailable):
-        await parts.service.submit_each("t1", [*batch])
+        await parts.submissions.submit_each("t1", [*batch])
     assert (await parts.status.list("t1")).items == []
 
 
 async def test_a_batch_is_enqueued_in_order_with_one_message_per_job(parts: Parts) -> None:
-    outcomes = await parts.service.submit_each(
+    outcomes = await parts.submissions.submit_each(
         "t1", [Submission("echo", {"message": str(i)}) for i in range(30)]
     )
     jobs = [o for o in outcomes if isinstance(o, Job)]
@@ -181,7 +183,7 @@ async def test_a_batch_is_enqueued_in_order_with_one_message_per_job(parts: Part
 
 async def test_a_batch_accepts_each_valid_job_and_answers_each_invalid_one(parts: Parts) -> None:
     already = ValidationFailed("bad", [FieldError("job_type", "missing")])
-    outcomes = await parts.service.submit_each(
+    outcomes = await parts.submissions.submit_each(
         "t1",
         [
             Submission("echo", {"message": "a"}),
@@ -210,7 +212,9 @@ async def test_a_batch_accepts_each_valid_job_and_answers_each_invalid_one(parts
 
 async def test_a_delayed_job_is_scheduled_with_a_scheduled_message(parts: Parts) -> None:
     now = datetime.now(UTC)
-    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}, delay_seconds=30))
+    job = await parts.submissions.submit(
+        "t1", Submission("echo", {"message": "x"}, delay_seconds=30)
+    )
     assert job.state is JobState.SCHEDULED and job.next_attempt_at is not None
     assert 29 <= (job.next_attempt_at - now).total_seconds() <= 31
     depth = await parts.queue.depth()
@@ -221,14 +225,18 @@ async def test_a_delayed_job_is_scheduled_with_a_scheduled_message(parts: Parts)
 async def test_scheduled_at_with_an_offset_is_kept_in_utc(parts: Parts) -> None:
     at = datetime.now(UTC) + timedelta(hours=2)
     local = at.astimezone(timezone(timedelta(hours=-5)))
-    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}, scheduled_at=local))
+    job = await parts.submissions.submit(
+        "t1", Submission("echo", {"message": "x"}, scheduled_at=local)
+    )
     assert job.state is JobState.SCHEDULED and job.next_attempt_at == at
     assert job.next_attempt_at.utcoffset() == timedelta(0)
 
 
 async def test_a_time_in_the_past_means_now(parts: Parts) -> None:
     past = datetime.now(UTC) - timedelta(days=3)
-    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}, scheduled_at=past))
+    job = await parts.submissions.submit(
+        "t1", Submission("echo", {"message": "x"}, scheduled_at=past)
+    )
     assert job.state is JobState.QUEUED and job.next_attempt_at is None
     assert (await parts.queue.depth()).active == 1
 
@@ -247,7 +255,7 @@ async def test_bad_schedules_and_time_limits_name_their_field(
     parts: Parts, changes: dict[str, Any], field: str
 ) -> None:
     with pytest.raises(ValidationFailed) as info:
-        await parts.service.submit("t1", Submission("echo", {"message": "x"}, **changes))
+        await parts.submissions.submit("t1", Submission("echo", {"message": "x"}, **changes))
     assert [e.field for e in info.value.errors] == [field]
     assert (await parts.queue.depth()).active == 0
 
@@ -261,8 +269,8 @@ async def test_each_priority_has_its_own_queue_and_retries_stay_on_it(parts: Par
         p: SqliteJobQueue(parts.db, f"jobs-{p.value}", lock_duration=5, max_delivery_count=5)
         for p in Priority
     }
-    parts.service.queues = parts.worker.queues = PriorityQueues(queues)
-    job = await parts.service.submit(
+    parts.submissions.queues = parts.worker.queues = PriorityQueues(queues)
+    job = await parts.submissions.submit(
         "t1", Submission("simulate", {"duration_ms": 0, "fail_first": 1}, priority=Priority.HIGH)
     )
     assert job.priority is Priority.HIGH
@@ -281,8 +289,8 @@ async def test_each_priority_has_its_own_queue_and_retries_stay_on_it(parts: Par
 
 
 async def test_jobs_whose_message_the_queue_dead_lettered_are_failed(parts: Parts) -> None:
-    stuck = await parts.service.submit("t1", Submission("echo", {"message": "crashes"}))
-    done = await parts.service.submit("t1", Submission("echo", {"message": "fine"}))
+    stuck = await parts.submissions.submit("t1", Submission("echo", {"message": "crashes"}))
+    done = await parts.submissions.submit("t1", Submission("echo", {"message": "fine"}))
     await parts.queue.send([OutgoingMessage("poison", b"{not json")])
     # The queue gives up on each message (a worker crashing on it every time).
     messages = await parts.queue.receive(10, max_wait=0.5)
@@ -295,8 +303,8 @@ async def test_jobs_whose_message_the_queue_dead_lettered_are_failed(parts: Part
     finished = await parts.status.replace(finished.moved_to(JobState.RUNNING, attempt=1))
     await parts.status.replace(finished.moved_to(JobState.COMPLETED))
 
-    parts.service.metrics = metrics = Metrics(prometheus=True)
-    assert await parts.service.reconcile_dead_letters() == 1
+    parts.reconciler.metrics = metrics = Metrics(prometheus=True)
+    assert await parts.reconciler.reconcile() == 1
     assert metrics.prometheus is not None
     counted = metrics.prometheus.registry.get_sample_value(
         "dtq_jobs_failed_total", {"job_type": "echo", "reason": "MaxDeliveryCountExceeded"}
@@ -308,8 +316,8 @@ async def test_jobs_whose_message_the_queue_dead_lettered_are_failed(parts: Part
     assert failed.dead_letter.reason == "MaxDeliveryCountExceeded"
     assert "10 deliveries" in failed.dead_letter.description
     assert (await parts.status.get("t1", done.job_id)).state is JobState.COMPLETED
-    assert await parts.service.reconcile_dead_letters() == 0, "goes on from where it stopped"
-    assert stuck.job_id in [j.job_id for j in (await parts.service.dead_letters("t1")).items]
+    assert await parts.reconciler.reconcile() == 0, "goes on from where it stopped"
+    assert stuck.job_id in [j.job_id for j in (await parts.dead_letters.list("t1")).items]
 
 
 async def test_a_requeued_job_is_not_failed_for_its_earlier_dead_lettered_message(
@@ -317,16 +325,16 @@ async def test_a_requeued_job_is_not_failed_for_its_earlier_dead_lettered_messag
 ) -> None:
     """The worker dead-letters a failed job's last message; after a requeue from the DLQ
     the job waits on its next attempt, and that old message must not fail it again."""
-    job = await parts.service.submit("t1", Submission("echo", {"message": "again"}))
+    job = await parts.submissions.submit("t1", Submission("echo", {"message": "again"}))
     [message] = await parts.queue.receive(1, max_wait=0.5)
     stored = await parts.status.get("t1", job.job_id)
     running = await parts.status.replace(stored.moved_to(JobState.RUNNING, attempt=1))
     await parts.status.replace(running.moved_to(JobState.FAILED))
     await parts.queue.dead_letter(message, "MaxAttemptsExceeded", "attempt 1 of 1 failed")
-    requeued = await parts.service.requeue("t1", job.job_id)
+    requeued = await parts.dead_letters.requeue("t1", job.job_id)
     assert (requeued.state, requeued.attempt) == (JobState.QUEUED, 1)
 
-    assert await parts.service.reconcile_dead_letters() == 0
+    assert await parts.reconciler.reconcile() == 0
     assert (await parts.status.get("t1", job.job_id)).state is JobState.QUEUED
 
 
@@ -335,7 +343,7 @@ async def test_a_job_too_large_to_store_is_refused_as_too_large(parts: Parts) ->
     BackendUnavailable (503 for ever); nothing is stored or enqueued."""
     big = Submission("echo", {"message": "\U0001f600" * 300_000})  # 1.2 MB as UTF-16
     with pytest.raises(TooLarge, match="950,000"):
-        await parts.service.submit("t1", big)
+        await parts.submissions.submit("t1", big)
     assert (await parts.status.list("t1")).items == []
     assert await parts.queue.receive(1, max_wait=0.2) == []
 
@@ -356,39 +364,37 @@ def _peeks(parts: Parts, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def test_the_reconcilers_place_survives_a_new_instance(
     parts: Parts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Where the reconciler got to is kept in the status store: a new service (a cold
+    """Where the reconciler got to is kept in the status store: a new reconciler (a cold
     instance) goes on from there instead of reading the dead-letter queue from the start."""
     jobs = [
-        await parts.service.submit("t1", Submission("echo", {"message": "x"})) for _ in range(3)
+        await parts.submissions.submit("t1", Submission("echo", {"message": "x"})) for _ in range(3)
     ]
     for message in await parts.queue.receive(10, max_wait=0.5):
         await parts.queue.dead_letter(message, "MaxDeliveryCountExceeded", "10 deliveries")
-    assert await parts.service.reconcile_dead_letters() == 3
+    assert await parts.reconciler.reconcile() == 3
     for job in jobs:
         assert (await parts.status.get("t1", job.job_id)).state is JobState.FAILED
 
-    cold = JobService(
-        status=parts.status, results=parts.results, queue=parts.queue, registry=parts.registry
-    )
+    cold = Reconciler(status=parts.status, queue=parts.queue)
     starts = _peeks(parts, monkeypatch)
-    assert await cold.reconcile_dead_letters() == 0
+    assert await cold.reconcile() == 0
     assert starts and starts[0] > 0, f"the cold instance read from the start: {starts}"
 
 
 async def test_a_message_dead_lettered_after_a_higher_numbered_one_is_not_skipped(
     parts: Parts,
 ) -> None:
-    first = await parts.service.submit("t1", Submission("echo", {"message": "slow"}))
-    second = await parts.service.submit("t1", Submission("echo", {"message": "fast"}))
+    first = await parts.submissions.submit("t1", Submission("echo", {"message": "slow"}))
+    second = await parts.submissions.submit("t1", Submission("echo", {"message": "fast"}))
     messages = await parts.queue.receive(10, max_wait=0.5)
     by_job = {JobMessage.decode(m.body, m.application_properties).job_id: m for m in messages}
     assert by_job[first.job_id].sequence_number < by_job[second.job_id].sequence_number
     await parts.queue.dead_letter(by_job[second.job_id], "MaxDeliveryCountExceeded", "d")
-    assert await parts.service.reconcile_dead_letters() == 1
+    assert await parts.reconciler.reconcile() == 1
     # the lower-numbered message reaches the dead-letter queue only now
     await parts.queue.dead_letter(by_job[first.job_id], "MaxDeliveryCountExceeded", "d")
     failed = 0
     for _ in range(3):  # within one sweep of the (short) queue
-        failed += await parts.service.reconcile_dead_letters()
+        failed += await parts.reconciler.reconcile()
     assert failed == 1
     assert (await parts.status.get("t1", first.job_id)).state is JobState.FAILED

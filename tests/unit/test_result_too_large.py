@@ -12,7 +12,7 @@ from shared.jobs import JobState
 from shared.jobtypes import JobContext, JobTypeRegistry, default_registry
 from shared.messages import Delivery, JobMessage
 from shared.ports import MAX_RESULT_BYTES
-from shared.service import Submission
+from shared.submissions import Submission
 from tests.unit.conftest import Parts
 
 
@@ -40,7 +40,7 @@ async def test_a_result_over_the_limit_fails_the_job_at_once_without_a_retry(
     parts: Parts,
 ) -> None:
     Calls.count = 0
-    job = await parts.service.submit("t1", Submission("huge", {}, max_attempts=5))
+    job = await parts.submissions.submit("t1", Submission("huge", {}, max_attempts=5))
     [message] = await parts.queue.receive(1, max_wait=1)
     delivery = Delivery(
         JobMessage.decode(message.body, message.application_properties),

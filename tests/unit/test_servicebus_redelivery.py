@@ -19,10 +19,9 @@ from functions.runtime import install
 from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
 from shared.jobs import JobState
 from shared.jobtypes import default_registry
-from shared.priorities import PriorityQueues
 from shared.runtime import Runtime
-from shared.service import Submission
 from shared.settings import Settings
+from shared.submissions import Submission
 from tests.support.servicebus_fake import FakeNamespace
 
 
@@ -58,12 +57,11 @@ async def test_a_redelivery_after_a_crash_is_delivery_2_and_takes_the_job_over(
     queue = ServiceBusJobQueue(
         namespace.client(), "dtq-jobs", lock_duration=0.3, max_delivery_count=5
     )
-    rt.queues = {"dtq-jobs": queue}
-    rt.service.queues = rt.worker.queues = PriorityQueues.single(queue)
+    rt.use_queue(queue)
     install(rt)
     run_job = user_function(worker.bp, "run_job")
     try:
-        job = await rt.service.submit("local", Submission("hangs", {}))
+        job = await rt.submissions.submit("local", Submission("hangs", {}))
         [first] = await queue.receive(1, max_wait=1)
         assert first.delivery_count == 1
         crashed = asyncio.create_task(run_job(to_binding(first)))

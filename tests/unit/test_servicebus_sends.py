@@ -12,11 +12,12 @@ import pytest
 from azure.servicebus import ServiceBusMessage
 
 from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
-from shared.adapters.sqlite import Database, SqliteResultStore, SqliteStatusStore
+from shared.adapters.sqlite import Database, SqliteStatusStore
+from shared.admission import SubmissionRules
 from shared.errors import BackendUnavailable
 from shared.jobtypes import default_registry
 from shared.ports import OutgoingMessage
-from shared.service import JobService, Submission
+from shared.submissions import Submission, Submissions
 from tests.support.servicebus_fake import FakeNamespace
 
 
@@ -71,16 +72,11 @@ async def test_submit_rolls_back_when_the_send_fails_so(
 ) -> None:
     db = Database(tmp_path / "db.sqlite3")
     status = SqliteStatusStore(db)
-    service = JobService(
-        status=status,
-        results=SqliteResultStore(db),
-        queue=queue,
-        registry=default_registry(),
-    )
+    submissions = Submissions(status=status, queue=queue, rules=SubmissionRules(default_registry()))
     try:
         namespace.break_senders(new_ones_too=True)
         with pytest.raises(BackendUnavailable):
-            await service.submit("t1", Submission("echo", {"message": "hi"}))
+            await submissions.submit("t1", Submission("echo", {"message": "hi"}))
         assert (await status.list("t1")).items == [], "no job left queued without a message"
     finally:
         db.close()

@@ -17,9 +17,12 @@ import pytest
 
 from functions.http import to_problem
 from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, SqliteStatusStore
+from shared.admission import SubmissionRules
 from shared.errors import BackendUnavailable, StorageFull, StorageReadOnly
+from shared.health import Health
 from shared.jobtypes import default_registry
-from shared.service import JobService, Submission
+from shared.queries import Queries
+from shared.submissions import Submission, Submissions
 
 ECHO = Submission(job_type="echo", payload={"message": "x" * 2000})
 
@@ -27,12 +30,13 @@ ECHO = Submission(job_type="echo", payload={"message": "x" * 2000})
 class Store:
     def __init__(self, path: Path) -> None:
         self.db = Database(path)
-        self.service = JobService(
-            status=SqliteStatusStore(self.db),
-            results=SqliteResultStore(self.db),
-            queue=SqliteJobQueue(self.db, "jobs", lock_duration=5, max_delivery_count=5),
-            registry=default_registry(),
-        )
+        status = SqliteStatusStore(self.db)
+        results = SqliteResultStore(self.db)
+        queue = SqliteJobQueue(self.db, "jobs", lock_duration=5, max_delivery_count=5)
+        registry = default_registry()
+        self.submissions = Submissions(status=status, queue=queue, rules=SubmissionRules(registry))
+        self.queries = Queries(status=status, results=results, registry=registry)
+        self.health = Health(status=status, results=results, queue=queue)
 
     async def fill(self) -> None:
         """Cap the writer's database at the pages it has: the next new page is SQLITE_FULL."""
@@ -58,7 +62,7 @@ class Store:
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     made = Store(tmp_path / "disk.sqlite3")
-    await made.service.submit("t", ECHO)  # the tables exist and hold a row
+    await made.submissions.submit("t", ECHO)  # the tables exist and hold a row
     yield made
     made.db.close()
 
@@ -71,14 +75,14 @@ async def test_a_full_database_refuses_a_submit_with_507_logs_once_and_is_unheal
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    assert (await store.service.health())["ok"]
+    assert (await store.health.check())["ok"]
     await store.fill()
 
     refused = []
     for _ in range(3):
         with pytest.raises(BackendUnavailable) as caught:
             for _ in range(50):  # until a write needs a page the cap forbids
-                await store.service.submit("t", ECHO)
+                await store.submissions.submit("t", ECHO)
         refused.append(caught.value)
     assert all(isinstance(exc, StorageFull) for exc in refused), refused
 
@@ -94,15 +98,15 @@ async def test_a_full_database_refuses_a_submit_with_507_logs_once_and_is_unheal
     assert line.levelno == logging.ERROR and line.exc_info is None
     assert "disk is full" in line.getMessage() and "\n" not in line.getMessage()
 
-    health = await store.service.health()
+    health = await store.health.check()
     assert health["ok"] is False
     assert health["checks"]["status_store"]["ok"] is False
     assert "disk is full" in health["checks"]["status_store"]["error"]
 
     await store.free()
-    job = await store.service.submit("t", ECHO)
-    assert (await store.service.get("t", job.job_id)).job_id == job.job_id
-    assert (await store.service.health())["ok"], "healthy again once a write succeeds"
+    job = await store.submissions.submit("t", ECHO)
+    assert (await store.queries.get("t", job.job_id)).job_id == job.job_id
+    assert (await store.health.check())["ok"], "healthy again once a write succeeds"
     assert "takes writes" in storage_lines(caplog)[-1].getMessage()
 
 
@@ -112,14 +116,14 @@ async def test_read_only_storage_refuses_a_submit_with_507_and_is_unhealthy(
     caplog.set_level(logging.INFO)
     store.set_read_only(True)
     with pytest.raises(StorageReadOnly) as caught:
-        await store.service.submit("t", ECHO)
+        await store.submissions.submit("t", ECHO)
     assert to_problem(caught.value).status_code == 507
     [line] = storage_lines(caplog)
     assert "read-only" in line.getMessage() and line.exc_info is None
 
-    health = await store.service.health()
+    health = await store.health.check()
     assert health["ok"] is False and "read-only" in health["checks"]["status_store"]["error"]
 
     store.set_read_only(False)
-    await store.service.submit("t", ECHO)
-    assert (await store.service.health())["ok"]
+    await store.submissions.submit("t", ECHO)
+    assert (await store.health.check())["ok"]

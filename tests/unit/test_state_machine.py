@@ -162,3 +162,10 @@ def test_lease_timing_defaults_to_the_queue_lock_and_refuses_a_renewal_past_it()
     assert lease_timing(30, lease_seconds=20, renew_seconds=8) == (20, 8)
     with pytest.raises(ValueError, match="renew interval"):
         lease_timing(30, lease_seconds=10, renew_seconds=10)
+
+
+def test_the_http_clients_terminal_states_are_the_servers() -> None:
+    """dtq/client.py keeps its own copy (it is installed without the app's modules)."""
+    from dtq.client import TERMINAL
+
+    assert {s.value for s in TERMINAL_STATES} == TERMINAL

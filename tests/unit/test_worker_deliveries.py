@@ -15,7 +15,7 @@ from shared.jobtypes import JobContext, JobTypeRegistry, default_registry
 from shared.jobtypes.errors import JobCancelled, JobDeferred, PermanentJobError, TransientJobError
 from shared.messages import Delivery, JobMessage
 from shared.retries import RetryPolicy
-from shared.service import Submission
+from shared.submissions import Submission
 from tests.unit.conftest import Parts
 
 
@@ -56,7 +56,7 @@ def registry(behaviour: Behaviour) -> JobTypeRegistry:
 async def submit(
     parts: Parts, job_type: str = "test", payload: Any = None, attempts: int = 3
 ) -> Job:
-    job = await parts.service.submit("t1", Submission(job_type, payload or {}, attempts))
+    job = await parts.submissions.submit("t1", Submission(job_type, payload or {}, attempts))
     return job
 
 
@@ -195,7 +195,7 @@ async def test_cancellation_seen_at_a_progress_point_ends_the_job_cancelled(
 
 async def test_delivery_of_a_cancelled_job_is_a_no_op(parts: Parts, behaviour: Behaviour) -> None:
     job = await submit(parts)
-    await parts.service.cancel("t1", job.job_id)
+    await parts.submissions.cancel("t1", job.job_id)
     await parts.worker.handle(await deliver(parts))
     assert behaviour.calls == []
     assert (await parts.status.get("t1", job.job_id)).state is JobState.CANCELLED
@@ -515,7 +515,7 @@ async def test_the_retry_schedule_grows_with_jitter_honours_retry_after_and_stop
 
 
 async def test_a_jobs_own_time_limit_cancels_its_handler(parts: Parts) -> None:
-    job = await parts.service.submit(
+    job = await parts.submissions.submit(
         "t1", Submission("simulate", {"duration_ms": 5000, "steps": 1}, timeout_seconds=0.2)
     )
     await asyncio.wait_for(parts.worker.handle(await deliver(parts)), timeout=3)
@@ -526,7 +526,9 @@ async def test_a_jobs_own_time_limit_cancels_its_handler(parts: Parts) -> None:
 
 
 async def test_a_scheduled_job_starts_when_its_message_comes(parts: Parts) -> None:
-    job = await parts.service.submit("t1", Submission("echo", {"message": "x"}, delay_seconds=0.3))
+    job = await parts.submissions.submit(
+        "t1", Submission("echo", {"message": "x"}, delay_seconds=0.3)
+    )
     assert job.state is JobState.SCHEDULED
     await parts.worker.handle(await deliver(parts, max_wait=2))
     done = await parts.status.get("t1", job.job_id)
@@ -536,12 +538,12 @@ async def test_a_scheduled_job_starts_when_its_message_comes(parts: Parts) -> No
 
 async def test_a_running_job_cancelled_stops_at_its_next_progress_report(parts: Parts) -> None:
     parts.worker.cancel_check_seconds = 0  # only progress reports tell it
-    job = await parts.service.submit(
+    job = await parts.submissions.submit(
         "t1", Submission("simulate", {"duration_ms": 3000, "steps": 30})
     )
     running = asyncio.create_task(parts.worker.handle(await deliver(parts)))
     await wait_for_state(parts, job.job_id, JobState.RUNNING)
-    await parts.service.cancel("t1", job.job_id)
+    await parts.submissions.cancel("t1", job.job_id)
     await asyncio.wait_for(running, timeout=2)
     done = await parts.status.get("t1", job.job_id)
     assert done.state is JobState.CANCELLED and done.progress < 100
@@ -556,7 +558,7 @@ async def test_a_running_job_that_never_reports_is_cancelled_at_its_await(
     job = await submit(parts)
     running = asyncio.create_task(parts.worker.handle(await deliver(parts)))
     await wait_for_state(parts, job.job_id, JobState.RUNNING)
-    await parts.service.cancel("t1", job.job_id)
+    await parts.submissions.cancel("t1", job.job_id)
     await asyncio.wait_for(running, timeout=2)
     done = await parts.status.get("t1", job.job_id)
     assert done.state is JobState.CANCELLED and done.cancel_requested_at is not None
@@ -599,7 +601,7 @@ async def test_a_deferred_job_can_be_cancelled_while_it_waits(
     behaviour.outcome = JobDeferred("paused", 0.2)
     job = await submit(parts)
     await parts.worker.handle(await deliver(parts))
-    cancelled = await parts.service.cancel("t1", job.job_id)
+    cancelled = await parts.submissions.cancel("t1", job.job_id)
     assert cancelled.state is JobState.CANCELLED
     await parts.worker.handle(await deliver(parts, max_wait=2))
     assert behaviour.calls == [1], "the copy of a cancelled job is a no-op"
