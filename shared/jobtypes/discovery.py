@@ -46,5 +46,7 @@ def load_job_types(registry: JobTypeRegistry, modules: str) -> list[str]:
     for source, register in registrars:
         register(registry)
         sources.append(source)
-        log.info("job types from %s registered", source)
+        # dtq's own modules (the providers) every time; the user's are worth a line.
+        level = logging.DEBUG if source.startswith("shared.") else logging.INFO
+        log.log(level, "job types from %s registered", source)
     return sources
