@@ -17,7 +17,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from shared.jobtypes import JobContext, JobTypeRegistry
 from shared.jobtypes.errors import ProviderNotFound
-from shared.providers.client import Provider, answer_as
+from shared.providers.answers import answer_as
+from shared.providers.client import Provider
 
 #: The ECB's reference currencies, as Frankfurter v1 lists them (GET /v1/currencies),
 #: 2026: BGN left when Bulgaria adopted the euro.

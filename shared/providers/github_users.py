@@ -22,8 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.jobtypes import JobContext, JobTypeRegistry
 from shared.jobtypes.errors import ProviderNotFound
-from shared.providers.client import (
-    Provider,
+from shared.providers.answers import (
     RateLimit,
     answer_as,
     check,
@@ -31,6 +30,7 @@ from shared.providers.client import (
     json_of,
     seconds_until,
 )
+from shared.providers.client import Provider
 
 #: Letters and digits, single hyphens only between them (the length is checked apart).
 USERNAME = r"^[A-Za-z0-9](?:-?[A-Za-z0-9])*$"

@@ -14,7 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.jobtypes import JobContext, JobTypeRegistry
-from shared.providers.client import Provider, answer_as
+from shared.providers.answers import answer_as
+from shared.providers.client import Provider
 
 #: QuoteSlate's tags (data/tags.json of Musheer360/QuoteSlate).
 Tag = Literal[

@@ -24,12 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shared.jobs import iso_utc
 from shared.jobtypes import JobContext, JobTypeRegistry
 from shared.jobtypes.errors import ProviderNotFound
-from shared.providers.client import (
-    Provider,
-    RateLimit,
-    answer_as,
-    standard_rate_limit,
-)
+from shared.providers.answers import RateLimit, answer_as, standard_rate_limit
+from shared.providers.client import Provider
 
 #: WMO weather interpretation codes, as Open-Meteo documents them.
 WMO_CODES = {
