@@ -129,7 +129,7 @@ def _trace(args: argparse.Namespace) -> int:
     import json
 
     app_folder(args)
-    from shared.telemetry import job_trace, local_traces_dir, read_spans
+    from shared.traces import job_trace, local_traces_dir, read_spans
 
     settings = _settings(args)
     folder = Path(args.traces_dir) if args.traces_dir else local_traces_dir(settings)

@@ -28,7 +28,7 @@ from dtq.host.config import HostConfig
 from dtq.host.listener import QueueListener
 from dtq.host.timers import TimerRunner
 from functions.runtime import install
-from shared import telemetry
+from shared import telemetry, traces
 from shared.errors import BackendUnavailable
 from shared.metrics import prepare_multiprocess
 from shared.ports import WorkerBeat
@@ -202,7 +202,7 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
     # Before any Prometheus metric exists: the workers started below inherit it.
     prepare_multiprocess(metrics_dir(settings), os.environ, clear=True)
     runtime = Runtime.from_settings(settings, prometheus_dir=metrics_dir(settings))
-    telemetry.note_traces_dir(settings)  # `dtq trace` reads where this host writes
+    traces.note_traces_dir(settings)  # `dtq trace` reads where this host writes
     runtime.enable_worker_registry()  # /api/v1/stats lists the worker processes
     install(runtime)
     catalog = build_catalog(app, settings)

@@ -282,7 +282,7 @@ def test_trace_finds_the_spans_where_the_local_host_writes_them(tmp_path: Path) 
 def test_host_notes_its_traces_dir_for_the_cli(tmp_path: Path) -> None:
     # A relative DTQ_TRACES_DIR is the host's working folder's: the note says so.
     from shared.settings import Settings
-    from shared.telemetry import local_traces_dir, note_traces_dir
+    from shared.traces import local_traces_dir, note_traces_dir
 
     os.chdir(tmp_path)
     try:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.telemetry import job_trace, read_spans
+from shared.traces import job_trace, read_spans
 from tests.support.fake_providers import FakeProviders
 from tests.support.polling import wait_job
 from tests.support.processes import LocalHost, run_dtq, running_host

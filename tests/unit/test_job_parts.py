@@ -216,7 +216,7 @@ def test_retry_after_is_a_floor_bounded_by_the_cap() -> None:
 
 
 def test_a_jobs_trace_leaves_out_other_jobs_under_the_same_request() -> None:
-    from shared.telemetry import job_trace
+    from shared.traces import job_trace
 
     def span(span_id: str, parent: str | None, job: str | None = None) -> dict[str, Any]:
         attributes = {"dtq.job_id": job} if job else {}
