@@ -6,19 +6,11 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions import openapi
-from functions.http import (
-    BatchSubmitRequest,
-    SubmitRequest,
-    conditional_json,
-    endpoint,
-    etag_matches,
-    int_param,
-    json_body,
-    json_response,
-    not_modified,
-    parse_model,
-    problem_body,
-)
+from functions.decoding import int_param, json_body, parse_model
+from functions.endpoint import endpoint
+from functions.problems import problem_body
+from functions.request_models import BatchSubmitRequest, SubmitRequest
+from functions.responses import conditional_json, etag_matches, json_response, not_modified
 from functions.runtime import runtime
 from shared.access import Caller
 from shared.constants import DEFAULT_PAGE_SIZE, POLL_AFTER_SECONDS

@@ -10,16 +10,10 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions.api import job_body, page_body, tenant_of
-from functions.http import (
-    BulkDeadLetterRequest,
-    RequeueRequest,
-    conditional_json,
-    endpoint,
-    int_param,
-    json_body,
-    json_response,
-    parse_model,
-)
+from functions.decoding import int_param, json_body, parse_model
+from functions.endpoint import endpoint
+from functions.request_models import BulkDeadLetterRequest, RequeueRequest
+from functions.responses import conditional_json, json_response
 from functions.runtime import runtime
 from shared.constants import DEFAULT_PAGE_SIZE, POLL_AFTER_SECONDS, PROP_JOB_ID, PROP_TENANT_ID
 from shared.jobs import Job, iso_utc

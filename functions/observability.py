@@ -5,7 +5,8 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions.api import caller_of
-from functions.http import HttpProblem, endpoint
+from functions.endpoint import endpoint
+from functions.problems import HttpProblem
 from functions.runtime import runtime
 from shared.metrics import Gauges
 

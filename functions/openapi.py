@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic.json_schema import JsonSchemaMode
 
-from functions.http import (
+from functions.request_models import (
     BatchSubmitRequest,
     BulkDeadLetterRequest,
     RequeueRequest,

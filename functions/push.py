@@ -12,7 +12,9 @@ import typing
 import azure.functions as func
 
 from functions.api import tenant_of
-from functions.http import HttpProblem, endpoint, json_response
+from functions.endpoint import endpoint
+from functions.problems import HttpProblem
+from functions.responses import json_response
 from functions.runtime import runtime
 from shared.push import (
     PUSH_ID_HEADER,

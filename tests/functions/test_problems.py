@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from functions.http import to_problem
+from functions.problems import to_problem
 from shared.errors import BackendUnavailable, StorageFull, TooLarge
 
 

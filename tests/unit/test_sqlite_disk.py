@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.http import to_problem
+from functions.problems import to_problem
 from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, SqliteStatusStore
 from shared.admission import SubmissionRules
 from shared.errors import BackendUnavailable, StorageFull, StorageReadOnly
