@@ -3,8 +3,10 @@
 Two kinds of command share it:
 - ``serve``, ``worker`` and ``keys`` run the app, or act on its stores, on this
   machine (:mod:`dtq.cli.admin`);
-- ``submit``, ``get``, ``watch``, ``list``, ``cancel``, ``dlq``, ``stats``, ``health``
-  and ``types`` talk to the HTTP API, local or deployed (:mod:`dtq.cli.remote`).
+- ``submit``, ``get``, ``watch``, ``list``, ``cancel`` (:mod:`dtq.cli.jobs`), ``dlq``
+  (:mod:`dtq.cli.dead_letters`), ``stats``, ``health`` and ``types``
+  (:mod:`dtq.cli.service`) talk to the HTTP API, local or deployed, through
+  :mod:`dtq.cli.connection`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import signal
 import sys
 
-from dtq.cli import admin, remote
+from dtq.cli import admin, dead_letters, jobs, service
 from dtq.host.indexing import FunctionRefused
 
 EPILOG = """examples:
@@ -40,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     admin.register(sub)
-    remote.register(sub)
+    jobs.register(sub)
+    dead_letters.register(sub)
+    service.register(sub)
     return parser
 
 
