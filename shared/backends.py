@@ -80,7 +80,7 @@ class TableStores:
     def _service(r: Resources):  # type: ignore[no-untyped-def]
         from shared.adapters.azure import connections
 
-        return connections.table_service(r.settings, r.usage)
+        return connections.table_service(r.settings.table_storage, r.usage)
 
     def status(self, r: Resources) -> StatusStore:
         from shared.adapters.azure.table_status import TableStatusStore
@@ -118,7 +118,7 @@ def cosmos_results(r: Resources) -> ResultStore:
     from shared.adapters.azure.cosmos_results import CosmosResultStore
 
     s = r.settings
-    client, may_create = connections.cosmos_client(s, r.usage)
+    client, may_create = connections.cosmos_client(s.cosmos, r.usage)
     return CosmosResultStore(
         client,
         s.cosmos_database,
@@ -144,7 +144,7 @@ def servicebus_queue(r: Resources, name: str) -> JobQueue:
     from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
 
     s = r.settings
-    client, admin = connections.servicebus_clients(s)
+    client, admin = connections.servicebus_clients(s.service_bus)
     return ServiceBusJobQueue(
         client,
         name,

@@ -91,7 +91,7 @@ class Runtime:
     ) -> Runtime:
         """Everything the settings name. ``prometheus``: keep Prometheus metrics too
         (the local host), across processes when ``prometheus_dir`` is given."""
-        telemetry.configure(settings)
+        telemetry.configure(settings.telemetry)
         metrics = Metrics(
             prometheus=prometheus or prometheus_dir is not None, multiprocess_dir=prometheus_dir
         )
@@ -109,7 +109,7 @@ class Runtime:
         rates = stores.rate_counters(r)
         # Quotas count in the rate counters, pauses are markers beside the jobs: both
         # shared by every process and instance on the store (shared/quotas.py).
-        quotas = ProviderQuotas(settings.provider_quotas(), rates, markers=status)
+        quotas = ProviderQuotas(settings.providers.quotas(), rates, markers=status)
         providers = ProviderClient(
             settings.provider_timeout_seconds, metrics=metrics, quotas=quotas
         )

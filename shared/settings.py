@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.constants import MAX_ATTEMPTS
 from shared.jobs import lease_timing
-from shared.quotas import Quota, parse_quotas
+from shared.settings_groups import Connection, Providers, Telemetry
 
 ENV_PREFIX = "DTQ_"
 
@@ -238,20 +238,46 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _quotas_readable(self) -> Settings:
-        self.provider_quotas()  # raises ValueError naming the quota it cannot read
+        self.providers.quotas()  # raises ValueError naming the quota it cannot read
         return self
 
-    def provider_quotas(self) -> dict[str, tuple[Quota, ...]]:
-        """dtq's quotas of each provider (shared/quotas.py), by provider name."""
-        github = self.github_quota
-        if github is None:
-            github = "4500/hour" if self.github_token else "55/hour"
-        return {
-            "open_meteo": parse_quotas(self.weather_quota),
-            "quoteslate": parse_quotas(self.quote_quota),
-            "frankfurter": parse_quotas(self.exchange_rate_quota),
-            "github": parse_quotas(github),
-        }
+    # -- the groups each component receives (shared/settings_groups.py) -------------
+    @property
+    def table_storage(self) -> Connection:
+        return Connection(self.table_connection, self.table_service_uri, self.table_client_id)
+
+    @property
+    def service_bus(self) -> Connection:
+        return Connection(
+            self.servicebus_connection, self.servicebus_namespace, self.servicebus_client_id
+        )
+
+    @property
+    def cosmos(self) -> Connection:
+        return Connection(
+            self.cosmos_connection, self.cosmos_account_endpoint, self.cosmos_client_id
+        )
+
+    @property
+    def telemetry(self) -> Telemetry:
+        return Telemetry(
+            self.applicationinsights_connection_string,
+            self.traces_dir,
+            self.data_dir,
+            self.log_level,
+            self.log_format,
+        )
+
+    @property
+    def providers(self) -> Providers:
+        return Providers(
+            **{
+                name: getattr(self, name)
+                for name in Providers.__dataclass_fields__
+                if name != "timeout_seconds"
+            },
+            timeout_seconds=self.provider_timeout_seconds,
+        )
 
     @property
     def push_enabled(self) -> bool:

@@ -1,7 +1,7 @@
 """Traces and logs: one trace per job, across the HTTP request, the queue and every
 attempt; log records that carry the job id and trace id.
 
-- **Spans**: the HTTP request (``functions/http.py``), the enqueue (a producer span
+- **Spans**: the HTTP request (``functions/endpoint.py``), the enqueue (a producer span
   whose context travels in the message's ``traceparent`` and ``Diagnostic-Id``
   application properties), each attempt's run (a consumer span whose parent comes from
   those properties) and each provider call. A job's ``trace_id`` is the id of the
@@ -31,7 +31,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from shared.settings import Settings
+from shared.settings_groups import Telemetry
 
 tracer = trace.get_tracer("dtq")
 _propagator = TraceContextTextMapPropagator()
@@ -170,8 +170,8 @@ def configure_logging(level: str, fmt: str = "text") -> None:
 LOCAL_SPANS_DELAY_MS = 500
 
 
-def configure(settings: Settings, *, span_processors: Sequence[Any] = ()) -> None:
-    """Set this process's tracer and meter providers, once, from the settings."""
+def configure(settings: Telemetry, *, span_processors: Sequence[Any] = ()) -> None:
+    """Set this process's tracer and meter providers, once, from the telemetry settings."""
     global _done
     with _configured:
         if _done:

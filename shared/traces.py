@@ -11,7 +11,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from shared.settings import Settings
+from shared.settings_groups import Telemetry
 
 
 class JsonLinesExporter(SpanExporter):
@@ -57,7 +57,7 @@ def _span_record(span: Any) -> dict[str, Any]:
 TRACES_NOTE = "traces-dir"
 
 
-def note_traces_dir(settings: Settings) -> None:
+def note_traces_dir(settings: Telemetry) -> None:
     """Record where this host writes its spans (absolute: a relative DTQ_TRACES_DIR is
     the host's working folder's), for :func:`local_traces_dir`."""
     if settings.traces_dir is None:
@@ -66,7 +66,7 @@ def note_traces_dir(settings: Settings) -> None:
     (settings.data_dir / TRACES_NOTE).write_text(f"{settings.traces_dir.resolve()}\n")
 
 
-def local_traces_dir(settings: Settings) -> Path:
+def local_traces_dir(settings: Telemetry) -> Path:
     """Where ``dtq trace`` reads spans: DTQ_TRACES_DIR if set, else the folder the local
     host on this data folder last wrote to, else ``<data dir>/traces``."""
     if settings.traces_dir is not None:

@@ -132,7 +132,7 @@ def _trace(args: argparse.Namespace) -> int:
     from shared.traces import job_trace, local_traces_dir, read_spans
 
     settings = _settings(args)
-    folder = Path(args.traces_dir) if args.traces_dir else local_traces_dir(settings)
+    folder = Path(args.traces_dir) if args.traces_dir else local_traces_dir(settings.telemetry)
     if not folder.is_dir():
         print(
             f"dtq trace: no local traces in {folder}: run the host with DTQ_TRACES_DIR set"

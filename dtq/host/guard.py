@@ -13,7 +13,7 @@ everything the host serves, keeps three doors shut:
   (``Sec-Fetch-Site`` other than ``same-origin``/``none``, or an ``Origin`` that is not
   this host's) is refused with ``403``. Programs (the CLI, curl) send neither header and
   pass; the UI is same-origin. JSON endpoints also refuse a body that is not
-  ``application/json`` (``415``, functions/http.py), so an HTML form cannot post one.
+  ``application/json`` (``415``, functions/decoding.py), so an HTML form cannot post one.
 - **Framing and sniffing**: every answer carries the page's Content-Security-Policy with
   ``frame-ancestors 'none'``, ``X-Content-Type-Options: nosniff``, ``Referrer-Policy:
   no-referrer`` and ``Cross-Origin-Opener-Policy: same-origin``.

@@ -202,7 +202,7 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
     # Before any Prometheus metric exists: the workers started below inherit it.
     prepare_multiprocess(metrics_dir(settings), os.environ, clear=True)
     runtime = Runtime.from_settings(settings, prometheus_dir=metrics_dir(settings))
-    traces.note_traces_dir(settings)  # `dtq trace` reads where this host writes
+    traces.note_traces_dir(settings.telemetry)  # `dtq trace` reads where this host writes
     runtime.enable_worker_registry()  # /api/v1/stats lists the worker processes
     install(runtime)
     catalog = build_catalog(app, settings)

@@ -113,7 +113,7 @@ def _significant(value: float, digits: int = 6) -> float:
 
 
 def register(registry: JobTypeRegistry) -> None:
-    settings, client = registry.settings, registry.http
+    settings, client = registry.settings.providers, registry.http
     url = settings.exchange_rate_api_url.rstrip("/") + "/v1/latest"
 
     async def exchange_rate(payload: ExchangeRatePayload, ctx: JobContext) -> dict[str, Any]:

@@ -82,7 +82,7 @@ def rate_limit(response: httpx.Response, hint: str = "") -> RateLimit | None:
 
 
 def register(registry: JobTypeRegistry) -> None:
-    settings, client = registry.settings, registry.http
+    settings, client = registry.settings.providers, registry.http
     base = settings.github_api_url.rstrip("/")
     headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
     if settings.github_token:

@@ -78,7 +78,7 @@ class _Quote(BaseModel):
 
 
 def register(registry: JobTypeRegistry) -> None:
-    settings, client = registry.settings, registry.http
+    settings, client = registry.settings.providers, registry.http
     url = settings.quote_api_url.rstrip("/") + "/api/quotes/random"
 
     async def quote(payload: QuotePayload, ctx: JobContext) -> dict[str, Any]:

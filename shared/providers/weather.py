@@ -172,7 +172,7 @@ def _observed(forecast: _Forecast) -> tuple[str, str]:
 
 
 def register(registry: JobTypeRegistry) -> None:
-    settings, client = registry.settings, registry.http
+    settings, client = registry.settings.providers, registry.http
     key = settings.weather_api_key
     urls = [settings.weather_geocoding_url.rstrip("/"), settings.weather_forecast_url.rstrip("/")]
     if key:

@@ -144,7 +144,7 @@ class Backends:
             )
             self.real_queue_created = True
             self.cleanups.append(lambda: setup.delete_queue(self.unique))
-        client, admin = connections.servicebus_clients(settings)
+        client, admin = connections.servicebus_clients(settings.service_bus)
         queue = ServiceBusJobQueue(client, self.unique, admin=admin, usage=self.usage, **options)
         self.closables.append(queue)
         return queue

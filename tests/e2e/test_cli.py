@@ -287,9 +287,9 @@ def test_host_notes_its_traces_dir_for_the_cli(tmp_path: Path) -> None:
     os.chdir(tmp_path)
     try:
         host = Settings(data_dir=Path("data"), traces_dir=Path("t/traces"))
-        note_traces_dir(host)
+        note_traces_dir(host.telemetry)
         cli = Settings(data_dir=tmp_path / "data")
-        assert local_traces_dir(cli) == tmp_path / "t" / "traces"
+        assert local_traces_dir(cli.telemetry) == tmp_path / "t" / "traces"
     finally:
         os.chdir(ROOT)
 

@@ -1,4 +1,4 @@
-"""The one table of HTTP status codes (functions/http.py ``to_problem``)."""
+"""The one table of HTTP status codes (functions/problems.py ``to_problem``)."""
 
 from __future__ import annotations
 

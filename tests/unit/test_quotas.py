@@ -46,8 +46,8 @@ def test_a_quota_that_cannot_be_kept_is_refused_at_start(text: str) -> None:
 
 
 def test_githubs_quota_follows_its_token() -> None:
-    assert Settings.load(None).provider_quotas()["github"] == (Quota(55, 3600),)
-    with_token = Settings.load(None, github_token="t").provider_quotas()
+    assert Settings.load(None).providers.quotas()["github"] == (Quota(55, 3600),)
+    with_token = Settings.load(None, github_token="t").providers.quotas()
     assert with_token["github"] == (Quota(4500, 3600),)
 
 

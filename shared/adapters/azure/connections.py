@@ -9,7 +9,7 @@ import weakref
 from typing import Any
 
 from shared.net import is_loopback_url
-from shared.settings import Settings
+from shared.settings_groups import Connection
 from shared.usage import Usage
 
 #: Fail fast when a service is down, so the API can answer 503 quickly; the SDKs'
@@ -56,17 +56,17 @@ def _options(usage: Usage | None, service: str) -> dict[str, Any]:
     return {**CLIENT_OPTIONS, "raw_response_hook": usage.http_hook(service)}
 
 
-def table_service(settings: Settings, usage: Usage | None = None) -> Any:
+def table_service(connection: Connection, usage: Usage | None = None) -> Any:
     from azure.data.tables.aio import TableServiceClient
 
     options = _options(usage, "table")
 
-    if settings.table_connection:
-        return TableServiceClient.from_connection_string(settings.table_connection, **options)
-    if settings.table_service_uri:
+    if connection.connection_string:
+        return TableServiceClient.from_connection_string(connection.connection_string, **options)
+    if connection.endpoint:
         return TableServiceClient(
-            endpoint=settings.table_service_uri,
-            credential=credential(settings.table_client_id),
+            endpoint=connection.endpoint,
+            credential=credential(connection.client_id),
             **options,
         )
     raise ValueError(
@@ -75,21 +75,21 @@ def table_service(settings: Settings, usage: Usage | None = None) -> Any:
     )
 
 
-def servicebus_clients(settings: Settings) -> tuple[Any, Any]:
+def servicebus_clients(connection: Connection) -> tuple[Any, Any]:
     """The Service Bus client and its administration client (for queue depth)."""
     from azure.servicebus.aio import ServiceBusClient
     from azure.servicebus.aio.management import ServiceBusAdministrationClient
 
-    if settings.servicebus_connection:
+    if connection.connection_string:
         return (
-            ServiceBusClient.from_connection_string(settings.servicebus_connection),
-            ServiceBusAdministrationClient.from_connection_string(settings.servicebus_connection),
+            ServiceBusClient.from_connection_string(connection.connection_string),
+            ServiceBusAdministrationClient.from_connection_string(connection.connection_string),
         )
-    if settings.servicebus_namespace:
-        shared = credential(settings.servicebus_client_id)
+    if connection.endpoint:
+        shared = credential(connection.client_id)
         return (
-            ServiceBusClient(settings.servicebus_namespace, credential=shared),
-            ServiceBusAdministrationClient(settings.servicebus_namespace, credential=shared),
+            ServiceBusClient(connection.endpoint, credential=shared),
+            ServiceBusAdministrationClient(connection.endpoint, credential=shared),
         )
     raise ValueError(
         "DTQ_QUEUE_BACKEND=servicebus needs ServiceBusConnection or "
@@ -105,25 +105,25 @@ def parse_cosmos_connection_string(text: str) -> tuple[str, str]:
         raise ValueError("CosmosDBConnection needs AccountEndpoint=...;AccountKey=...;") from None
 
 
-def cosmos_client(settings: Settings, usage: Usage | None = None) -> tuple[Any, bool]:
+def cosmos_client(connection: Connection, usage: Usage | None = None) -> tuple[Any, bool]:
     """A Cosmos client, and whether it may create its database and container (key access
     may; an identity with data-plane roles may not, so the infrastructure creates them)."""
     from azure.cosmos.aio import CosmosClient
 
     metered = _options(usage, "cosmos")
-    if settings.cosmos_connection:
-        endpoint, key = parse_cosmos_connection_string(settings.cosmos_connection)
+    if connection.connection_string:
+        endpoint, key = parse_cosmos_connection_string(connection.connection_string)
         options: dict[str, Any] = {}
         if is_loopback_url(endpoint):
             # Local emulators: one endpoint, no regional discovery; their certificates are
             # self-signed, so verification is off, for loopback addresses only.
             options = {"enable_endpoint_discovery": False, "connection_verify": False}
         return CosmosClient(endpoint, credential=key, **options, **metered), True
-    if settings.cosmos_account_endpoint:
+    if connection.endpoint:
         return (
             CosmosClient(
-                settings.cosmos_account_endpoint,
-                credential=credential(settings.cosmos_client_id),
+                connection.endpoint,
+                credential=credential(connection.client_id),
                 **metered,
             ),
             False,
