@@ -25,7 +25,7 @@ import contextlib
 import logging
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,8 @@ async def run_scenario(
         usage=runtime.usage,
     )
     runtime.use_queue(queue)
-    runtime.worker.retry_policy = RetryPolicy(0.01, 0.05)  # retries due at once
+    worker = runtime.worker
+    worker.backoffs = replace(worker.backoffs, retry=RetryPolicy(0.01, 0.05))  # due at once
     install(runtime)
     watcher = Runtime.from_settings(settings)  # reads job states; its reads are not a job's cost
     try:

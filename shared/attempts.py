@@ -40,7 +40,7 @@ from typing import Any
 from shared.control import PoisonJob
 from shared.errors import BackendUnavailable, PreconditionFailed, ValidationFailed
 from shared.guarded import guarded_update
-from shared.jobs import Job, JobState
+from shared.jobs import Job, JobState, utcnow
 from shared.jobtypes import JobContext, JobTypeRegistry
 from shared.jobtypes.errors import JobCancelled, JobTimedOut
 from shared.messages import Delivery
@@ -83,7 +83,8 @@ class LeaseLost(Exception):
 
 @dataclass(frozen=True)
 class RunTiming:
-    """How long a run's lease lasts and how it is kept (see shared.jobs.lease_timing)."""
+    """The clock the worker and its runs read, how long a run's lease lasts and how it
+    is kept (see shared.jobs.lease_timing), and how long an attempt may run."""
 
     #: A running attempt's lease, and how often its run renews it.
     lease_seconds: float
@@ -91,8 +92,11 @@ class RunTiming:
     #: How often a running job's status is read to see a cancellation (0: only at
     #: progress reports).
     cancel_check_seconds: float = 2.0
-    #: The deployment's longest attempt; past it the handler is cancelled.
+    #: The deployment's longest attempt; past it the handler is cancelled (a retryable
+    #: error).
     timeout_seconds: float | None = None
+    #: The current time, for every time the worker and its runs store (fixed in tests).
+    clock: Callable[[], datetime] = utcnow
 
 
 class AttemptRun:
@@ -105,13 +109,11 @@ class AttemptRun:
         status: StatusStore,
         registry: JobTypeRegistry,
         timing: RunTiming,
-        clock: Callable[[], datetime],
     ) -> None:
         self.job = job
         self.status = status
         self.registry = registry
         self.timing = timing
-        self.clock = clock
         #: The lease this run holds (written by the delivery that started it).
         self.holder = job.lease_holder
         #: When (monotonic) the lease was last written: at most lease_seconds ago.
@@ -177,7 +179,7 @@ class AttemptRun:
         """Store progress; True when this attempt should stop (the job was settled or
         moved on elsewhere, e.g. cancelled or taken over after a lost lock)."""
         attempt = self.job.attempt
-        now = self.clock()
+        now = self.timing.clock()
         written = time.monotonic()
         until = now + timedelta(seconds=self.timing.lease_seconds)
 
@@ -205,7 +207,7 @@ class AttemptRun:
         attempt = self.job.attempt
         written = time.monotonic()
         lease = self.timing.lease_seconds if seconds is None else seconds
-        until = self.clock() + timedelta(seconds=lease)
+        until = self.timing.clock() + timedelta(seconds=lease)
 
         def change(current: Job) -> Job | None:
             if not running_attempt(current, attempt, self.holder):

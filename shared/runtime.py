@@ -17,6 +17,7 @@ from shared.access import Access, operator_key_ids
 from shared.adapters.sqlite import Database
 from shared.adapters.sqlite.workers import SqliteWorkerRegistry
 from shared.admission import SubmissionRate, SubmissionRules
+from shared.attempts import RunTiming
 from shared.backends import QUEUES, RESULTS, STORES, Resources
 from shared.dead_letters import DeadLetters
 from shared.health import Health
@@ -41,7 +42,9 @@ from shared.push import PublishingStatusStore
 from shared.queries import Queries
 from shared.quotas import ProviderQuotas
 from shared.retries import RetryPolicy
+from shared.runcap import RunningCap
 from shared.settings import Settings
+from shared.settling import Backoffs
 from shared.stats import Stats
 from shared.submissions import Submissions
 from shared.usage import Usage
@@ -168,22 +171,22 @@ class Runtime:
             results=results,
             queue=queue,
             registry=registry,
-            retry_policy=RetryPolicy(
-                settings.retry_backoff_base_seconds,
-                settings.retry_backoff_max_seconds,
-                settings.retry_after_max_seconds,
+            timing=RunTiming(
+                *settings.lease_timing,
+                cancel_check_seconds=settings.cancel_check_seconds,
+                timeout_seconds=settings.job_timeout_seconds,
             ),
-            timeout_seconds=settings.job_timeout_seconds,
-            cancel_check_seconds=settings.cancel_check_seconds,
-            limits=tenant_limits,
-            slots=slots,
-            outage_backoff=(
-                settings.outage_backoff_base_seconds,
-                settings.outage_backoff_max_seconds,
+            backoffs=Backoffs(
+                RetryPolicy(
+                    settings.retry_backoff_base_seconds,
+                    settings.retry_backoff_max_seconds,
+                    settings.retry_after_max_seconds,
+                ),
+                outage_base_seconds=settings.outage_backoff_base_seconds,
+                outage_max_seconds=settings.outage_backoff_max_seconds,
             ),
+            cap=RunningCap(tenant_limits, slots),
             metrics=metrics,
-            lease_seconds=settings.lease_seconds,
-            lease_renew_seconds=settings.lease_renew_seconds,
         )
         return cls(
             settings=settings,
@@ -239,8 +242,8 @@ class Runtime:
         await self.results.close()
         await self.keys.close()
         await self.rates.close()
-        if self.worker.slots is not None:
-            await self.worker.slots.close()
+        if self.worker.cap is not None:
+            await self.worker.cap.slots.close()
         await self.access.keys.close()
         if self.providers is not None:
             await self.providers.close()

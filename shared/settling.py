@@ -30,7 +30,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,6 +49,7 @@ from shared.metrics import Metrics
 from shared.ports import ResultStore, StatusStore
 from shared.priorities import PriorityQueues
 from shared.retries import RetryPolicy
+from shared.runcap import RunningCap
 from shared.telemetry import enqueue_attributes, span_in_trace
 
 log = logging.getLogger(__name__)
@@ -63,11 +65,31 @@ def classify(exc: BaseException) -> tuple[bool, str, float | None, str]:
     return True, f"{type(exc).__name__}: {exc}", None, "UnhandledException"
 
 
+@dataclass(frozen=True)
+class Backoffs:
+    """How long a delivery waits before it is tried again: a failed attempt's next one
+    (``retry``, shared/retries.py) and a message the worker hands back while a backend
+    is down (``outage_base_seconds * 2**(d-1)`` at delivery d, capped at
+    ``outage_max_seconds``). ``rng`` draws the jitter of the retries, of the deferred
+    attempts and of the jobs waiting for a running slot (shared/runcap.py); seeded in
+    tests, None: the random module's."""
+
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    outage_base_seconds: float = 1.0
+    outage_max_seconds: float = 60.0
+    rng: random.Random | None = None
+
+    def outage(self, delivery_count: int) -> float:
+        """Seconds to wait before handing back delivery ``delivery_count`` (1-based)."""
+        backoff = self.outage_base_seconds * 2 ** (delivery_count - 1)
+        return min(self.outage_max_seconds, backoff)
+
+
 class Settler:
     """Records the outcome of a run's attempt on its job (see the module docstring).
 
-    ``elapsed`` is the run's duration in seconds, for the metrics; ``release_slot``
-    frees the job's running slot once its attempt is settled here."""
+    ``elapsed`` is the run's duration in seconds, for the metrics; ``cap`` (None: no
+    running cap) gets the job's running slot back once its attempt is settled here."""
 
     def __init__(
         self,
@@ -75,21 +97,18 @@ class Settler:
         status: StatusStore,
         results: ResultStore,
         queues: PriorityQueues,
-        retry_policy: RetryPolicy,
+        backoffs: Backoffs,
         clock: Callable[[], datetime],
-        rng: random.Random | None,
         metrics: Metrics,
-        release_slot: Callable[[Job], Awaitable[None]],
+        cap: RunningCap | None,
     ) -> None:
         self.status = status
         self.results = results
         self.queues = queues
-        self.retry_policy = retry_policy
+        self.backoffs = backoffs
         self.clock = clock
-        #: Source of the backoff jitter (None: the random module's).
-        self.rng = rng
         self.metrics = metrics
-        self.release_slot = release_slot
+        self.cap = cap
 
     async def settle(self, run: AttemptRun, msg: JobMessage, span: trace.Span) -> None:
         """Execute ``run`` (started from ``msg``) and settle its attempt from what it
@@ -151,8 +170,8 @@ class Settler:
             log.info(
                 "job %s attempt %d was settled elsewhere (%s)", job.job_id, attempt, stored.state
             )
-        else:
-            await self.release_slot(job)
+        elif self.cap is not None:
+            await self.cap.release(job)
         return changed
 
     async def cancelled(self, job: Job, elapsed: float) -> None:
@@ -180,8 +199,8 @@ class Settler:
         """Give the attempt back unspent: send it again, due after the wait (with a
         little jitter, so deferred jobs do not come back in one wave), then record the
         job ``scheduled`` with the attempt before it, so that the copy starts it."""
-        wait = min(deferred.seconds, self.retry_policy.retry_after_max_seconds)
-        wait += (self.rng or random).uniform(0, min(30.0, 0.1 * wait))
+        wait = min(deferred.seconds, self.backoffs.retry.retry_after_max_seconds)
+        wait += (self.backoffs.rng or random).uniform(0, min(30.0, 0.1 * wait))
         due = self.clock() + timedelta(seconds=wait)
         copy_id = f"{msg.message_id}.d{round(due.timestamp() * 1000)}"
         await self.queues[job.priority].send([msg.outgoing(scheduled_at=due, message_id=copy_id)])
@@ -204,7 +223,7 @@ class Settler:
         error = job.failure(type(exc).__name__, message, retryable=retryable, now=now)
         errors = [*job.errors, error]
         if retryable and job.attempt < job.max_attempts:
-            delay = self.retry_policy.delay(job.attempt, retry_after, rng=self.rng)
+            delay = self.backoffs.retry.delay(job.attempt, retry_after, rng=self.backoffs.rng)
             due = now + timedelta(seconds=delay)
             retry = JobMessage(job.job_id, job.tenant_id, job.attempt + 1, job.trace_id)
             queue = self.queues[job.priority]

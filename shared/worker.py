@@ -38,8 +38,7 @@ import asyncio
 import logging
 import random
 import secrets
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from opentelemetry.trace import SpanKind
@@ -47,22 +46,28 @@ from opentelemetry.trace import SpanKind
 from shared.attempts import AttemptRun, RunTiming, lease_live, running_attempt
 from shared.errors import BackendUnavailable, NotFound
 from shared.guarded import guarded_update
-from shared.jobs import Job, JobState, lease_timing, utcnow
+from shared.jobs import Job, JobState, lease_timing
 from shared.jobtypes import JobTypeRegistry
-from shared.limits import TenantLimits
-from shared.messages import Delivery
+from shared.messages import Delivery, JobMessage
 from shared.metrics import Metrics
-from shared.ports import JobQueue, ResultStore, RunSlots, StatusStore
+from shared.ports import JobQueue, ResultStore, StatusStore
 from shared.priorities import PriorityQueues
-from shared.retries import RetryPolicy
-from shared.runcap import RunningCap
-from shared.settling import Settler
+from shared.runcap import SLOT_WAIT_SECONDS, RunningCap
+from shared.settling import Backoffs, Settler
 from shared.telemetry import context_from, enqueue_attributes, job_context, tracer
 
 log = logging.getLogger(__name__)
 
 
 class Worker:
+    """Handles deliveries (see the module docstring) with these stores, queues and job
+    types. ``timing`` holds the clock, the lease, the cancellation checks and the
+    deployment's time limit (by default: the lease from the queues' lock duration, see
+    shared.jobs.lease_timing); ``backoffs`` the waits before a delivery is tried again
+    and their jitter; ``cap`` the per-tenant running cap (None: none). Each is read per
+    delivery: a test may replace one, e.g.
+    ``worker.timing = dataclasses.replace(worker.timing, timeout_seconds=1)``."""
+
     def __init__(
         self,
         *,
@@ -70,43 +75,22 @@ class Worker:
         results: ResultStore,
         queue: JobQueue | PriorityQueues,
         registry: JobTypeRegistry,
-        retry_policy: RetryPolicy | None = None,
-        timeout_seconds: float | None = None,
-        outage_backoff: tuple[float, float] = (1.0, 60.0),
-        cancel_check_seconds: float = 2.0,
-        limits: TenantLimits | None = None,
-        slots: RunSlots | None = None,
-        clock: Callable[[], datetime] = utcnow,
-        rng: random.Random | None = None,
+        timing: RunTiming | None = None,
+        backoffs: Backoffs | None = None,
+        cap: RunningCap | None = None,
         metrics: Metrics | None = None,
-        lease_seconds: float | None = None,
-        lease_renew_seconds: float | None = None,
     ) -> None:
         self.status = status
-        self.metrics = metrics or Metrics()
         self.results = results
         self.queues = PriorityQueues.of(queue)
         self.registry = registry
-        self.retry_policy = retry_policy or RetryPolicy()
-        #: Longest an attempt may run; past it the handler is cancelled (a retryable error).
-        self.timeout_seconds = timeout_seconds
-        #: Wait before handing a message back when a backend is down: base * 2**(d-1), capped.
-        self.outage_backoff_base, self.outage_backoff_max = outage_backoff
-        #: How often a running job's status is read to see a cancellation (0: only at
-        #: progress reports).
-        self.cancel_check_seconds = cancel_check_seconds
-        #: Per-tenant running caps, and the shared slots that enforce them.
-        self.limits = limits
-        self.slots = slots
-        self.clock = clock
-        #: Source of the backoff jitter (seeded in tests).
-        self.rng = rng
-        #: A running attempt's lease, and how often its run renews it (by default from
-        #: the queues' lock duration; see shared.jobs.lease_timing).
-        lock = max(getattr(q, "lock_duration", 30.0) for _, q in self.queues.distinct())
-        self.lease_seconds, self.lease_renew_seconds = lease_timing(
-            lock, lease_seconds, lease_renew_seconds
-        )
+        if timing is None:
+            lock = max(getattr(q, "lock_duration", 30.0) for _, q in self.queues.distinct())
+            timing = RunTiming(*lease_timing(lock))
+        self.timing = timing
+        self.backoffs = backoffs or Backoffs()
+        self.cap = cap
+        self.metrics = metrics or Metrics()
 
     async def handle(self, delivery: Delivery) -> None:
         """Run the delivered attempt; returns normally when the message may be completed,
@@ -121,8 +105,7 @@ class Worker:
         try:
             await self._handle(delivery)
         except BackendUnavailable as exc:
-            backoff = self.outage_backoff_base * 2 ** (delivery.delivery_count - 1)
-            delay = min(self.outage_backoff_max, backoff)
+            delay = self.backoffs.outage(delivery.delivery_count)
             log.warning(
                 "job %s: a backend is unavailable (%s); handing the message back in %.1fs",
                 delivery.message.job_id,
@@ -154,30 +137,19 @@ class Worker:
             queue_name = self.queues[job.priority].queue_name
             span.set_attributes(enqueue_attributes(job, queue_name, job.attempt))
             log.info("job %s attempt %d started", job.job_id, job.attempt)
-            lease = (self.lease_seconds, self.lease_renew_seconds)
-            timing = RunTiming(*lease, self.cancel_check_seconds, self.timeout_seconds)
-            run = AttemptRun(
-                job, status=self.status, registry=self.registry, timing=timing, clock=self.clock
-            )
+            run = AttemptRun(job, status=self.status, registry=self.registry, timing=self.timing)
             await self._settler().settle(run, msg, span)
 
     def _settler(self) -> Settler:
-        """Settles attempts with this worker's current stores, policy, clock and rng."""
+        """Settles attempts with this worker's current stores, backoffs, clock and cap."""
         return Settler(
             status=self.status,
             results=self.results,
             queues=self.queues,
-            retry_policy=self.retry_policy,
-            clock=self.clock,
-            rng=self.rng,
+            backoffs=self.backoffs,
+            clock=self.timing.clock,
             metrics=self.metrics,
-            release_slot=self._running_cap().release,
-        )
-
-    def _running_cap(self) -> RunningCap:
-        """The per-tenant running cap, with this worker's current limits and slots."""
-        return RunningCap(
-            limits=self.limits, slots=self.slots, queues=self.queues, clock=self.clock, rng=self.rng
+            cap=self.cap,
         )
 
     # -- starting -----------------------------------------------------------------
@@ -186,9 +158,9 @@ class Worker:
         """The job with this delivery's attempt started (or taken over) under a new
         lease; else what became of the delivery: ``skipped`` or ``deferred``."""
         msg = delivery.message
-        now = self.clock()
+        now = self.timing.clock()
         lease = {
-            "lease_until": now + timedelta(seconds=self.lease_seconds),
+            "lease_until": now + timedelta(seconds=self.timing.lease_seconds),
             "lease_holder": secrets.token_hex(8),
         }
 
@@ -225,10 +197,11 @@ class Worker:
         except NotFound:
             log.warning("message for unknown job %s completed as a no-op", msg.job_id)
             return "skipped"
-        caps = self._running_cap()
-        if caps.of(msg.tenant_id) and change(current) is not None:
-            hold = (self.timeout_seconds or 600) + 60
-            if not await caps.take(current, msg, now, hold):
+        cap = self.cap.of(msg.tenant_id) if self.cap else 0
+        if self.cap and cap and change(current) is not None:
+            hold = (self.timing.timeout_seconds or 600) + 60
+            if not await self.cap.take(msg, now, hold):
+                await self._wait_for_slot(current, msg, cap)
                 return "skipped"  # the tenant runs its cap: a copy was sent for later
         try:
             job, changed = await guarded_update(
@@ -261,6 +234,21 @@ class Worker:
                 delivery.message_id,
             )
         return job
+
+    async def _wait_for_slot(self, job: Job, msg: JobMessage, cap: int) -> None:
+        """The tenant runs ``cap`` jobs already: send this attempt again a little later (a
+        scheduled copy under a fresh message id) instead of holding a worker slot."""
+        delay = (self.backoffs.rng or random).uniform(*SLOT_WAIT_SECONDS)
+        due = self.timing.clock() + timedelta(seconds=delay)
+        copy_id = f"{msg.message_id}.w{secrets.token_hex(4)}"
+        await self.queues[job.priority].send([msg.outgoing(scheduled_at=due, message_id=copy_id)])
+        log.info(
+            "job %s waits for a running slot (tenant %s runs %d already); again in %.1fs",
+            job.job_id,
+            job.tenant_id,
+            cap,
+            delay,
+        )
 
     async def _defer(self, job: Job, delivery: Delivery) -> None:
         """Another run holds this attempt's lease: send a copy of the message due at the

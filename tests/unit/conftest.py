@@ -13,6 +13,7 @@ from shared.jobtypes import JobTypeRegistry, default_registry
 from shared.maintenance import Reconciler
 from shared.queries import Queries
 from shared.retries import RetryPolicy
+from shared.settling import Backoffs
 from shared.submissions import Submissions
 from shared.worker import Worker
 
@@ -38,8 +39,8 @@ class Parts:
             results=self.results,
             queue=self.queue,
             registry=registry,
-            retry_policy=RetryPolicy(
-                base_seconds=0.05, max_seconds=0.1, retry_after_max_seconds=60
+            backoffs=Backoffs(
+                RetryPolicy(base_seconds=0.05, max_seconds=0.1, retry_after_max_seconds=60)
             ),
         )
 

@@ -128,6 +128,6 @@ async def test_the_lease_settings_reach_the_worker(tmp_path: Path) -> None:
         Settings.load(None, data_dir=tmp_path, lease_seconds=40, lease_renew_seconds=5)
     )
     try:
-        assert (rt.worker.lease_seconds, rt.worker.lease_renew_seconds) == (40, 5)
+        assert (rt.worker.timing.lease_seconds, rt.worker.timing.lease_renew_seconds) == (40, 5)
     finally:
         await rt.close()

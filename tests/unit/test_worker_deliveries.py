@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -113,7 +114,8 @@ async def test_transient_failure_schedules_the_next_attempt(
         1,
     )
     assert retrying.error.message == "flaky"
-    assert (await parts.queue.depth()).scheduled + (await parts.queue.depth()).active == 1
+    depth = await parts.queue.depth()  # one read: the retry may fall due between two
+    assert depth.scheduled + depth.active == 1
 
     behaviour.outcome = {"second": True}
     delivery = await deliver(parts, max_wait=2)
@@ -229,7 +231,9 @@ async def start_running(
 ) -> tuple[Job, Delivery, asyncio.Task[None]]:
     """A job whose attempt 1 runs (its handler waits on ``behaviour.gate``) under a
     lease of ``lease`` seconds renewed every ``renew``."""
-    parts.worker.lease_seconds, parts.worker.lease_renew_seconds = lease, renew
+    parts.worker.timing = replace(
+        parts.worker.timing, lease_seconds=lease, lease_renew_seconds=renew
+    )
     behaviour.gate = asyncio.Event()
     job = await submit(parts)
     delivery = await deliver(parts)
@@ -310,7 +314,7 @@ async def test_a_copy_that_finds_the_lease_renewed_waits_again(
 async def test_a_lapsed_lease_is_taken_over_and_the_old_run_stops(
     parts: Parts, behaviour: Behaviour
 ) -> None:
-    parts.worker.cancel_check_seconds = 0.05
+    parts.worker.timing = replace(parts.worker.timing, cancel_check_seconds=0.05)
     behaviour.outcome = lambda ctx: {"run": len(behaviour.calls)}
     running, delivery, old = await start_running(parts, behaviour, lease=10)
     # The old run stalls past its lease (as if its process froze): it lapses.
@@ -359,7 +363,9 @@ async def test_a_run_that_cannot_renew_its_lease_stops_before_it_lapses(
 ) -> None:
     from shared.errors import BackendUnavailable
 
-    parts.worker.outage_backoff_base = parts.worker.outage_backoff_max = 0.01
+    parts.worker.backoffs = replace(
+        parts.worker.backoffs, outage_base_seconds=0.01, outage_max_seconds=0.01
+    )
     running, _, run = await start_running(parts, behaviour, lease=0.6, renew=0.15)
     started = asyncio.get_running_loop().time()
 
@@ -425,7 +431,7 @@ async def test_an_attempt_past_its_deadline_is_a_retryable_timeout(
     parts: Parts, behaviour: Behaviour
 ) -> None:
     behaviour.gate = asyncio.Event()  # never set: the handler would wait forever
-    parts.worker.timeout_seconds = 0.2
+    parts.worker.timing = replace(parts.worker.timing, timeout_seconds=0.2)
     job = await submit(parts)
     await asyncio.wait_for(parts.worker.handle(await deliver(parts)), timeout=5)
     retrying = await parts.status.get("t1", job.job_id)
@@ -442,7 +448,9 @@ async def test_a_backend_outage_is_raised_after_a_growing_wait(
         raise BackendUnavailable("results store down")
 
     monkeypatch.setattr(parts.results, "put", down)
-    parts.worker.outage_backoff_base, parts.worker.outage_backoff_max = 0.05, 0.15
+    parts.worker.backoffs = replace(
+        parts.worker.backoffs, outage_base_seconds=0.05, outage_max_seconds=0.15
+    )
     job = await submit(parts, "echo", {"message": "x"})
     delivery = await deliver(parts)
     waits = []
@@ -482,10 +490,11 @@ async def test_the_retry_schedule_grows_with_jitter_honours_retry_after_and_stop
     parts: Parts, behaviour: Behaviour
 ) -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    parts.worker.clock = lambda: now
-    parts.worker.rng = random.Random(11)
-    parts.worker.retry_policy = RetryPolicy(
-        base_seconds=1, max_seconds=8, retry_after_max_seconds=100
+    parts.worker.timing = replace(parts.worker.timing, clock=lambda: now)
+    parts.worker.backoffs = replace(
+        parts.worker.backoffs,
+        retry=RetryPolicy(base_seconds=1, max_seconds=8, retry_after_max_seconds=100),
+        rng=random.Random(11),
     )
     asks = {3: 20.0}  # attempt 3's provider says: come back in 20 s
     behaviour.outcome = lambda ctx: TransientJobError("down", retry_after=asks.get(ctx.attempt))
@@ -497,7 +506,7 @@ async def test_the_retry_schedule_grows_with_jitter_honours_retry_after_and_stop
         stored = await parts.status.get("t1", job.job_id)
         assert stored.state is JobState.RETRYING and stored.next_attempt_at is not None
         delays.append((stored.next_attempt_at - now).total_seconds())
-    ceilings = [parts.worker.retry_policy.ceiling(a) for a in range(1, 5)]
+    ceilings = [parts.worker.backoffs.retry.ceiling(a) for a in range(1, 5)]
     assert ceilings == [1, 2, 4, 8], "the backoff ceiling doubles"
     for attempt, (delay, ceiling) in enumerate(zip(delays, ceilings, strict=True), start=1):
         if attempt == 3:
@@ -537,7 +546,8 @@ async def test_a_scheduled_job_starts_when_its_message_comes(parts: Parts) -> No
 
 
 async def test_a_running_job_cancelled_stops_at_its_next_progress_report(parts: Parts) -> None:
-    parts.worker.cancel_check_seconds = 0  # only progress reports tell it
+    # only progress reports tell it
+    parts.worker.timing = replace(parts.worker.timing, cancel_check_seconds=0)
     job = await parts.submissions.submit(
         "t1", Submission("simulate", {"duration_ms": 3000, "steps": 30})
     )
@@ -553,7 +563,7 @@ async def test_a_running_job_cancelled_stops_at_its_next_progress_report(parts: 
 async def test_a_running_job_that_never_reports_is_cancelled_at_its_await(
     parts: Parts, behaviour: Behaviour
 ) -> None:
-    parts.worker.cancel_check_seconds = 0.05
+    parts.worker.timing = replace(parts.worker.timing, cancel_check_seconds=0.05)
     behaviour.gate = asyncio.Event()  # the handler waits, reporting nothing
     job = await submit(parts)
     running = asyncio.create_task(parts.worker.handle(await deliver(parts)))
