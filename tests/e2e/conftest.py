@@ -4,9 +4,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.support.api import Api
 from tests.support.emulators import Azurite, CosmosServer
 from tests.support.processes import LocalHost, running_host
 
@@ -23,8 +23,8 @@ def host(
 
 
 @pytest.fixture
-def api(host: LocalHost) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as client:
+def api(host: LocalHost) -> Iterator[Api]:
+    with Api(host.base_url) as client:
         yield client
 
 

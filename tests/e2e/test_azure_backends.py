@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from azure.cosmos import CosmosClient
 from azure.data.tables import TableServiceClient
@@ -16,8 +15,8 @@ from azure.data.tables import TableServiceClient
 from shared.adapters.azure.connections import parse_cosmos_connection_string
 from shared.adapters.azure.table_status import TableStatusStore, row_key
 from tests.e2e.conftest import azure_env
+from tests.support.api import Api
 from tests.support.emulators import Azurite, CosmosServer
-from tests.support.polling import wait_job
 from tests.support.processes import LocalHost, free_port
 
 pytestmark = pytest.mark.e2e
@@ -35,19 +34,15 @@ def test_jobs_complete_with_status_in_tables_and_results_in_cosmos(
     )
     host.start()
     try:
-        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as client:
+        with Api(host.base_url) as client:
             ids = [
-                client.post(
-                    "/jobs",
-                    json={
-                        "job_type": "simulate",
-                        "payload": {"duration_ms": 300, "steps": 3, "fail_first": i % 2},
-                    },
-                ).json()["job_id"]
+                client.submit("simulate", {"duration_ms": 300, "steps": 3, "fail_first": i % 2})[
+                    "job_id"
+                ]
                 for i in range(4)
             ]
-            done = [wait_job(client, job_id, timeout=30) for job_id in ids]
-            listed = client.get("/jobs", params={"limit": 10}).json()["items"]
+            done = [client.wait(job_id, timeout=30) for job_id in ids]
+            listed = client.jobs(limit=10)["items"]
     finally:
         host.stop()
 
@@ -103,30 +98,27 @@ def test_status_store_outage_is_503_and_recovers(
         env=fast_retries(azure_env(persistent_azurite, cosmos_server, "outage")),
     )
     host.start()
-    submit = {"job_type": "echo", "payload": {"message": "before"}}
     try:
-        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=30) as client:
-            before = client.post("/jobs", json=submit).json()["job_id"]
-            assert wait_job(client, before, timeout=30)["state"] == "completed"
+        with Api(host.base_url, timeout=30) as client:
+            before = client.submit("echo", {"message": "before"})["job_id"]
+            assert client.wait(before, timeout=30)["state"] == "completed"
             time.sleep(6)  # Azurite saves to disk every 5 s; give it one save
 
             persistent_azurite.stop()
-            refused = client.post("/jobs", json={**submit, "payload": {"message": "during"}})
+            during = {"job_type": "echo", "payload": {"message": "during"}}
+            refused = client.http.post("/jobs", json=during)
             assert refused.status_code == 503
             assert refused.headers["content-type"].startswith("application/problem+json")
             assert int(refused.headers["Retry-After"]) >= 1
-            assert client.get("/healthz").status_code == 503
+            assert client.http.get("/healthz").status_code == 503
             with sqlite3.connect(data / "dtq.sqlite3") as db:
                 queued = db.execute("SELECT COUNT(*) FROM queue_messages").fetchone()[0]
             assert queued == 0, "a refused job left nothing half-written in the queue"
 
             persistent_azurite.start()
-            after = client.post("/jobs", json={**submit, "payload": {"message": "after"}})
-            assert after.status_code == 202
-            assert wait_job(client, after.json()["job_id"], timeout=30)["state"] == "completed"
-            assert client.get(f"/jobs/{before}").json()["state"] == "completed", (
-                "kept across the outage"
-            )
-            assert client.get("/healthz").json()["ok"] is True
+            after = client.submit("echo", {"message": "after"})
+            assert client.wait(after["job_id"], timeout=30)["state"] == "completed"
+            assert client.get(before)["state"] == "completed", "kept across the outage"
+            assert client.health()["ok"] is True
     finally:
         host.stop()

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.support.api import Api
 from tests.support.processes import LocalHost
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -65,10 +65,6 @@ def fill(directory: Path) -> Path:
     return ballast
 
 
-def submit(api: httpx.Client, job_type: str, payload: dict[str, object]) -> httpx.Response:
-    return api.post("/jobs", json={"job_type": job_type, "payload": payload})
-
-
 def test_a_full_disk_refuses_with_507_keeps_workers_alive_and_runs_each_job_once(
     tmp_path: Path,
 ) -> None:
@@ -79,14 +75,14 @@ def test_a_full_disk_refuses_with_507_keeps_workers_alive_and_runs_each_job_once
         )
         host.start()
         try:
-            with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=30) as api:
+            with Api(host.base_url, timeout=30) as api:
                 accepted = [
-                    submit(api, "simulate", {"duration_ms": 3000, "steps": 10}).json()["job_id"]
+                    api.submit("simulate", {"duration_ms": 3000, "steps": 10})["job_id"]
                     for _ in range(4)
                 ]
                 deadline = time.monotonic() + 15
                 while time.monotonic() < deadline:  # some run and report progress
-                    states = [api.get(f"/jobs/{i}").json()["state"] for i in accepted]
+                    states = [api.get(i)["state"] for i in accepted]
                     if states.count("running") >= 2:
                         break
                     time.sleep(0.1)
@@ -97,7 +93,8 @@ def test_a_full_disk_refuses_with_507_keeps_workers_alive_and_runs_each_job_once
                 # more writes; soon a submit needs space the disk does not have.
                 refused = None
                 for n in range(300):
-                    answer = submit(api, "echo", {"message": f"{n:04d}" + "x" * 4000})
+                    body = {"job_type": "echo", "payload": {"message": f"{n:04d}" + "x" * 4000}}
+                    answer = api.http.post("/jobs", json=body)
                     if answer.status_code == 202:
                         accepted.append(answer.json()["job_id"])
                         continue
@@ -109,7 +106,7 @@ def test_a_full_disk_refuses_with_507_keeps_workers_alive_and_runs_each_job_once
                 assert int(refused.headers["retry-after"]) >= 30
                 assert "disk is full" in refused.json()["detail"]
 
-                health = api.get("/healthz")
+                health = api.http.get("/healthz")
                 assert health.status_code == 503, health.text
                 store = health.json()["checks"]["status_store"]
                 assert store["ok"] is False and "disk is full" in store["error"], store
@@ -127,7 +124,7 @@ def test_a_full_disk_refuses_with_507_keeps_workers_alive_and_runs_each_job_once
                 deadline = time.monotonic() + 90
                 jobs: list[dict[str, object]] = []
                 while time.monotonic() < deadline:
-                    jobs = [api.get(f"/jobs/{i}").json() for i in accepted]
+                    jobs = [api.get(i) for i in accepted]
                     if all(j["state"] == "completed" for j in jobs):
                         break
                     time.sleep(0.5)
@@ -135,14 +132,12 @@ def test_a_full_disk_refuses_with_507_keeps_workers_alive_and_runs_each_job_once
                 for job in jobs:
                     assert job["errors"] == [] and job["attempt"] == 1, job
 
-                after = submit(api, "echo", {"message": "after"})
-                assert after.status_code == 202, after.text
-                accepted.append(after.json()["job_id"])
+                accepted.append(api.submit("echo", {"message": "after"})["job_id"])
                 deadline = time.monotonic() + 30
-                while api.get(f"/jobs/{accepted[-1]}").json()["state"] != "completed":
+                while api.get(accepted[-1])["state"] != "completed":
                     assert time.monotonic() < deadline, "the job submitted after never ran"
                     time.sleep(0.2)
-                assert api.get("/healthz").status_code == 200
+                assert api.http.get("/healthz").status_code == 200
         finally:
             host.stop()
         log = host.log()

@@ -11,9 +11,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.support.api import Api
 from tests.support.emulators import Azurite, CosmosServer
 from tests.support.processes import LocalHost
 from tests.support.proxy import TcpProxy
@@ -24,19 +24,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 OUTAGE_BACKOFF = {"DTQ_OUTAGE_BACKOFF_BASE_SECONDS": "1", "DTQ_OUTAGE_BACKOFF_MAX_SECONDS": "4"}
 
 
-def submit_simulations(api: httpx.Client, count: int, duration_ms: int, steps: int) -> list[str]:
+def submit_simulations(api: Api, count: int, duration_ms: int, steps: int) -> list[str]:
     payload = {"duration_ms": duration_ms, "steps": steps}
-    return [
-        api.post("/jobs", json={"job_type": "simulate", "payload": payload}).json()["job_id"]
-        for _ in range(count)
-    ]
+    return [api.submit("simulate", payload)["job_id"] for _ in range(count)]
 
 
-def wait_all_completed(api: httpx.Client, ids: list[str], timeout: float = 60) -> None:
+def wait_all_completed(api: Api, ids: list[str], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     states: list[str] = []
     while time.monotonic() < deadline:
-        states = [api.get(f"/jobs/{job_id}").json()["state"] for job_id in ids]
+        states = [api.get(job_id)["state"] for job_id in ids]
         if all(s == "completed" for s in states):
             break
         time.sleep(0.2)
@@ -76,24 +73,26 @@ def test_results_store_outage_mid_run_loses_nothing(
     )
     host.start()
     try:
-        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=30) as api:
+        with Api(host.base_url, timeout=30) as api:
             ids = submit_simulations(api, 12, duration_ms=300, steps=3)
             time.sleep(0.1)
             own_cosmos.stop()  # results cannot be written while it is down
             time.sleep(10)
-            health = api.get("/healthz")
+            health = api.http.get("/healthz")
             assert health.status_code == 503 and not health.json()["checks"]["result_store"]["ok"]
-            during = api.post("/jobs", json={"job_type": "echo", "payload": {"message": "during"}})
+            during = api.http.post(
+                "/jobs", json={"job_type": "echo", "payload": {"message": "during"}}
+            )
             assert during.status_code == 202, "submitting needs no results store"
             ids.append(during.json()["job_id"])
-            assert all(
-                api.get(f"/jobs/{job_id}").json()["state"] != "completed" for job_id in ids
-            ), "no job completes without its result stored"
+            assert all(api.get(job_id)["state"] != "completed" for job_id in ids), (
+                "no job completes without its result stored"
+            )
 
             own_cosmos.start()  # back, on the same port, empty
             wait_all_completed(api, ids)
             for job_id in ids:
-                assert api.get(f"/jobs/{job_id}/result").status_code == 200
+                assert api.http.get(f"/jobs/{job_id}/result").status_code == 200
     finally:
         host.stop()
     assert_recovered_in_place(host, tmp_path)
@@ -114,27 +113,27 @@ def test_status_store_outage_mid_run_loses_nothing(tmp_path: Path, azurite: Azur
     )
     host.start()
     try:
-        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=30) as api:
+        with Api(host.base_url, timeout=30) as api:
             ids = submit_simulations(api, 12, duration_ms=600, steps=6)
             time.sleep(0.3)  # some are running, reporting progress
             proxy.cut()
-            refused = api.post("/jobs", json={"job_type": "echo", "payload": {"message": "x"}})
+            refused = api.http.post("/jobs", json={"job_type": "echo", "payload": {"message": "x"}})
             assert refused.status_code == 503, refused.text
             assert refused.headers["content-type"].startswith("application/problem+json")
             assert int(refused.headers["retry-after"]) > 0
-            assert api.get(f"/jobs/{ids[0]}").status_code == 503
-            health = api.get("/healthz")
+            assert api.http.get(f"/jobs/{ids[0]}").status_code == 503
+            health = api.http.get("/healthz")
             assert health.status_code == 503 and not health.json()["checks"]["status_store"]["ok"]
             time.sleep(6)  # in-flight attempts fail to write; their messages go back
 
             proxy.restore()
             wait_all_completed(api, ids)
             for job_id in ids:
-                job = api.get(f"/jobs/{job_id}").json()
+                job = api.get(job_id)
                 assert job["errors"] == [], "an outage of dtq's own store is not a job failure"
                 assert job["attempt"] == 1, "no retry was spent on the outage"
-                assert api.get(f"/jobs/{job_id}/result").status_code == 200
-            listed = api.get("/jobs", params={"limit": 100}).json()["items"]
+                assert api.http.get(f"/jobs/{job_id}/result").status_code == 200
+            listed = api.jobs(limit=100)["items"]
             assert sorted(j["job_id"] for j in listed) == sorted(ids), (
                 "the refused job was not stored"
             )

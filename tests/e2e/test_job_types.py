@@ -9,12 +9,11 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.support.api import Api
 from tests.support.fake_providers import FakeProviders
-from tests.support.polling import wait_job
-from tests.support.processes import ROOT, running_host
+from tests.support.processes import ROOT, LocalHost, running_host
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +28,7 @@ def fake() -> Iterator[FakeProviders]:
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, fake: FakeProviders) -> Iterator[httpx.Client]:
+def host(tmp_path_factory: pytest.TempPathFactory, fake: FakeProviders) -> Iterator[LocalHost]:
     env = {
         **fake.environment(),
         "DTQ_JOB_TYPE_MODULES": "examples.word_count",
@@ -37,21 +36,12 @@ def api(tmp_path_factory: pytest.TempPathFactory, fake: FakeProviders) -> Iterat
         "DTQ_RETRY_AFTER_MAX_SECONDS": "0.3",  # QuoteSlate's fake asks for 2 s
         "DTQ_EXCHANGE_RATE_QUOTA": "2/hour",
     }
-    with (
-        running_host(Path(tmp_path_factory.mktemp("dtq-job-types")), env=env) as host,
-        httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as client,
-    ):
-        yield client
+    with running_host(Path(tmp_path_factory.mktemp("dtq-job-types")), env=env) as local:
+        yield local
 
 
-def submit(api: httpx.Client, job_type: str, payload: dict[str, object], **extra: object) -> str:
-    response = api.post("/jobs", json={"job_type": job_type, "payload": payload, **extra})
-    assert response.status_code == 202, response.text
-    return str(response.json()["job_id"])
-
-
-def test_every_job_type_is_listed_with_its_schema(api: httpx.Client) -> None:
-    listed = {t["job_type"]: t for t in api.get("/job-types").json()["items"]}
+def test_every_job_type_is_listed_with_its_schema(api: Api) -> None:
+    listed = {t["job_type"]: t for t in api.job_types()}
     assert set(listed) == {
         "echo",
         "simulate",
@@ -68,50 +58,46 @@ def test_every_job_type_is_listed_with_its_schema(api: httpx.Client) -> None:
     ]
 
 
-def test_a_provider_job_runs_through_the_host(api: httpx.Client, fake: FakeProviders) -> None:
+def test_a_provider_job_runs_through_the_host(api: Api, fake: FakeProviders) -> None:
     fake.reset()
-    job_id = submit(api, "weather", {"city": "Coimbra", "country_code": "PT"})
-    done = wait_job(api, job_id)
+    job_id = api.submit("weather", {"city": "Coimbra", "country_code": "PT"})["job_id"]
+    done = api.wait(job_id)
     assert done["state"] == "completed", done
-    result = api.get(f"/jobs/{job_id}/result").json()["result"]
+    result = api.result(job_id)
     assert result["city"] == "Coimbra" and result["conditions"] == "overcast"
     assert done["trace_id"] and done["progress"] == 100
 
 
-def test_a_rate_limited_provider_is_retried_until_it_answers(
-    api: httpx.Client, fake: FakeProviders
-) -> None:
+def test_a_rate_limited_provider_is_retried_until_it_answers(api: Api, fake: FakeProviders) -> None:
     fake.reset()
     fake.set("quote", "429")
-    job_id = submit(api, "quote", {"category": "life"}, max_attempts=10)
-    first = wait_job(api, job_id, lambda j: bool(j["errors"]))
+    job_id = api.submit("quote", {"category": "life"}, max_attempts=10)["job_id"]
+    first = api.wait(job_id, lambda j: bool(j["errors"]))
     assert first["errors"][0]["type"] == "ProviderRateLimited"
     assert first["errors"][0]["retryable"] is True
     fake.set("quote", "ok")
-    done = wait_job(api, job_id)
+    done = api.wait(job_id)
     assert done["state"] == "completed" and done["attempt"] >= 2
     assert {e["type"] for e in done["errors"]} == {"ProviderRateLimited"}
 
 
-def test_a_provider_not_found_is_dead_lettered_at_once(
-    api: httpx.Client, fake: FakeProviders
-) -> None:
+def test_a_provider_not_found_is_dead_lettered_at_once(api: Api, fake: FakeProviders) -> None:
     fake.reset()
-    job_id = submit(api, "github_user", {"username": "no-such-user-dtq"})
-    done = wait_job(api, job_id)
+    job_id = api.submit("github_user", {"username": "no-such-user-dtq"})["job_id"]
+    done = api.wait(job_id)
     assert done["state"] == "failed" and done["attempt"] == 1
     assert done["dead_letter"]["reason"] == "NotFound"
-    assert job_id in [j["job_id"] for j in api.get("/dlq").json()["items"]]
+    assert job_id in [j["job_id"] for j in api.dead_letters()["items"]]
 
 
 def test_a_burst_over_the_quota_waits_without_spending_attempts(
-    api: httpx.Client, fake: FakeProviders
+    api: Api, fake: FakeProviders
 ) -> None:
     fake.reset()
     payload = {"base": "EUR", "symbols": ["USD"]}
-    jobs = [submit(api, "exchange_rate", payload, max_attempts=1) for _ in range(5)]
+    jobs = [api.submit("exchange_rate", payload, max_attempts=1)["job_id"] for _ in range(5)]
     states = {
-        job_id: wait_job(api, job_id, lambda j: j["state"] in ("completed", "scheduled"))
+        job_id: api.wait(job_id, lambda j: j["state"] in ("completed", "scheduled"))
         for job_id in jobs
     }
     done = [j for j in states.values() if j["state"] == "completed"]
@@ -122,12 +108,12 @@ def test_a_burst_over_the_quota_waits_without_spending_attempts(
         assert job["attempt"] == 0 and job["errors"] == [], "no attempt spent"
         assert "quota of 2 requests per hour to Frankfurter" in job["stage"]
         assert job["next_attempt_at"] is not None
-    assert api.delete(f"/jobs/{waiting[0]['job_id']}").status_code in (200, 202)
+    assert api.http.delete(f"/jobs/{waiting[0]['job_id']}").status_code in (200, 202)
 
 
-def test_a_bad_username_is_refused_at_submit(api: httpx.Client, fake: FakeProviders) -> None:
+def test_a_bad_username_is_refused_at_submit(api: Api, fake: FakeProviders) -> None:
     fake.reset()
-    response = api.post(
+    response = api.http.post(
         "/jobs", json={"job_type": "github_user", "payload": {"username": "../orgs/x"}}
     )
     assert response.status_code == 422
@@ -135,17 +121,17 @@ def test_a_bad_username_is_refused_at_submit(api: httpx.Client, fake: FakeProvid
     assert fake.requests("github") == []
 
 
-def test_the_user_defined_job_type_runs(api: httpx.Client) -> None:
-    job_id = submit(api, "word_count", {"text": "the cat and the hat\nThe end", "top": 2})
-    assert wait_job(api, job_id)["state"] == "completed"
-    result = api.get(f"/jobs/{job_id}/result").json()["result"]
+def test_the_user_defined_job_type_runs(api: Api) -> None:
+    job_id = api.submit("word_count", {"text": "the cat and the hat\nThe end", "top": 2})["job_id"]
+    assert api.wait(job_id)["state"] == "completed"
+    result = api.result(job_id)
     assert result == {
         "words": 7,
         "unique": 5,
         "top": [{"word": "the", "count": 3}, {"word": "cat", "count": 1}],
     }
-    empty = submit(api, "word_count", {"text": "1 2 3"})
-    assert wait_job(api, empty)["dead_letter"]["reason"] == "PermanentFailure"
+    empty = api.submit("word_count", {"text": "1 2 3"})["job_id"]
+    assert api.wait(empty)["dead_letter"]["reason"] == "PermanentFailure"
 
 
 def test_the_guide_shows_the_example_as_it_is() -> None:

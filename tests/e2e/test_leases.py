@@ -9,10 +9,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.support.polling import wait_job
+from tests.support.api import Api
 from tests.support.processes import running_host
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -34,21 +33,19 @@ def test_a_job_longer_than_the_lock_renewal_cap_runs_its_attempt_once(tmp_path: 
     assert JOB_SECONDS > RENEWAL_CAP + LOCK
     with (
         running_host(tmp_path, workers=2, env=ENV) as host,
-        httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as api,
+        Api(host.base_url) as api,
     ):
         payload = {"duration_ms": JOB_SECONDS * 1000, "steps": JOB_SECONDS}
-        submitted = api.post("/jobs", json={"job_type": "simulate", "payload": payload})
-        assert submitted.status_code == 202, submitted.text
-        job_id = submitted.json()["job_id"]
-        done = wait_job(api, job_id, {"completed", "failed"}, timeout=JOB_SECONDS + 20)
+        job_id = api.submit("simulate", payload)["job_id"]
+        done = api.wait(job_id, {"completed", "failed"}, timeout=JOB_SECONDS + 20)
         # The copies that waited for the lease come after the end, find the job done,
         # and are completed: the queue drains.
         deadline = time.monotonic() + 10
         while queued_messages(tmp_path) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert queued_messages(tmp_path) == 0
-        after = api.get(f"/jobs/{job_id}").json()
-        metrics = api.get(f"{host.base_url}/api/metrics").text
+        after = api.get(job_id)
+        metrics = api.http.get(f"{host.base_url}/api/metrics").text
         log = host.log()
 
     started = re.findall(rf"job {job_id} attempt (\d+) started", log)

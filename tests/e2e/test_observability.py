@@ -10,26 +10,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.traces import job_trace, read_spans
+from tests.support.api import Api
 from tests.support.fake_providers import FakeProviders
-from tests.support.polling import wait_job
 from tests.support.processes import LocalHost, run_dtq, running_host
 
 pytestmark = pytest.mark.e2e
 
 
 class Observed:
-    def __init__(self, host: LocalHost, traces: Path, api: httpx.Client):
+    def __init__(self, host: LocalHost, traces: Path, api: Api):
         self.host, self.traces, self.api = host, traces, api
-
-    def submit(self, job_type: str, payload: dict[str, Any], **extra: Any) -> dict[str, Any]:
-        response = self.api.post("/jobs", json={"job_type": job_type, "payload": payload, **extra})
-        assert response.status_code == 202, response.text
-        return dict(response.json())
 
     def spans_of(self, job_id: str, names: set[str], timeout: float = 15) -> list[dict[str, Any]]:
         """The job's spans, once every name in ``names`` is among them (spans are
@@ -44,7 +38,7 @@ class Observed:
         raise AssertionError(f"spans of {job_id}: {[s['name'] for s in spans]}, wanted {names}")
 
     def metrics(self) -> dict[str, float]:
-        text = self.api.get(f"{self.host.base_url}/api/metrics").text
+        text = self.api.http.get(f"{self.host.base_url}/api/metrics").text
         return {
             f"{sample.name}{json.dumps(sample.labels, sort_keys=True)}": sample.value
             for family in text_string_to_metric_families(text)
@@ -66,7 +60,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     try:
         with (
             running_host(data_dir, workers=2, env=env) as host,
-            httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as api,
+            Api(host.base_url) as api,
         ):
             yield Observed(host, traces, api)
     finally:
@@ -77,14 +71,14 @@ def test_one_trace_runs_from_the_request_through_the_queue_to_the_provider(
     observed: Observed,
 ) -> None:
     caller = "00-" + "c" * 32 + "-" + "d" * 16 + "-01"
-    response = observed.api.post(
+    response = observed.api.http.post(
         "/jobs",
         json={"job_type": "weather", "payload": {"city": "Lisbon", "country_code": "PT"}},
         headers={"traceparent": caller},
     )
     job = response.json()
     assert job["trace_id"] == "c" * 32, "the job joins the caller's trace"
-    wait_job(observed.api, job["job_id"], {"completed"})
+    observed.api.wait(job["job_id"], {"completed"})
     spans = observed.spans_of(job["job_id"], {"POST submit_job", "enqueue weather", "run weather"})
     by_name = {s["name"]: s for s in spans}
     assert {s["trace_id"] for s in spans} == {job["trace_id"]}
@@ -105,8 +99,8 @@ def test_one_trace_runs_from_the_request_through_the_queue_to_the_provider(
 
 
 def test_every_attempt_of_a_retried_job_is_in_its_trace(observed: Observed) -> None:
-    job = observed.submit("simulate", {"duration_ms": 10, "fail_first": 1}, max_attempts=2)
-    wait_job(observed.api, job["job_id"], {"completed"})
+    job = observed.api.submit("simulate", {"duration_ms": 10, "fail_first": 1}, max_attempts=2)
+    observed.api.wait(job["job_id"], {"completed"})
     spans = observed.spans_of(job["job_id"], {"run simulate", "enqueue retry simulate"})
     runs = [s for s in spans if s["name"] == "run simulate"]
     assert sorted(r["attributes"]["dtq.attempt"] for r in runs) == [1, 2]
@@ -117,8 +111,8 @@ def test_every_attempt_of_a_retried_job_is_in_its_trace(observed: Observed) -> N
 
 
 def test_dtq_trace_prints_the_tree(observed: Observed) -> None:
-    job = observed.submit("echo", {"message": "traced"})
-    wait_job(observed.api, job["job_id"], {"completed"})
+    job = observed.api.submit("echo", {"message": "traced"})
+    observed.api.wait(job["job_id"], {"completed"})
     # The web process and the worker write their spans in batches, each on its own time.
     observed.spans_of(job["job_id"], {"POST submit_job", "enqueue echo", "run echo"})
     shown = run_dtq(
@@ -136,17 +130,17 @@ def test_dtq_trace_prints_the_tree(observed: Observed) -> None:
 
 def test_metrics_add_up_after_a_known_workload(observed: Observed) -> None:
     before = observed.metrics()
-    done = [observed.submit("echo", {"message": f"m{i}"}) for i in range(3)]
-    failed = observed.submit(
+    done = [observed.api.submit("echo", {"message": f"m{i}"}) for i in range(3)]
+    failed = observed.api.submit(
         "simulate", {"duration_ms": 5, "fail_permanently": True}, max_attempts=1
     )
-    retried = observed.submit(
+    retried = observed.api.submit(
         "simulate", {"duration_ms": 5, "fail_first": 1}, max_attempts=2, priority="high"
     )
     for job in done:
-        wait_job(observed.api, job["job_id"], {"completed"})
-    wait_job(observed.api, failed["job_id"], {"failed"})
-    wait_job(observed.api, retried["job_id"], {"completed"})
+        observed.api.wait(job["job_id"], {"completed"})
+    observed.api.wait(failed["job_id"], {"failed"})
+    observed.api.wait(retried["job_id"], {"completed"})
     after = observed.metrics()
 
     def grew(name: str, **labels: str) -> float:
@@ -175,16 +169,16 @@ def test_metrics_add_up_after_a_known_workload(observed: Observed) -> None:
 
 def test_provider_calls_are_timed_by_outcome(observed: Observed) -> None:
     before = observed.metrics()
-    job = observed.submit("quote", {})
-    wait_job(observed.api, job["job_id"], {"completed"})
+    job = observed.api.submit("quote", {})
+    observed.api.wait(job["job_id"], {"completed"})
     after = observed.metrics()
     key = 'dtq_provider_request_seconds_count{"outcome": "ok", "provider": "quoteslate"}'
     assert after[key] - before.get(key, 0) == 1
 
 
 def test_logs_are_json_with_job_id_and_trace_id(observed: Observed) -> None:
-    job = observed.submit("echo", {"message": "logged"})
-    wait_job(observed.api, job["job_id"], {"completed"})
+    job = observed.api.submit("echo", {"message": "logged"})
+    observed.api.wait(job["job_id"], {"completed"})
     deadline = time.monotonic() + 10
     mine: list[dict[str, Any]] = []
     while time.monotonic() < deadline and not any("completed" in r["message"] for r in mine):

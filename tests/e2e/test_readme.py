@@ -23,10 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.support.polling import wait_job
+from tests.support.api import Api
 from tests.support.processes import NO_INTERNET, ROOT, free_port, stop_process, wait_healthy
 
 pytestmark = pytest.mark.e2e
@@ -237,12 +236,12 @@ def test_every_command_does_what_the_readme_says(ran: list[Ran]) -> None:
 
 def test_the_jobs_end_as_the_readme_says(ran: list[Ran], folder: tuple[Path, str]) -> None:
     _, base_url = folder
-    api = httpx.Client(base_url=f"{base_url}/api/v1", timeout=10)
     dlq_list = next(r for r in ran if "/api/v1/dlq?job_type=simulate" in r.command)
     assert VARS["FAILING"] and VARS["FAILING"] in dlq_list.output, "the DLQ lists the failed job"
-    failing = wait_job(api, VARS["FAILING"])
+    with Api(base_url) as api:
+        failing = api.wait(VARS["FAILING"])
+        slow = api.wait(VARS["SLOW"])
     assert (failing["state"], failing["attempt"]) == ("completed", 5), "completes on its 5th"
-    slow = wait_job(api, VARS["SLOW"])
     assert slow["state"] == "cancelled"
     assert slow["started_at"], "the job was running when it was cancelled"
 

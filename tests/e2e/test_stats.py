@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import BACKENDS, backend_env
-from tests.support.polling import wait_job
+from tests.support.api import Api
 from tests.support.processes import LocalHost
 
 pytestmark = pytest.mark.e2e
@@ -21,32 +20,18 @@ def test_stats_after_a_known_workload(
 ) -> None:
     host = LocalHost(data_dir=tmp_path, workers=2, env=backend_env(backend, request)).start()
     try:
-        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as api:
-
-            def submit(body: dict[str, object]) -> str:
-                response = api.post("/jobs", json=body)
-                assert response.status_code == 202, response.text
-                return str(response.json()["job_id"])
-
-            done = [submit({"job_type": "echo", "payload": {"message": str(i)}}) for i in range(3)]
-            failed = submit(
-                {"job_type": "simulate", "payload": {"duration_ms": 0, "fail_permanently": True}}
-            )
-            submit({"job_type": "echo", "payload": {"message": "later"}, "delay_seconds": 600})
-            submit(
-                {
-                    "job_type": "echo",
-                    "payload": {"message": "later"},
-                    "delay_seconds": 600,
-                    "priority": "low",
-                }
-            )
+        with Api(host.base_url) as api:
+            done = [api.submit("echo", {"message": str(i)})["job_id"] for i in range(3)]
+            doomed = {"duration_ms": 0, "fail_permanently": True}
+            failed = api.submit("simulate", doomed)["job_id"]
+            api.submit("echo", {"message": "later"}, delay_seconds=600)
+            api.submit("echo", {"message": "later"}, delay_seconds=600, priority="low")
             for job_id in [*done, failed]:
-                wait_job(api, job_id)
+                api.wait(job_id)
 
             deadline = time.monotonic() + 15
             while True:  # the worker processes beat every 5 s; wait for beats after the work
-                stats = api.get("/stats").json()
+                stats = api.stats()
                 beats = stats.get("workers", [])
                 ran = sum(w["invocations"] for w in beats)
                 if (len(beats) == 2 and ran >= 4) or time.monotonic() > deadline:
@@ -100,20 +85,16 @@ def test_retention_purges_finished_jobs_on_schedule(
         },
     ).start()
     try:
-        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as api:
-            done = api.post("/jobs", json={"job_type": "echo", "payload": {"message": "x"}})
-            waiting = api.post(
-                "/jobs",
-                json={"job_type": "echo", "payload": {"message": "y"}, "delay_seconds": 600},
-            )
-            job_id, waiting_id = done.json()["job_id"], waiting.json()["job_id"]
-            assert wait_job(api, job_id)["state"] == "completed"
+        with Api(host.base_url) as api:
+            job_id = api.submit("echo", {"message": "x"})["job_id"]
+            waiting_id = api.submit("echo", {"message": "y"}, delay_seconds=600)["job_id"]
+            assert api.wait(job_id)["state"] == "completed"
             deadline = time.monotonic() + 10
-            while api.get(f"/jobs/{job_id}").status_code != 404:
+            while api.http.get(f"/jobs/{job_id}").status_code != 404:
                 assert time.monotonic() < deadline, "the finished job was not purged"
                 time.sleep(0.2)
-            assert api.get(f"/jobs/{job_id}/result").status_code == 404
-            assert api.get(f"/jobs/{waiting_id}").json()["state"] == "scheduled", "kept"
+            assert api.http.get(f"/jobs/{job_id}/result").status_code == 404
+            assert api.get(waiting_id)["state"] == "scheduled", "kept"
     finally:
         host.stop()
     assert "retention: purged" in host.log()
@@ -126,15 +107,15 @@ def test_the_running_cap_holds_across_two_worker_processes(
     env = {**backend_env(backend, request), "DTQ_DEFAULT_TENANT_MAX_RUNNING": "2"}
     host = LocalHost(data_dir=tmp_path, workers=2, env=env).start()
     try:
-        with httpx.Client(base_url=f"{host.base_url}/api/v1", timeout=10) as api:
-            body = {"job_type": "simulate", "payload": {"duration_ms": 800, "steps": 4}}
-            ids = [api.post("/jobs", json=body).json()["job_id"] for _ in range(6)]
+        with Api(host.base_url) as api:
+            slow = {"duration_ms": 800, "steps": 4}
+            ids = [api.submit("simulate", slow)["job_id"] for _ in range(6)]
             most = 0
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
-                running = api.get("/jobs", params={"state": "running", "limit": 50}).json()
+                running = api.jobs(state="running", limit=50)
                 most = max(most, len(running["items"]))
-                states = {api.get(f"/jobs/{i}").json()["state"] for i in ids}
+                states = {api.get(i)["state"] for i in ids}
                 if states == {"completed"}:
                     break
                 time.sleep(0.05)

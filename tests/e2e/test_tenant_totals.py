@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import BACKENDS, backend_env
-from tests.support.polling import wait_job
+from tests.support.api import Api
 from tests.support.processes import LocalHost, create_key, running_host
 
 pytestmark = pytest.mark.e2e
@@ -24,13 +24,13 @@ pytestmark = pytest.mark.e2e
 @dataclass
 class Deployment:
     host: LocalHost
-    acme: httpx.Client
-    globex: httpx.Client
-    operator: httpx.Client
-    anonymous: httpx.Client
+    acme: Api
+    globex: Api
+    operator: Api
+    anonymous: Api
 
-    def metrics(self, client: httpx.Client) -> httpx.Response:
-        return client.get(f"{self.host.base_url}/api/metrics")
+    def metrics(self, client: Api) -> httpx.Response:
+        return client.http.get(f"{self.host.base_url}/api/metrics")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -46,23 +46,15 @@ def deployment(
     acme, globex, ops = (create_key(data_dir, t, env) for t in ("acme", "globex", "ops"))
     env["DTQ_OPERATOR_KEY_IDS"] = ops.split("_")[1]  # dtq_<key id>_<secret>
     with running_host(data_dir, workers=2, env=env) as host:
-        base = f"{host.base_url}/api/v1"
         clients = [
-            httpx.Client(base_url=base, timeout=10, headers={"X-API-Key": token})
-            for token in (acme, globex, ops)
+            Api(host.base_url, headers={"X-API-Key": token}) for token in (acme, globex, ops)
         ]
-        clients.append(httpx.Client(base_url=base, timeout=10))
+        clients.append(Api(host.base_url))
         try:
             yield Deployment(host, *clients)
         finally:
             for client in clients:
                 client.close()
-
-
-def submit(api: httpx.Client, job_type: str, payload: dict[str, Any], **extra: Any) -> str:
-    response = api.post("/jobs", json={"job_type": job_type, "payload": payload, **extra})
-    assert response.status_code == 202, response.text
-    return str(response.json()["job_id"])
 
 
 def figures(stats: dict[str, Any]) -> dict[str, Any]:
@@ -73,20 +65,21 @@ def figures(stats: dict[str, Any]) -> dict[str, Any]:
 def test_each_tenant_counts_only_its_own_jobs(deployment: Deployment) -> None:
     acme, globex = deployment.acme, deployment.globex
     # acme: 2 echo completed, 1 simulate failed (its DLQ), 2 echo waiting in two queues.
-    finished = [submit(acme, "echo", {"message": str(i)}) for i in range(2)]
-    finished.append(submit(acme, "simulate", {"duration_ms": 0, "fail_permanently": True}))
-    submit(acme, "echo", {"message": "later"}, delay_seconds=600)
-    submit(acme, "echo", {"message": "later"}, delay_seconds=600, priority="low")
+    finished = [acme.submit("echo", {"message": str(i)})["job_id"] for i in range(2)]
+    doomed = {"duration_ms": 0, "fail_permanently": True}
+    finished.append(acme.submit("simulate", doomed)["job_id"])
+    acme.submit("echo", {"message": "later"}, delay_seconds=600)
+    acme.submit("echo", {"message": "later"}, delay_seconds=600, priority="low")
     # globex: 1 simulate completed, 3 simulate waiting in the high queue.
-    finished.append(submit(globex, "simulate", {"duration_ms": 0}))
+    finished.append(globex.submit("simulate", {"duration_ms": 0})["job_id"])
     for _ in range(3):
-        submit(globex, "simulate", {"duration_ms": 0}, delay_seconds=600, priority="high")
+        globex.submit("simulate", {"duration_ms": 0}, delay_seconds=600, priority="high")
     for job_id in finished[:3]:
-        wait_job(acme, job_id)
-    wait_job(globex, finished[3])
+        acme.wait(job_id)
+    globex.wait(finished[3])
 
     zero = {"queued": 0, "running": 0, "retrying": 0, "cancelled": 0}
-    assert figures(acme.get("/stats").json()) == {
+    assert figures(acme.stats()) == {
         "scope": "tenant",
         "jobs": {
             "total": 5,
@@ -98,7 +91,7 @@ def test_each_tenant_counts_only_its_own_jobs(deployment: Deployment) -> None:
         "queues": {},
         "truncated": False,
     }
-    assert figures(globex.get("/stats").json()) == {
+    assert figures(globex.stats()) == {
         "scope": "tenant",
         "jobs": {
             "total": 4,
@@ -113,7 +106,7 @@ def test_each_tenant_counts_only_its_own_jobs(deployment: Deployment) -> None:
 
     # The operator sees the shared queues (everyone's messages) and the workers; its own
     # tenant has no job.
-    ops = deployment.operator.get("/stats").json()
+    ops = deployment.operator.stats()
     assert ops["scope"] == "operator"
     assert ops["jobs"]["total"] == 0
     scheduled = {p: q["scheduled"] for p, q in ops["queues"].items()}
@@ -123,8 +116,8 @@ def test_each_tenant_counts_only_its_own_jobs(deployment: Deployment) -> None:
 
 
 def test_metrics_need_the_operator_credential(deployment: Deployment) -> None:
-    submit(deployment.acme, "echo", {"message": "counted"})
-    submit(deployment.globex, "simulate", {"duration_ms": 0})
+    deployment.acme.submit("echo", {"message": "counted"})
+    deployment.globex.submit("simulate", {"duration_ms": 0})
 
     anonymous = deployment.metrics(deployment.anonymous)
     assert anonymous.status_code == 401, anonymous.text

@@ -13,11 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import BACKENDS, backend_env
-from tests.support.polling import wait_job
+from tests.support.api import Api
 from tests.support.processes import ROOT, LocalHost, create_key, run_dtq, running_host
 
 pytestmark = pytest.mark.e2e
@@ -26,10 +25,10 @@ pytestmark = pytest.mark.e2e
 @dataclass
 class Tenants:
     host: LocalHost
-    a: httpx.Client
-    b: httpx.Client
-    anonymous: httpx.Client
-    c: httpx.Client
+    a: Api
+    b: Api
+    anonymous: Api
+    c: Api
     data_dir: Path
     env: dict[str, str]
 
@@ -48,12 +47,11 @@ def tenants(
         create_key(data_dir, t, env) for t in ("acme", "globex", "initech")
     )
     with running_host(data_dir, env=env) as host:
-        base = f"{host.base_url}/api/v1"
         clients = [
-            httpx.Client(base_url=base, timeout=10, headers={"Authorization": f"Bearer {token_a}"}),
-            httpx.Client(base_url=base, timeout=10, headers={"X-API-Key": token_b}),
-            httpx.Client(base_url=base, timeout=10),
-            httpx.Client(base_url=base, timeout=10, headers={"X-API-Key": token_c}),
+            Api(host.base_url, token_a),  # as Authorization: Bearer
+            Api(host.base_url, headers={"X-API-Key": token_b}),
+            Api(host.base_url),
+            Api(host.base_url, headers={"X-API-Key": token_c}),
         ]
         try:
             yield Tenants(host, *clients, data_dir=data_dir, env=env)
@@ -62,18 +60,12 @@ def tenants(
                 client.close()
 
 
-def submit(api: httpx.Client, payload: dict[str, object], **extra: object) -> str:
-    response = api.post("/jobs", json={"job_type": "simulate", "payload": payload, **extra})
-    assert response.status_code == 202, response.text
-    return str(response.json()["job_id"])
-
-
 def test_no_tenant_can_reach_another_tenants_jobs(tenants: Tenants) -> None:
     a, b = tenants.a, tenants.b
-    done = submit(a, {"duration_ms": 0})
-    failed = submit(a, {"duration_ms": 0, "fail_permanently": True})
-    assert wait_job(a, done)["state"] == "completed"
-    assert wait_job(a, failed)["state"] == "failed"
+    done = a.submit("simulate", {"duration_ms": 0})["job_id"]
+    failed = a.submit("simulate", {"duration_ms": 0, "fail_permanently": True})["job_id"]
+    assert a.wait(done)["state"] == "completed"
+    assert a.wait(failed)["state"] == "failed"
 
     for method, path in [
         ("GET", f"/jobs/{done}"),
@@ -82,26 +74,26 @@ def test_no_tenant_can_reach_another_tenants_jobs(tenants: Tenants) -> None:
         ("POST", f"/dlq/{failed}/requeue"),
         ("DELETE", f"/dlq/{failed}"),
     ]:
-        response = b.request(method, path)
+        response = b.http.request(method, path)
         assert response.status_code == 404, (method, path, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
 
-    assert b.get("/jobs").json()["items"] == []
-    assert b.get("/dlq").json()["items"] == []
-    assert b.post("/dlq/requeue", json={}).json()["requeued"] == 0
-    assert b.post("/dlq/purge", json={}).json()["purged"] == 0
-    assert b.get("/stats").json()["jobs"]["total"] == 0
+    assert b.jobs()["items"] == []
+    assert b.dead_letters()["items"] == []
+    assert b.requeue_matching()["requeued"] == 0
+    assert b.purge_matching()["purged"] == 0
+    assert b.stats()["jobs"]["total"] == 0
     # ... and all of it is still there for its own tenant.
-    assert {j["job_id"] for j in a.get("/jobs").json()["items"]} >= {done, failed}
-    assert [j["job_id"] for j in a.get("/dlq").json()["items"]] == [failed]
-    assert a.get(f"/jobs/{done}/result").status_code == 200
-    assert a.get("/stats").json()["jobs"]["total"] >= 2
+    assert {j["job_id"] for j in a.jobs()["items"]} >= {done, failed}
+    assert [j["job_id"] for j in a.dead_letters()["items"]] == [failed]
+    assert a.http.get(f"/jobs/{done}/result").status_code == 200
+    assert a.stats()["jobs"]["total"] >= 2
 
 
 def test_idempotency_keys_belong_to_the_tenant(tenants: Tenants) -> None:
     body = {"job_type": "echo", "payload": {"message": "same"}}
-    first = tenants.a.post("/jobs", json=body, headers={"Idempotency-Key": "k1"})
-    other = tenants.b.post("/jobs", json=body, headers={"Idempotency-Key": "k1"})
+    first = tenants.a.http.post("/jobs", json=body, headers={"Idempotency-Key": "k1"})
+    other = tenants.b.http.post("/jobs", json=body, headers={"Idempotency-Key": "k1"})
     assert (first.status_code, other.status_code) == (202, 202)
     assert first.json()["job_id"] != other.json()["job_id"]
     assert first.json()["tenant_id"] == "acme" and other.json()["tenant_id"] == "globex"
@@ -126,11 +118,11 @@ def test_idempotency_keys_belong_to_the_tenant(tenants: Tenants) -> None:
     ],
 )
 def test_every_tenant_endpoint_needs_a_key(tenants: Tenants, method: str, path: str) -> None:
-    response = tenants.anonymous.request(method, path, json={})
+    response = tenants.anonymous.http.request(method, path, json={})
     assert response.status_code == 401, response.text
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert response.headers["content-type"].startswith("application/problem+json")
-    forged = tenants.anonymous.request(
+    forged = tenants.anonymous.http.request(
         method, path, json={}, headers={"X-API-Key": "dtq_000000000000_" + "x" * 43}
     )
     assert forged.status_code == 401
@@ -138,13 +130,13 @@ def test_every_tenant_endpoint_needs_a_key(tenants: Tenants, method: str, path: 
 
 def test_public_endpoints_need_no_key(tenants: Tenants) -> None:
     for path in ("/healthz", "/job-types", "/openapi.json"):
-        assert tenants.anonymous.get(path).status_code == 200, path
+        assert tenants.anonymous.http.get(path).status_code == 200, path
 
 
 def test_a_revoked_key_is_refused(tenants: Tenants) -> None:
     created = json.loads(tenants.dtq("keys", "create", "--tenant", "acme", "--json"))
     tenants.dtq("keys", "revoke", created["key_id"])
-    response = tenants.anonymous.get("/jobs", headers={"X-API-Key": created["token"]})
+    response = tenants.anonymous.http.get("/jobs", headers={"X-API-Key": created["token"]})
     assert response.status_code == 401 and "revoked" in response.json()["detail"]
     listed = json.loads(tenants.dtq("keys", "list", "--tenant", "acme", "--json"))
     assert {k["key_id"]: bool(k["revoked_at"]) for k in listed}[created["key_id"]] is True
@@ -178,11 +170,11 @@ def test_a_tenant_over_its_submissions_per_minute_gets_429(tenants: Tenants) -> 
     c = tenants.c  # tenants with keys: 10 submissions a minute by default
     body = {"job_type": "echo", "payload": {"message": "m"}}
     started = time.time()
-    batch = c.post("/jobs:batch", json={"jobs": [body] * 4})
+    batch = c.http.post("/jobs:batch", json={"jobs": [body] * 4})
     assert batch.status_code == 200 and batch.json()["accepted"] == 4
     accepted, over = 4, None
     for _ in range(25):
-        response = c.post("/jobs", json=body)
+        response = c.http.post("/jobs", json=body)
         if response.status_code != 202:
             over = response
             break
@@ -194,8 +186,8 @@ def test_a_tenant_over_its_submissions_per_minute_gets_429(tenants: Tenants) -> 
         assert 10 <= accepted <= 20
     assert 1 <= int(over.headers["retry-after"]) <= 60
     assert over.headers["content-type"].startswith("application/problem+json")
-    one_more = c.post("/jobs:batch", json={"jobs": [body]})
+    one_more = c.http.post("/jobs:batch", json={"jobs": [body]})
     if int(started // 60) == int(time.time() // 60):
         assert one_more.status_code == 429
-        assert len(c.get("/jobs").json()["items"]) == accepted, "nothing over the limit stored"
-    assert tenants.a.post("/jobs", json=body).status_code == 202, "other tenants go on"
+        assert len(c.http.get("/jobs").json()["items"]) == accepted, "nothing over the limit stored"
+    assert tenants.a.http.post("/jobs", json=body).status_code == 202, "other tenants go on"

@@ -8,24 +8,28 @@ from typing import Any
 
 import httpx
 
+from dtq.client import ApiClient
 from tests.support.processes import LocalHost
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
 def wait_job(
-    api: httpx.Client | LocalHost,
+    api: ApiClient | httpx.Client | LocalHost,
     job_id: str,
     until: set[str] | frozenset[str] | Callable[[dict[str, Any]], bool] = TERMINAL,
     timeout: float = 20.0,
 ) -> dict[str, Any]:
     """Poll ``GET /jobs/{id}`` until its state is in ``until`` (or ``until(job)`` holds);
-    ``api`` is a client whose base URL ends in ``/api/v1``, or the host itself."""
+    ``api`` is dtq's client, an httpx client whose base URL ends in ``/api/v1``, or the
+    host itself."""
     done = until if callable(until) else (lambda job: job["state"] in until)
     deadline = time.monotonic() + timeout
     job: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        if isinstance(api, LocalHost):
+        if isinstance(api, ApiClient):
+            job = api.get(job_id)
+        elif isinstance(api, LocalHost):
             job = httpx.get(f"{api.base_url}/api/v1/jobs/{job_id}", timeout=10).json()
         else:
             job = api.get(f"/jobs/{job_id}").json()
