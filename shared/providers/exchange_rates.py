@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from shared.jobtypes import JobContext, JobTypeRegistry
 from shared.jobtypes.errors import ProviderNotFound
@@ -76,18 +76,23 @@ def ecb_currency(value: str) -> str:
     return code
 
 
+#: A code of the ECB's list, in any case; the schema (OpenAPI, the UI's form) lists them.
 Currency = Annotated[
     str,
-    Field(pattern=r"^[A-Za-z]{3}$", description="An ECB reference currency (ISO 4217)."),
+    Field(pattern=r"^[A-Za-z]{3}$"),
     AfterValidator(ecb_currency),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": sorted(ECB_CURRENCIES),
+            "description": "An ECB reference currency (ISO 4217).",
+        }
+    ),
 ]
 
 
 class ExchangeRatePayload(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"description": "Currencies: " + ", ".join(sorted(ECB_CURRENCIES))},
-    )
+    model_config = ConfigDict(extra="forbid")
 
     base: Currency = Field(description="ECB reference currency to convert from, e.g. USD.")
     symbols: list[Currency] = Field(

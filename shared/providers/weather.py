@@ -16,10 +16,10 @@ from __future__ import annotations
 import importlib.resources
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from shared.jobs import iso_utc
 from shared.jobtypes import JobContext, JobTypeRegistry
@@ -114,9 +114,18 @@ class WeatherPayload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     city: str = Field(min_length=1, max_length=100, description="City name, e.g. Lisbon.")
-    country_code: str = Field(
-        pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2 country code, e.g. PT or GB."
-    )
+    country_code: Annotated[
+        str,
+        Field(pattern=r"^[A-Za-z]{2}$"),
+        # In any case; the schema (OpenAPI, the UI's form) lists the codes.
+        WithJsonSchema(
+            {
+                "type": "string",
+                "enum": sorted(country_codes()),
+                "description": "ISO 3166-1 alpha-2 country code, e.g. PT or GB.",
+            }
+        ),
+    ]
     units: Literal["metric", "imperial"] = Field(
         default="metric", description="metric: °C and km/h; imperial: °F and mph."
     )

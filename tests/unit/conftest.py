@@ -5,44 +5,37 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.sqlite import Database, SqliteJobQueue, SqliteResultStore, SqliteStatusStore
-from shared.admission import SubmissionRules
-from shared.dead_letters import DeadLetters
-from shared.health import Health
 from shared.jobtypes import JobTypeRegistry, default_registry
-from shared.maintenance import Reconciler
-from shared.queries import Queries
-from shared.retries import RetryPolicy
-from shared.settling import Backoffs
-from shared.submissions import Submissions
-from shared.worker import Worker
+from shared.runtime import Runtime
+from shared.settings import Settings
 
 
 class Parts:
-    """The services and the Worker on real SQLite adapters, with fast retries."""
+    """The app as the composition root builds it (shared/runtime.py), on the embedded
+    backend in a folder of its own, with fast retries, a short lock and no tenant
+    limits: the services,
+    the Worker, and the normal-priority queue the tests deliver from."""
 
     def __init__(self, tmp_path: Path, registry: JobTypeRegistry) -> None:
-        self.db = Database(tmp_path / "unit.sqlite3")
-        self.status = SqliteStatusStore(self.db)
-        self.results = SqliteResultStore(self.db)
-        self.queue = SqliteJobQueue(self.db, "jobs", lock_duration=5, max_delivery_count=5)
-        self.registry = registry
-        self.submissions = Submissions(
-            status=self.status, queue=self.queue, rules=SubmissionRules(registry)
+        settings = Settings.load(
+            None,
+            data_dir=tmp_path,
+            queue_lock_seconds=5,
+            queue_max_delivery_count=5,
+            retry_backoff_base_seconds=0.05,
+            retry_backoff_max_seconds=0.1,
+            retry_after_max_seconds=60,
+            tenant_submissions_per_minute=0,  # no tenant limits unless a test sets them
+            tenant_max_running=0,
         )
-        self.queries = Queries(status=self.status, results=self.results, registry=registry)
-        self.dead_letters = DeadLetters(status=self.status, queue=self.queue, queries=self.queries)
-        self.reconciler = Reconciler(status=self.status, queue=self.queue)
-        self.health = Health(status=self.status, results=self.results, queue=self.queue)
-        self.worker = Worker(
-            status=self.status,
-            results=self.results,
-            queue=self.queue,
-            registry=registry,
-            backoffs=Backoffs(
-                RetryPolicy(base_seconds=0.05, max_seconds=0.1, retry_after_max_seconds=60)
-            ),
-        )
+        self.runtime = rt = Runtime.from_settings(settings, registry=registry)
+        assert rt._sqlite is not None
+        self.db = rt._sqlite()
+        self.status, self.results, self.registry = rt.status, rt.results, registry
+        self.queue = rt.queue(settings.jobs_queue)
+        self.submissions, self.queries = rt.submissions, rt.queries
+        self.dead_letters, self.reconciler, self.health = rt.dead_letters, rt.reconciler, rt.health
+        self.worker = rt.worker
 
 
 @pytest.fixture
@@ -54,4 +47,4 @@ def registry() -> JobTypeRegistry:
 async def parts(tmp_path: Path, registry: JobTypeRegistry) -> AsyncIterator[Parts]:
     made = Parts(tmp_path, registry)
     yield made
-    made.db.close()
+    await made.runtime.close()
