@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 import httpx
 
@@ -48,7 +49,10 @@ class Unreachable(Exception):
 
 
 class ApiClient:
-    """Synchronous client of ``{base_url}/api/v1``; every call returns decoded JSON."""
+    """Synchronous client of ``{base_url}/api/v1``; every call returns decoded JSON.
+
+    ``api_key`` goes as ``Authorization: Bearer <key>``, or as ``X-API-Key: <key>`` with
+    ``key_header="x-api-key"`` (the API accepts either, shared/access.py)."""
 
     def __init__(
         self,
@@ -57,10 +61,15 @@ class ApiClient:
         *,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        key_header: Literal["bearer", "x-api-key"] = "bearer",
     ):
+        if key_header not in ("bearer", "x-api-key"):
+            raise ValueError(f"key_header must be 'bearer' or 'x-api-key', not {key_header!r}")
         self.base_url = base_url.rstrip("/")
         headers = {"Accept": f"application/json, {PROBLEM_JSON}", "User-Agent": "dtq-cli"}
-        if api_key:
+        if api_key and key_header == "x-api-key":
+            headers["X-API-Key"] = api_key
+        elif api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self._http = httpx.Client(
             base_url=f"{self.base_url}/api/v1",
@@ -125,14 +134,21 @@ class ApiClient:
         *,
         priority: str | None = None,
         delay_seconds: float | None = None,
+        scheduled_at: datetime | str | None = None,
         max_attempts: int | None = None,
         timeout_seconds: float | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
+        """Submit a job. ``scheduled_at`` (a datetime or an RFC 3339 string) or
+        ``delay_seconds``, not both, start it later; the API refuses a time without a UTC
+        offset (a naive datetime) rather than guess its zone."""
         body: dict[str, Any] = {"job_type": job_type, "payload": payload}
+        if isinstance(scheduled_at, datetime):
+            scheduled_at = scheduled_at.isoformat()
         options = {
             "priority": priority,
             "delay_seconds": delay_seconds,
+            "scheduled_at": scheduled_at,
             "max_attempts": max_attempts,
             "timeout_seconds": timeout_seconds,
         }
