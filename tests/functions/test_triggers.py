@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,29 +14,17 @@ import pytest
 from azure.functions.servicebus import ServiceBusMessage
 
 from functions import api, worker
-from functions.runtime import install
 from shared.errors import ValidationFailed
 from shared.messages import JobMessage
 from shared.runtime import Runtime
 from shared.settings import Settings
-
-
-def user_function(blueprint: func.Blueprint, name: str) -> Callable[..., Any]:
-    app = func.FunctionApp()
-    app.register_functions(blueprint)
-    for fn in app.get_functions():
-        if fn.get_function_name() == name:
-            return fn.get_user_function()
-    raise KeyError(name)
+from tests.support.triggers import Nothing, installed, on_servicebus, user_function
 
 
 @pytest.fixture
 async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
-    rt = Runtime.from_settings(Settings.load(None, data_dir=tmp_path))
-    install(rt)
-    yield rt
-    install(None)
-    await rt.close()
+    async with installed(Runtime.from_settings(Settings.load(None, data_dir=tmp_path))) as rt:
+        yield rt
 
 
 def request(method: str, url: str, body: Any = None, **kwargs: Any) -> func.HttpRequest:
@@ -142,35 +130,19 @@ async def test_on_service_bus_a_failed_job_is_completed_and_a_poison_message_dea
     extension): return completes, an exception abandons. A job that fails for good runs
     once, is recorded failed and its message completed; a message that names no job is
     abandoned until Service Bus dead-letters it after maxDeliveryCount."""
-    from pydantic import BaseModel
-
-    from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
-    from shared.jobtypes import default_registry
     from shared.jobtypes.errors import PermanentJobError
     from shared.ports import OutgoingMessage
     from shared.submissions import Submission
-    from tests.support.servicebus_fake import FakeNamespace
 
     runs: list[int] = []
-
-    class Nothing(BaseModel):
-        pass
 
     async def refuse(payload: Nothing, ctx: Any) -> None:
         runs.append(ctx.attempt)
         raise PermanentJobError("cannot ever work")
 
-    registry = default_registry()
-    registry.register("refuse", Nothing, refuse)
-    namespace = FakeNamespace()
-    namespace.create_queue("dtq-jobs", max_delivery_count=4, lock_duration=30)
-    rt = Runtime.from_settings(Settings.load(None, data_dir=tmp_path), registry=registry)
-    queue = ServiceBusJobQueue(
-        namespace.client(), "dtq-jobs", lock_duration=30, max_delivery_count=4
-    )
-    rt.use_queue(queue)
-    install(rt)
-    try:
+    async with on_servicebus(
+        tmp_path, "refuse", refuse, lock_duration=30, max_delivery_count=4
+    ) as (rt, queue):
         job = await rt.submissions.submit("local", Submission("refuse", {}))
         await queue.send([OutgoingMessage("poison", b"not json")])
         run_job = user_function(worker.bp, "run_job")
@@ -200,6 +172,3 @@ async def test_on_service_bus_a_failed_job_is_completed_and_a_poison_message_dea
         )
         stored = await rt.status.get("local", job.job_id)
         assert stored.dead_letter is not None and stored.dead_letter.reason == "PermanentFailure"
-    finally:
-        install(None)
-        await rt.close()

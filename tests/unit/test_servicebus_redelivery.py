@@ -6,34 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
-from pydantic import BaseModel
-
 from dtq.host.listener import to_binding
 from functions import worker
-from functions.runtime import install
-from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
 from shared.jobs import JobState
-from shared.jobtypes import default_registry
-from shared.runtime import Runtime
-from shared.settings import Settings
 from shared.submissions import Submission
-from tests.support.servicebus_fake import FakeNamespace
-
-
-class Nothing(BaseModel):
-    pass
-
-
-def user_function(blueprint: func.Blueprint, name: str) -> Callable[..., Any]:
-    app = func.FunctionApp()
-    app.register_functions(blueprint)
-    [fn] = [f for f in app.get_functions() if f.get_function_name() == name]
-    return fn.get_user_function()
+from tests.support.triggers import Nothing, on_servicebus, user_function
 
 
 async def test_a_redelivery_after_a_crash_is_delivery_2_and_takes_the_job_over(
@@ -49,18 +29,10 @@ async def test_a_redelivery_after_a_crash_is_delivery_2_and_takes_the_job_over(
             await asyncio.Event().wait()  # the process dies in here
         return {"runs": len(runs)}
 
-    registry = default_registry()
-    registry.register("hangs", Nothing, hangs_first_time)
-    namespace = FakeNamespace()
-    namespace.create_queue("dtq-jobs", lock_duration=0.3, max_delivery_count=5)
-    rt = Runtime.from_settings(Settings.load(None, data_dir=tmp_path), registry=registry)
-    queue = ServiceBusJobQueue(
-        namespace.client(), "dtq-jobs", lock_duration=0.3, max_delivery_count=5
-    )
-    rt.use_queue(queue)
-    install(rt)
     run_job = user_function(worker.bp, "run_job")
-    try:
+    async with on_servicebus(
+        tmp_path, "hangs", hangs_first_time, lock_duration=0.3, max_delivery_count=5
+    ) as (rt, queue):
         job = await rt.submissions.submit("local", Submission("hangs", {}))
         [first] = await queue.receive(1, max_wait=1)
         assert first.delivery_count == 1
@@ -80,6 +52,3 @@ async def test_a_redelivery_after_a_crash_is_delivery_2_and_takes_the_job_over(
         done = await rt.status.get("local", job.job_id)
         assert done.state is JobState.COMPLETED, "the redelivery took the attempt over"
         assert (done.attempt, done.delivery_count, runs) == (1, 2, [1, 1])
-    finally:
-        install(None)
-        await rt.close()
