@@ -6,14 +6,14 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions import openapi
-from functions.decoding import int_param, json_body, parse_model
+from functions.decoding import int_param, json_body, parse_model, prefer_wait
 from functions.endpoint import endpoint
 from functions.problems import problem_body
 from functions.request_models import BatchSubmitRequest, SubmitRequest
 from functions.responses import conditional_json, etag_matches, json_response, not_modified
 from functions.runtime import runtime
 from shared.access import Caller
-from shared.constants import DEFAULT_PAGE_SIZE, POLL_AFTER_SECONDS
+from shared.constants import DEFAULT_PAGE_SIZE, MAX_LONG_POLL_SECONDS, POLL_AFTER_SECONDS
 from shared.errors import ValidationFailed
 from shared.jobs import Job, iso_utc
 from shared.ports import Page
@@ -113,9 +113,23 @@ async def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/jobs/{job_id}", methods=["GET"])
 @endpoint
 async def get_job(req: func.HttpRequest) -> func.HttpResponse:
-    job = await runtime().queries.get(await tenant_of(req), req.route_params["job_id"])
+    """The job. With ``If-None-Match`` its current ETag and ``Prefer: wait=N``, a
+    long-poll: the answer comes as soon as the job changes, or 304 after N seconds
+    (at most MAX_LONG_POLL_SECONDS; docs/api.md)."""
+    tenant, job_id = await tenant_of(req), req.route_params["job_id"]
+    wait = prefer_wait(req, MAX_LONG_POLL_SECONDS)
+    if req.headers.get("If-None-Match", "*").strip() == "*":
+        wait = None  # a long-poll waits for a change of the copy the caller names
+    headers = {"Cache-Control": "no-cache"}
+    if wait is None:
+        job = await runtime().queries.get(tenant, job_id)
+    else:
+        job = await runtime().queries.changed(
+            tenant, job_id, lambda j: etag_matches(req, _etag(j)), wait
+        )
+        headers["Preference-Applied"] = f"wait={wait:g}"
     etag = _etag(job)
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    headers["ETag"] = etag
     if etag_matches(req, etag):
         return not_modified(headers)
     if not job.terminal:

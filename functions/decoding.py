@@ -5,6 +5,7 @@ model of it, an integer query parameter. What is wrong leaves as a problem
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import azure.functions as func
@@ -89,3 +90,16 @@ def int_param(req: func.HttpRequest, name: str, default: int) -> int:
         raise ValidationFailed(
             f"{name} must be an integer", [FieldError(name, "must be an integer")]
         ) from None
+
+
+_PREFER_WAIT = re.compile(r'(?:^|[,;\s])wait\s*=\s*"?(\d+(?:\.\d+)?)"?', re.I)
+
+
+def prefer_wait(req: func.HttpRequest, most: float) -> float | None:
+    """The seconds of a ``Prefer: wait=N`` header (RFC 7240), at most ``most``; None if
+    the request prefers no wait (or says it in a way that cannot be read: a preference
+    is a hint, never an error)."""
+    match = _PREFER_WAIT.search(req.headers.get("Prefer", ""))
+    if match is None:
+        return None
+    return min(float(match.group(1)), most)

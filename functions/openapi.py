@@ -16,7 +16,7 @@ from functions.request_models import (
     SubmitRequest,
 )
 from shared import __version__
-from shared.constants import MAX_PAGE_SIZE, PROBLEM_JSON
+from shared.constants import MAX_LONG_POLL_SECONDS, MAX_PAGE_SIZE, PROBLEM_JSON
 from shared.jobs import Job, JobState
 from shared.jobtypes import JobTypeRegistry
 from shared.paging import CURSOR_PATTERN
@@ -146,6 +146,23 @@ def _job_type_param(registry: JobTypeRegistry) -> dict[str, Any]:
 
 #: The GETs the UI polls answer 304 to an If-None-Match holding their current ETag.
 NOT_MODIFIED = {"304": {"description": "not modified (If-None-Match)"}}
+IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "the ETag of the caller's copy: 304 while it is current",
+    "schema": {"type": "string"},
+}
+PREFER_WAIT = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "description": (
+        "wait=N (RFC 7240), with If-None-Match: a long-poll, answered as soon as the job"
+        f" changes, or 304 after N seconds (at most {MAX_LONG_POLL_SECONDS})"
+    ),
+    "schema": {"type": "string", "pattern": r"^wait=[0-9]{1,3}$"},
+}
 
 
 def _dlq_paths(registry: JobTypeRegistry, body: Any) -> dict[str, Any]:
@@ -269,7 +286,7 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
             "/api/v1/jobs/{job_id}": {
                 "get": {
                     "operationId": "get_job",
-                    "parameters": [JOB_ID],
+                    "parameters": [JOB_ID, IF_NONE_MATCH, PREFER_WAIT],
                     "responses": {
                         "200": _json("Job"),
                         **NOT_MODIFIED,

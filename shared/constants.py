@@ -23,6 +23,10 @@ DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 500
 #: Seconds a client is told to wait before polling a job again.
 POLL_AFTER_SECONDS: Final = 1
+#: Longest ``Prefer: wait=N`` a long-poll of a job honours (RFC 7240): a waiting request
+#: holds a function execution (billed by duration in Azure) and one of the instance's
+#: concurrent HTTP requests, and Azure's front end ends any request at 230 s.
+MAX_LONG_POLL_SECONDS: Final = 60
 #: Application property names carried on every queue message.
 PROP_JOB_ID: Final = "dtq-job-id"
 PROP_TENANT_ID: Final = "dtq-tenant-id"

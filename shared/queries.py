@@ -3,7 +3,10 @@ and the job types it may submit."""
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import time
+from collections.abc import Callable
 from typing import Any
 
 from shared.constants import MAX_PAGE_SIZE
@@ -15,14 +18,38 @@ from shared.ports import Page, ResultStore, StatusStore, StoredResult
 
 class Queries:
     def __init__(
-        self, *, status: StatusStore, results: ResultStore, registry: JobTypeRegistry
+        self,
+        *,
+        status: StatusStore,
+        results: ResultStore,
+        registry: JobTypeRegistry,
+        change_poll_seconds: float = 0.5,
     ) -> None:
         self.status = status
         self.results = results
         self.registry = registry
+        #: How often :meth:`changed` reads the job while it waits (the backend's own
+        #: default: cheap local reads often, billed Table reads less often).
+        self.change_poll_seconds = change_poll_seconds
 
     async def get(self, tenant_id: str, job_id: str) -> Job:
         return await self.status.get(tenant_id, job_id)
+
+    async def changed(
+        self,
+        tenant_id: str,
+        job_id: str,
+        unchanged: Callable[[Job], bool],
+        wait_seconds: float,
+    ) -> Job:
+        """The job as soon as ``unchanged(job)`` no longer holds (a long-poll), or as it is
+        after ``wait_seconds``; it is read every ``change_poll_seconds`` meanwhile."""
+        deadline = time.monotonic() + wait_seconds
+        job = await self.get(tenant_id, job_id)
+        while unchanged(job) and (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(self.change_poll_seconds, left))
+            job = await self.get(tenant_id, job_id)
+        return job
 
     async def result(self, tenant_id: str, job_id: str) -> StoredResult:
         job = await self.get(tenant_id, job_id)

@@ -138,7 +138,12 @@ class Runtime:
         }
         by_name = {name: new_queue(r, name) for name in set(names.values())}
         queue = PriorityQueues({p: by_name[name] for p, name in names.items()})
-        queries = Queries(status=status, results=results, registry=registry)
+        queries = Queries(
+            status=status,
+            results=results,
+            registry=registry,
+            change_poll_seconds=stores.change_poll_seconds,
+        )
         submissions = Submissions(
             status=status,
             queue=queue,

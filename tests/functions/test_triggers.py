@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -172,3 +174,57 @@ async def test_on_service_bus_a_failed_job_is_completed_and_a_poison_message_dea
         )
         stored = await rt.status.get("local", job.job_id)
         assert stored.dead_letter is not None and stored.dead_letter.reason == "PermanentFailure"
+
+
+# --- long-poll: GET /jobs/{id} with If-None-Match and Prefer: wait=N (RFC 7240) ---------
+
+
+async def _submitted(runtime: Runtime) -> tuple[str, str]:
+    response = await user_function(api.bp, "submit_job")(
+        request("POST", "v1/jobs", {"job_type": "echo", "payload": {"message": "x"}})
+    )
+    return as_json(response)["job_id"], response.headers["ETag"]
+
+
+def _get(job_id: str, **headers: str) -> func.HttpRequest:
+    return request("GET", f"v1/jobs/{job_id}", headers=headers, route_params={"job_id": job_id})
+
+
+async def test_a_long_poll_answers_as_soon_as_the_job_changes(runtime: Runtime) -> None:
+    job_id, etag = await _submitted(runtime)
+    get_job = user_function(api.bp, "get_job")
+
+    async def cancel_soon() -> None:
+        await asyncio.sleep(0.3)
+        await runtime.submissions.cancel("local", job_id)
+
+    began = time.monotonic()
+    _, response = await asyncio.gather(
+        cancel_soon(), get_job(_get(job_id, **{"If-None-Match": etag, "Prefer": "wait=1000"}))
+    )
+    took = time.monotonic() - began
+    assert response.status_code == 200 and as_json(response)["state"] == "cancelled"
+    assert 0.3 <= took < 1.0, f"answered {took:.2f}s after the request, not at the change"
+    assert response.headers["Preference-Applied"] == "wait=60", "capped at 60 s"
+    assert response.headers["ETag"] != etag
+
+
+async def test_an_unchanged_job_is_304_after_the_wait(runtime: Runtime) -> None:
+    job_id, etag = await _submitted(runtime)
+    get_job = user_function(api.bp, "get_job")
+    began = time.monotonic()
+    response = await get_job(_get(job_id, **{"If-None-Match": etag, "Prefer": "wait=1"}))
+    assert response.status_code == 304 and 1.0 <= time.monotonic() - began < 1.5
+    assert response.headers["ETag"] == etag and response.headers["Preference-Applied"] == "wait=1"
+
+
+@pytest.mark.parametrize("match", [None, "*", '"another"'])
+async def test_without_a_current_copy_named_there_is_no_wait(
+    runtime: Runtime, match: str | None
+) -> None:
+    job_id, _ = await _submitted(runtime)
+    headers = {"Prefer": "wait=30"} | ({"If-None-Match": match} if match else {})
+    began = time.monotonic()
+    response = await user_function(api.bp, "get_job")(_get(job_id, **headers))
+    assert time.monotonic() - began < 0.5
+    assert response.status_code == (304 if match == "*" else 200)
