@@ -5,9 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
 from shared.jobtypes import JobTypeRegistry, default_registry
 from shared.runtime import Runtime
 from shared.settings import Settings
+from tests.support.servicebus_fake import FakeNamespace
 
 
 class Parts:
@@ -48,3 +50,23 @@ async def parts(tmp_path: Path, registry: JobTypeRegistry) -> AsyncIterator[Part
     made = Parts(tmp_path, registry)
     yield made
     await made.runtime.close()
+
+
+@pytest.fixture
+async def namespace() -> FakeNamespace:
+    """A fake Service Bus namespace (tests/support/servicebus_fake.py) with a queue ``jobs``."""
+    namespace = FakeNamespace()
+    namespace.create_queue("jobs")
+    return namespace
+
+
+@pytest.fixture
+async def servicebus_queue(namespace: FakeNamespace) -> AsyncIterator[ServiceBusJobQueue]:
+    """The Service Bus adapter on ``jobs``, with the namespace's administration client
+    (for the queue's depth)."""
+    client = namespace.client()
+    queue = ServiceBusJobQueue(
+        client, "jobs", lock_duration=60, max_delivery_count=10, admin=client
+    )
+    yield queue
+    await queue.close()

@@ -5,7 +5,6 @@ The fake behaves so; the adapter must neither trip on it nor let it escape."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,20 +18,6 @@ from shared.jobtypes import default_registry
 from shared.ports import OutgoingMessage
 from shared.submissions import Submission, Submissions
 from tests.support.servicebus_fake import FakeNamespace
-
-
-@pytest.fixture
-async def namespace() -> FakeNamespace:
-    namespace = FakeNamespace()
-    namespace.create_queue("jobs")
-    return namespace
-
-
-@pytest.fixture
-async def queue(namespace: FakeNamespace) -> AsyncIterator[ServiceBusJobQueue]:
-    queue = ServiceBusJobQueue(namespace.client(), "jobs", lock_duration=60, max_delivery_count=10)
-    yield queue
-    await queue.close()
 
 
 async def test_the_fake_refuses_overlapping_sends_on_one_sender_as_the_sdk_does(
@@ -50,29 +35,31 @@ async def test_the_fake_refuses_overlapping_sends_on_one_sender_as_the_sdk_does(
 
 
 async def test_a_sender_broken_while_idle_is_replaced(
-    namespace: FakeNamespace, queue: ServiceBusJobQueue
+    namespace: FakeNamespace, servicebus_queue: ServiceBusJobQueue
 ) -> None:
-    await queue.send([OutgoingMessage("before", b"x")])
+    await servicebus_queue.send([OutgoingMessage("before", b"x")])
     namespace.break_senders()
-    await queue.send([OutgoingMessage("after", b"y")])
-    got = await queue.receive(10, max_wait=0.5)
+    await servicebus_queue.send([OutgoingMessage("after", b"y")])
+    got = await servicebus_queue.receive(10, max_wait=0.5)
     assert {m.message_id for m in got} == {"before", "after"}
 
 
 async def test_an_unexpected_send_error_is_backend_unavailable(
-    namespace: FakeNamespace, queue: ServiceBusJobQueue
+    namespace: FakeNamespace, servicebus_queue: ServiceBusJobQueue
 ) -> None:
     namespace.break_senders(new_ones_too=True)
     with pytest.raises(BackendUnavailable, match="AttributeError"):
-        await queue.send([OutgoingMessage("m", b"x")])
+        await servicebus_queue.send([OutgoingMessage("m", b"x")])
 
 
 async def test_submit_rolls_back_when_the_send_fails_so(
-    tmp_path: Path, namespace: FakeNamespace, queue: ServiceBusJobQueue
+    tmp_path: Path, namespace: FakeNamespace, servicebus_queue: ServiceBusJobQueue
 ) -> None:
     db = Database(tmp_path / "db.sqlite3")
     status = SqliteStatusStore(db)
-    submissions = Submissions(status=status, queue=queue, rules=SubmissionRules(default_registry()))
+    submissions = Submissions(
+        status=status, queue=servicebus_queue, rules=SubmissionRules(default_registry())
+    )
     try:
         namespace.break_senders(new_ones_too=True)
         with pytest.raises(BackendUnavailable):
