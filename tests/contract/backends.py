@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -37,6 +37,8 @@ KEY_BACKENDS = ["sqlite", "table"]
 API_KEY_BACKENDS = ["sqlite", "table"]
 RATE_BACKENDS = ["sqlite", "table"]
 SLOT_BACKENDS = ["sqlite", "table"]
+
+T = TypeVar("T")
 
 
 class Backends:
@@ -217,3 +219,15 @@ class Backends:
             db.close()
         for cleanup in self.cleanups:
             cleanup()
+
+
+def port_fixture(make: Callable[[Backends, str], T], kinds: list[str]) -> Any:
+    """A fixture that gives each test a maker of fresh implementations of one port, once
+    for every implementation in ``kinds``; a contract module binds it to its name:
+    ``new_keys = port_fixture(Backends.keys, KEY_BACKENDS)``."""
+
+    @pytest.fixture(params=kinds)
+    def new(request: pytest.FixtureRequest, backends: Backends) -> Callable[[], T]:
+        return lambda: make(backends, request.param)
+
+    return new

@@ -9,15 +9,13 @@ import pytest
 
 from shared.errors import Conflict, NotFound
 from shared.ports import ApiKey, ApiKeyStore
-from tests.contract.backends import API_KEY_BACKENDS, Backends
+from tests.contract.backends import API_KEY_BACKENDS, Backends, port_fixture
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 MakeStore = Callable[[], ApiKeyStore]
 
 
-@pytest.fixture(params=API_KEY_BACKENDS)
-def new_store(request: pytest.FixtureRequest, backends: Backends) -> MakeStore:
-    return lambda: backends.api_keys(request.param)
+new_store = port_fixture(Backends.api_keys, API_KEY_BACKENDS)
 
 
 def key(key_id: str, tenant: str, minutes: int = 0) -> ApiKey:

@@ -6,19 +6,15 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from shared.ports import IdempotencyKeys
-from tests.contract.backends import KEY_BACKENDS, Backends
+from tests.contract.backends import KEY_BACKENDS, Backends, port_fixture
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=24)
 MakeKeys = Callable[[], IdempotencyKeys]
 
 
-@pytest.fixture(params=KEY_BACKENDS)
-def new_keys(request: pytest.FixtureRequest, backends: Backends) -> MakeKeys:
-    return lambda: backends.keys(request.param)
+new_keys = port_fixture(Backends.keys, KEY_BACKENDS)
 
 
 async def test_the_first_claim_creates_and_later_ones_see_it(new_keys: MakeKeys) -> None:

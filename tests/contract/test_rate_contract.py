@@ -6,19 +6,15 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from shared.ports import RateCounters
-from tests.contract.backends import RATE_BACKENDS, Backends
+from tests.contract.backends import RATE_BACKENDS, Backends, port_fixture
 
 W0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 W1 = W0 + timedelta(minutes=1)
 MakeRates = Callable[[], RateCounters]
 
 
-@pytest.fixture(params=RATE_BACKENDS)
-def new_rates(request: pytest.FixtureRequest, backends: Backends) -> MakeRates:
-    return lambda: backends.rates(request.param)
+new_rates = port_fixture(Backends.rates, RATE_BACKENDS)
 
 
 async def test_adds_up_to_the_limit_and_no_further(new_rates: MakeRates) -> None:

@@ -6,19 +6,15 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from shared.ports import RunSlots
-from tests.contract.backends import SLOT_BACKENDS, Backends
+from tests.contract.backends import SLOT_BACKENDS, Backends, port_fixture
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 LEASE = NOW + timedelta(minutes=10)
 MakeSlots = Callable[[], RunSlots]
 
 
-@pytest.fixture(params=SLOT_BACKENDS)
-def new_slots(request: pytest.FixtureRequest, backends: Backends) -> MakeSlots:
-    return lambda: backends.slots(request.param)
+new_slots = port_fixture(Backends.slots, SLOT_BACKENDS)
 
 
 async def test_a_tenant_holds_at_most_cap_slots(new_slots: MakeSlots) -> None:

@@ -18,20 +18,14 @@ from shared.ports import (
     result_json,
     utf16_bytes,
 )
-from tests.contract.backends import RESULT_BACKENDS, STATUS_BACKENDS, Backends
+from tests.contract.backends import RESULT_BACKENDS, STATUS_BACKENDS, Backends, port_fixture
 
 MakeStatus = Callable[[], StatusStore]
 MakeResults = Callable[[], ResultStore]
 
 
-@pytest.fixture(params=STATUS_BACKENDS)
-def new_status(request: pytest.FixtureRequest, backends: Backends) -> MakeStatus:
-    return lambda: backends.status(request.param)
-
-
-@pytest.fixture(params=RESULT_BACKENDS)
-def new_results(request: pytest.FixtureRequest, backends: Backends) -> MakeResults:
-    return lambda: backends.results(request.param)
+new_status = port_fixture(Backends.status, STATUS_BACKENDS)
+new_results = port_fixture(Backends.results, RESULT_BACKENDS)
 
 
 def new_job(tenant: str = "t1", job_type: str = "echo") -> Job:
