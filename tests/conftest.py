@@ -1,8 +1,11 @@
-"""Fixtures shared by every test tier: the emulators, started once per session."""
+"""Fixtures shared by every test tier: the emulators, started once per session, and the
+fake of the providers' APIs, started once per module."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 import pytest
 
@@ -12,6 +15,9 @@ from tests.support.emulators import (
     emulators_installed,
     emulators_required,
 )
+from tests.support.fake_providers import FakeProviders
+
+E = TypeVar("E", Azurite, CosmosServer)
 
 
 def _need_emulators() -> None:
@@ -22,21 +28,37 @@ def _need_emulators() -> None:
         pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def azurite() -> Iterator[Azurite]:
+@contextmanager
+def running_emulator(emulator: E) -> Iterator[E]:
+    """``emulator`` started for the block and stopped after it; the test is skipped (failed
+    under ``./dev test``) where the emulators are not installed. For a test that needs one
+    of its own (to stop it mid-run, or to keep its data on disk)."""
     _need_emulators()
-    emulator = Azurite().start()
+    emulator.start()
     try:
         yield emulator
     finally:
         emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    with running_emulator(Azurite()) as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="session")
 def cosmos_server() -> Iterator[CosmosServer]:
-    _need_emulators()
-    emulator = CosmosServer().start()
-    try:
+    with running_emulator(CosmosServer()) as emulator:
         yield emulator
+
+
+@pytest.fixture(scope="module")
+def fake_providers() -> Iterator[FakeProviders]:
+    """The local fake of the providers' APIs (tests/support/fake_providers.py), shared by
+    a test module; a test sets its modes, and ``reset()`` clears them and its requests."""
+    server = FakeProviders().start()
+    try:
+        yield server
     finally:
-        emulator.stop()
+        server.stop()

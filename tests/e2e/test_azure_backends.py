@@ -14,6 +14,7 @@ from azure.data.tables import TableServiceClient
 
 from shared.adapters.azure.connections import parse_cosmos_connection_string
 from shared.adapters.azure.table_status import TableStatusStore, row_key
+from tests.conftest import running_emulator
 from tests.e2e.conftest import azure_env
 from tests.support.api import Api
 from tests.support.emulators import Azurite, CosmosServer
@@ -78,14 +79,8 @@ def test_jobs_complete_with_status_in_tables_and_results_in_cosmos(
 @pytest.fixture
 def persistent_azurite(tmp_path: Path) -> Iterator[Azurite]:
     """An Azurite of this test's own that keeps its data on disk across a restart."""
-    from tests.conftest import _need_emulators
-
-    _need_emulators()
-    emulator = Azurite(location=tmp_path / "azurite", port=free_port()).start()
-    try:
+    with running_emulator(Azurite(location=tmp_path / "azurite", port=free_port())) as emulator:
         yield emulator
-    finally:
-        emulator.stop()
 
 
 def test_status_store_outage_is_503_and_recovers(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import running_emulator
 from tests.support.api import Api
 from tests.support.emulators import Azurite, CosmosServer
 from tests.support.processes import LocalHost
@@ -49,14 +50,8 @@ def assert_recovered_in_place(host: LocalHost, data_dir: Path) -> None:
 
 @pytest.fixture
 def own_cosmos() -> Iterator[CosmosServer]:
-    from tests.conftest import _need_emulators
-
-    _need_emulators()
-    server = CosmosServer().start()
-    try:
+    with running_emulator(CosmosServer()) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_results_store_outage_mid_run_loses_nothing(

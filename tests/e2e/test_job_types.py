@@ -19,18 +19,11 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeProviders]:
-    server = FakeProviders().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def host(tmp_path_factory: pytest.TempPathFactory, fake: FakeProviders) -> Iterator[LocalHost]:
+def host(
+    tmp_path_factory: pytest.TempPathFactory, fake_providers: FakeProviders
+) -> Iterator[LocalHost]:
     env = {
-        **fake.environment(),
+        **fake_providers.environment(),
         "DTQ_JOB_TYPE_MODULES": "examples.word_count",
         "DTQ_RETRY_BACKOFF_BASE_SECONDS": "0.05",
         "DTQ_RETRY_AFTER_MAX_SECONDS": "0.3",  # QuoteSlate's fake asks for 2 s
@@ -58,8 +51,8 @@ def test_every_job_type_is_listed_with_its_schema(api: Api) -> None:
     ]
 
 
-def test_a_provider_job_runs_through_the_host(api: Api, fake: FakeProviders) -> None:
-    fake.reset()
+def test_a_provider_job_runs_through_the_host(api: Api, fake_providers: FakeProviders) -> None:
+    fake_providers.reset()
     job_id = api.submit("weather", {"city": "Coimbra", "country_code": "PT"})["job_id"]
     done = api.wait(job_id)
     assert done["state"] == "completed", done
@@ -68,21 +61,25 @@ def test_a_provider_job_runs_through_the_host(api: Api, fake: FakeProviders) -> 
     assert done["trace_id"] and done["progress"] == 100
 
 
-def test_a_rate_limited_provider_is_retried_until_it_answers(api: Api, fake: FakeProviders) -> None:
-    fake.reset()
-    fake.set("quote", "429")
+def test_a_rate_limited_provider_is_retried_until_it_answers(
+    api: Api, fake_providers: FakeProviders
+) -> None:
+    fake_providers.reset()
+    fake_providers.set("quote", "429")
     job_id = api.submit("quote", {"category": "life"}, max_attempts=10)["job_id"]
     first = api.wait(job_id, lambda j: bool(j["errors"]))
     assert first["errors"][0]["type"] == "ProviderRateLimited"
     assert first["errors"][0]["retryable"] is True
-    fake.set("quote", "ok")
+    fake_providers.set("quote", "ok")
     done = api.wait(job_id)
     assert done["state"] == "completed" and done["attempt"] >= 2
     assert {e["type"] for e in done["errors"]} == {"ProviderRateLimited"}
 
 
-def test_a_provider_not_found_is_dead_lettered_at_once(api: Api, fake: FakeProviders) -> None:
-    fake.reset()
+def test_a_provider_not_found_is_dead_lettered_at_once(
+    api: Api, fake_providers: FakeProviders
+) -> None:
+    fake_providers.reset()
     job_id = api.submit("github_user", {"username": "no-such-user-dtq"})["job_id"]
     done = api.wait(job_id)
     assert done["state"] == "failed" and done["attempt"] == 1
@@ -91,9 +88,9 @@ def test_a_provider_not_found_is_dead_lettered_at_once(api: Api, fake: FakeProvi
 
 
 def test_a_burst_over_the_quota_waits_without_spending_attempts(
-    api: Api, fake: FakeProviders
+    api: Api, fake_providers: FakeProviders
 ) -> None:
-    fake.reset()
+    fake_providers.reset()
     payload = {"base": "EUR", "symbols": ["USD"]}
     jobs = [api.submit("exchange_rate", payload, max_attempts=1)["job_id"] for _ in range(5)]
     states = {
@@ -103,7 +100,7 @@ def test_a_burst_over_the_quota_waits_without_spending_attempts(
     done = [j for j in states.values() if j["state"] == "completed"]
     waiting = [j for j in states.values() if j["state"] == "scheduled"]
     assert len(done) == 2 and len(waiting) == 3, states
-    assert len(fake.requests("exchange_rate")) == 2, "over the quota, nothing is sent"
+    assert len(fake_providers.requests("exchange_rate")) == 2, "over the quota, nothing is sent"
     for job in waiting:
         assert job["attempt"] == 0 and job["errors"] == [], "no attempt spent"
         assert "quota of 2 requests per hour to Frankfurter" in job["stage"]
@@ -111,14 +108,14 @@ def test_a_burst_over_the_quota_waits_without_spending_attempts(
     assert api.http.delete(f"/jobs/{waiting[0]['job_id']}").status_code in (200, 202)
 
 
-def test_a_bad_username_is_refused_at_submit(api: Api, fake: FakeProviders) -> None:
-    fake.reset()
+def test_a_bad_username_is_refused_at_submit(api: Api, fake_providers: FakeProviders) -> None:
+    fake_providers.reset()
     response = api.http.post(
         "/jobs", json={"job_type": "github_user", "payload": {"username": "../orgs/x"}}
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "payload.username"
-    assert fake.requests("github") == []
+    assert fake_providers.requests("github") == []
 
 
 def test_the_user_defined_job_type_runs(api: Api) -> None:

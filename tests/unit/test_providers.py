@@ -30,16 +30,6 @@ from tests.support.fake_providers import MOVED, FakeProviders
 from tests.support.processes import free_port
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeProviders]:
-    server = FakeProviders().start()
-    server.slow_seconds = 1.5
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 async def client() -> AsyncIterator[ProviderClient]:
     made = ProviderClient(timeout_seconds=0.5)
@@ -52,10 +42,11 @@ def registry_for(client: ProviderClient, **settings: Any) -> JobTypeRegistry:
 
 
 @pytest.fixture
-def registry(fake: FakeProviders, client: ProviderClient) -> Iterator[JobTypeRegistry]:
-    fake.reset()
-    yield registry_for(client, **fake.settings())
-    fake.reset()
+def registry(fake_providers: FakeProviders, client: ProviderClient) -> Iterator[JobTypeRegistry]:
+    fake_providers.reset()
+    fake_providers.slow_seconds = 1.5  # past the client's timeout of 0.5 s
+    yield registry_for(client, **fake_providers.settings())
+    fake_providers.reset()
 
 
 class Progress:
@@ -91,7 +82,7 @@ WEATHER = {"city": "Coimbra", "country_code": "pt"}
 
 
 async def test_weather_geocodes_in_the_country_then_reads_current_conditions(
-    registry: JobTypeRegistry, fake: FakeProviders
+    registry: JobTypeRegistry, fake_providers: FakeProviders
 ) -> None:
     result = await run(registry, "weather", WEATHER)
     assert result["country_code"] == "PT" and result["region"] == "Coimbra"
@@ -101,9 +92,9 @@ async def test_weather_geocodes_in_the_country_then_reads_current_conditions(
     assert result["observed_at"] == "2026-11-23T10:00:00Z", "in UTC, as every API time"
     assert result["observed_at_local"] == "2026-11-23T10:00:00+00:00", "local, with its offset"
     assert "Open-Meteo.com" in result["attribution"]["text"], "CC BY 4.0 asks for it"
-    [search] = fake.requests("geocoding")
+    [search] = fake_providers.requests("geocoding")
     assert search.query["countryCode"] == ["PT"] and search.query["count"] == ["100"]
-    [forecast] = fake.requests("forecast")
+    [forecast] = fake_providers.requests("forecast")
     assert forecast.query["latitude"] == ["40.2"] and "temperature_unit" not in forecast.query
     assert forecast.headers["User-Agent"].startswith("dtq/")
     assert "apikey" not in forecast.query, "no key: the free API"
@@ -118,7 +109,7 @@ async def test_a_city_that_other_countries_outrank_is_found_in_its_own(
 
 
 async def test_the_observed_time_carries_the_places_offset(
-    registry: JobTypeRegistry, fake: FakeProviders, monkeypatch: pytest.MonkeyPatch
+    registry: JobTypeRegistry, fake_providers: FakeProviders, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from shared.providers import weather
 
@@ -179,11 +170,13 @@ async def test_an_open_meteo_key_goes_to_the_customer_hosts() -> None:
     assert all(u.params["apikey"] == "k3y" for u in seen)
 
 
-async def test_weather_in_imperial_units(registry: JobTypeRegistry, fake: FakeProviders) -> None:
+async def test_weather_in_imperial_units(
+    registry: JobTypeRegistry, fake_providers: FakeProviders
+) -> None:
     result = await run(registry, "weather", {**WEATHER, "units": "imperial"})
     assert result["temperature"] == 59.0
     assert result["units"] == {"temperature": "°F", "wind_speed": "mph"}
-    [forecast] = fake.requests("forecast")
+    [forecast] = fake_providers.requests("forecast")
     assert forecast.query["temperature_unit"] == ["fahrenheit"]
     assert forecast.query["wind_speed_unit"] == ["mph"]
 
@@ -193,28 +186,28 @@ async def test_weather_in_imperial_units(registry: JobTypeRegistry, fake: FakePr
     [{"city": "Nowhere", "country_code": "PT"}, {"city": "Coimbra", "country_code": "FR"}],
 )
 async def test_weather_for_an_unknown_city_is_a_permanent_not_found(
-    registry: JobTypeRegistry, fake: FakeProviders, payload: dict[str, str]
+    registry: JobTypeRegistry, fake_providers: FakeProviders, payload: dict[str, str]
 ) -> None:
     with pytest.raises(ProviderNotFound) as info:
         await run(registry, "weather", payload)
     assert info.value.retryable is False and payload["city"] in info.value.message
-    assert fake.requests("forecast") == [], "no forecast for a place not found"
+    assert fake_providers.requests("forecast") == [], "no forecast for a place not found"
 
 
 async def test_quote_of_a_category_is_normalised(
-    registry: JobTypeRegistry, fake: FakeProviders
+    registry: JobTypeRegistry, fake_providers: FakeProviders
 ) -> None:
     result = await run(registry, "quote", {"category": "wisdom"})
     assert result["quote"] == "Know thyself." and result["author"] == "Socrates"
     assert result["categories"] == ["wisdom"]
     assert "QuoteSlate" in result["attribution"]["text"], "its README asks for credit"
-    assert fake.requests("quote")[0].query == {"tags": ["wisdom"]}
+    assert fake_providers.requests("quote")[0].query == {"tags": ["wisdom"]}
     await run(registry, "quote", {})
-    assert fake.requests("quote")[1].query == {}, "no category, no filter"
+    assert fake_providers.requests("quote")[1].query == {}, "no category, no filter"
 
 
 async def test_exchange_rates_convert_the_amount(
-    registry: JobTypeRegistry, fake: FakeProviders
+    registry: JobTypeRegistry, fake_providers: FakeProviders
 ) -> None:
     result = await run(
         registry, "exchange_rate", {"base": "eur", "symbols": ["usd", "GBP", "EUR"], "amount": 10}
@@ -222,7 +215,7 @@ async def test_exchange_rates_convert_the_amount(
     assert result["base"] == "EUR" and result["date"] == "2026-11-20"
     assert result["converted"] == {"USD": 10.5, "GBP": 8.3, "EUR": 10.0}
     assert result["rates"] == {"USD": 1.05, "GBP": 0.83, "EUR": 1.0}
-    [seen] = fake.requests("exchange_rate")
+    [seen] = fake_providers.requests("exchange_rate")
     assert seen.query == {"base": ["EUR"], "symbols": ["USD,GBP"], "amount": ["10"]}
 
 
@@ -255,13 +248,17 @@ async def test_a_rate_frankfurter_leaves_out_is_a_permanent_not_found(
     ],
 )
 def test_currency_codes_are_checked_against_the_ecb_list_at_submit(
-    registry: JobTypeRegistry, fake: FakeProviders, payload: dict, field: str, message: str
+    registry: JobTypeRegistry,
+    fake_providers: FakeProviders,
+    payload: dict,
+    field: str,
+    message: str,
 ) -> None:
     with pytest.raises(ValidationFailed) as info:
         registry.get("exchange_rate").parse(payload)
     assert info.value.errors[0].field == field
     assert message in info.value.errors[0].message
-    assert fake.requests("exchange_rate") == []
+    assert fake_providers.requests("exchange_rate") == []
 
 
 def test_quote_categories_are_quoteslates_tags(registry: JobTypeRegistry) -> None:
@@ -273,35 +270,37 @@ def test_quote_categories_are_quoteslates_tags(registry: JobTypeRegistry) -> Non
 
 
 async def test_github_user_profile_is_normalised(
-    registry: JobTypeRegistry, fake: FakeProviders
+    registry: JobTypeRegistry, fake_providers: FakeProviders
 ) -> None:
     result = await run(registry, "github_user", {"username": "octo-cat"})
     assert result["login"] == "octo-cat" and result["public_repos"] == 8
     assert result["blog"] is None and result["profile_url"] == "https://github.com/octo-cat"
     assert "node_id" not in result, "the fields a UI shows, not the raw answer"
-    [seen] = fake.requests("github")
+    [seen] = fake_providers.requests("github")
     assert seen.path == "/users/octo-cat"
     assert seen.headers["Accept"] == "application/vnd.github+json"
     assert "Authorization" not in seen.headers
 
 
-async def test_github_token_is_sent_when_set(fake: FakeProviders, client: ProviderClient) -> None:
-    fake.reset()
-    registry = registry_for(client, **fake.settings(), github_token="ghp_test")
+async def test_github_token_is_sent_when_set(
+    fake_providers: FakeProviders, client: ProviderClient
+) -> None:
+    fake_providers.reset()
+    registry = registry_for(client, **fake_providers.settings(), github_token="ghp_test")
     await run(registry, "github_user", {"username": "octocat"})
-    assert fake.requests("github")[0].headers["Authorization"] == "Bearer ghp_test"
+    assert fake_providers.requests("github")[0].headers["Authorization"] == "Bearer ghp_test"
 
 
 @pytest.mark.parametrize(
     "username", ["../admin", "a/b", "-start", "end-", "dou--ble", "x" * 40, "", "a?b=c", "a%2fb"]
 )
 def test_github_usernames_are_checked_before_any_request(
-    registry: JobTypeRegistry, fake: FakeProviders, username: str
+    registry: JobTypeRegistry, fake_providers: FakeProviders, username: str
 ) -> None:
     with pytest.raises(ValidationFailed) as info:
         registry.get("github_user").parse({"username": username})
     assert info.value.errors[0].field == "payload.username"
-    assert fake.requests("github") == []
+    assert fake_providers.requests("github") == []
 
 
 async def test_a_missing_github_user_is_a_permanent_not_found(registry: JobTypeRegistry) -> None:
@@ -315,9 +314,9 @@ async def test_ghost_is_a_real_github_account(registry: JobTypeRegistry) -> None
 
 
 async def test_githubs_exhausted_rate_limit_is_retried_after_its_reset(
-    registry: JobTypeRegistry, fake: FakeProviders
+    registry: JobTypeRegistry, fake_providers: FakeProviders
 ) -> None:
-    fake.set("github", "github_rate_limit")
+    fake_providers.set("github", "github_rate_limit")
     with pytest.raises(ProviderRateLimited) as info:
         await run(registry, "github_user", {"username": "octocat"})
     assert info.value.retryable and info.value.retry_after is not None
@@ -326,61 +325,61 @@ async def test_githubs_exhausted_rate_limit_is_retried_after_its_reset(
 
 
 async def test_githubs_secondary_limit_waits_a_minute_not_a_refusal(
-    registry: JobTypeRegistry, fake: FakeProviders
+    registry: JobTypeRegistry, fake_providers: FakeProviders
 ) -> None:
-    fake.set("github", "github_secondary")
+    fake_providers.set("github", "github_secondary")
     with pytest.raises(ProviderRateLimited) as info:
         await run(registry, "github_user", {"username": "octocat"})
     assert info.value.retry_after == 60, "GitHub: wait at least one minute"
-    fake.set("github", "ok")
+    fake_providers.set("github", "ok")
     with pytest.raises(JobDeferred):
         await run(registry, "github_user", {"username": "octocat"})
-    assert len(fake.requests("github")) == 1, "GitHub is paused: nothing more was sent"
+    assert len(fake_providers.requests("github")) == 1, "GitHub is paused: nothing more was sent"
 
 
 async def test_a_403_that_is_no_rate_limit_is_a_refusal(
-    registry: JobTypeRegistry, fake: FakeProviders
+    registry: JobTypeRegistry, fake_providers: FakeProviders
 ) -> None:
-    fake.set("github", "github_forbidden")
+    fake_providers.set("github", "github_forbidden")
     with pytest.raises(ProviderRejected) as info:
         await run(registry, "github_user", {"username": "octocat"})
     assert info.value.retryable is False
 
 
 async def test_the_last_request_of_githubs_hour_pauses_it_until_the_reset(
-    registry: JobTypeRegistry, fake: FakeProviders
+    registry: JobTypeRegistry, fake_providers: FakeProviders
 ) -> None:
-    fake.set("github", "github_last_request")
+    fake_providers.set("github", "github_last_request")
     assert (await run(registry, "github_user", {"username": "octocat"}))["login"] == "octocat"
     with pytest.raises(JobDeferred) as info:
         await run(registry, "github_user", {"username": "octocat"})
     assert 290 <= info.value.seconds <= 301
-    assert len(fake.requests("github")) == 1
+    assert len(fake_providers.requests("github")) == 1
 
 
 @pytest.mark.parametrize(
     ("mode", "low", "high"), [("429", 1, 61), ("429_hourly", 1, 3601), ("429_daily", 1, 86401)]
 )
 async def test_open_meteos_limits_wait_for_their_reset(
-    registry: JobTypeRegistry, fake: FakeProviders, mode: str, low: float, high: float
+    registry: JobTypeRegistry, fake_providers: FakeProviders, mode: str, low: float, high: float
 ) -> None:
     """Open-Meteo's 429 has no Retry-After: its reason says which counter to wait for."""
-    fake.set("geocoding", mode)
+    fake_providers.set("geocoding", mode)
     with pytest.raises(ProviderRateLimited) as info:
         await run(registry, "weather", WEATHER)
     assert info.value.retry_after is not None and low <= info.value.retry_after <= high
     with pytest.raises(JobDeferred, match="Open-Meteo"):
         await run(registry, "weather", WEATHER)
-    assert len(fake.requests("geocoding")) == 1, "paused: the second job sent nothing"
+    assert len(fake_providers.requests("geocoding")) == 1, "paused: the second job sent nothing"
 
 
 async def test_a_redirect_within_the_api_is_followed(
-    registry: JobTypeRegistry, fake: FakeProviders
+    registry: JobTypeRegistry, fake_providers: FakeProviders
 ) -> None:
-    fake.set("quote", "redirect")
+    fake_providers.set("quote", "redirect")
     result = await run(registry, "quote", {"category": "life"})
     assert result["categories"] == ["life"]
-    assert [s.path for s in fake.requests("quote")] == [
+    assert [s.path for s in fake_providers.requests("quote")] == [
         "/api/quotes/random",
         f"{MOVED}/api/quotes/random",
     ]
@@ -390,13 +389,15 @@ async def test_a_redirect_within_the_api_is_followed(
     ("mode", "message"), [("redirect_away", "another host"), ("redirect_loop", "redirects")]
 )
 async def test_a_redirect_elsewhere_or_without_end_is_refused(
-    registry: JobTypeRegistry, fake: FakeProviders, mode: str, message: str
+    registry: JobTypeRegistry, fake_providers: FakeProviders, mode: str, message: str
 ) -> None:
-    fake.set("github", mode)
+    fake_providers.set("github", mode)
     with pytest.raises(ProviderRejected, match=message) as info:
         await run(registry, "github_user", {"username": "octocat"})
     assert info.value.retryable is False
-    assert all(s.headers.get("Host", "").startswith("127.0.0.1") for s in fake.requests("github"))
+    assert all(
+        s.headers.get("Host", "").startswith("127.0.0.1") for s in fake_providers.requests("github")
+    )
 
 
 # --- every provider, every failure ---------------------------------------------------
@@ -429,10 +430,10 @@ RATE_LIMIT_WAITS = {
 @pytest.mark.parametrize("mode", sorted(FAILURES))
 @pytest.mark.parametrize("api", sorted(CALLS))
 async def test_each_failure_of_each_provider_is_sorted(
-    registry: JobTypeRegistry, fake: FakeProviders, api: str, mode: str
+    registry: JobTypeRegistry, fake_providers: FakeProviders, api: str, mode: str
 ) -> None:
     error, retryable = FAILURES[mode]
-    fake.set(api, mode)
+    fake_providers.set(api, mode)
     job_type, payload = CALLS[api]
     with pytest.raises(error) as info:
         await run(registry, job_type, payload)
@@ -443,7 +444,7 @@ async def test_each_failure_of_each_provider_is_sorted(
         assert low <= info.value.retry_after <= high, "the wait is carried to the retry policy"
     else:
         assert info.value.retry_after is None
-    assert fake.requests(api), "the request was made"
+    assert fake_providers.requests(api), "the request was made"
 
 
 async def test_an_unreachable_provider_is_retryable(client: ProviderClient) -> None:
