@@ -24,6 +24,8 @@ TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 #: The longest wait between two reads while watching a job (seconds).
 WATCH_MAX_INTERVAL = 2.0
+#: How long each read of a watch asks the server to hold it (the server caps it at 60).
+LONG_POLL_SECONDS = 25
 
 
 @dataclass
@@ -181,25 +183,42 @@ class ApiClient:
     ) -> Iterator[dict[str, Any]]:
         """The job each time it changes, until it is completed, failed or cancelled.
 
-        Reads with If-None-Match; the wait grows while nothing changes (up to 2 s) and
-        drops back when something does. Raises TimeoutError after ``timeout`` seconds."""
+        A long-poll: each read names the copy it has (If-None-Match) and asks the server
+        to wait for a change (``Prefer: wait=N``, docs/api.md), so a change arrives as
+        soon as the server sees it. A server that does not wait (no Preference-Applied)
+        is polled instead, the pause growing while nothing changes (up to 2 s). Raises
+        TimeoutError after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         etag: str | None = None
         delay = interval
         while True:
-            headers = {"If-None-Match": etag} if etag else None
-            response = self.request("GET", f"/jobs/{job_id}", headers=headers)
-            if response.status_code == 304:
-                delay = min(delay * 1.5, WATCH_MAX_INTERVAL)
-            else:
+            left = None if deadline is None else deadline - time.monotonic()
+            wait = LONG_POLL_SECONDS if left is None else max(0, min(LONG_POLL_SECONDS, int(left)))
+            headers = {"If-None-Match": etag, "Prefer": f"wait={wait}"} if etag else None
+            response = self._long_poll(f"/jobs/{job_id}", headers, wait)
+            if response.status_code != 304:
                 etag, delay = response.headers.get("ETag"), interval
                 job = response.json()
                 yield job
                 if job["state"] in TERMINAL:
                     return
-            if deadline is not None and time.monotonic() + delay > deadline:
+                continue  # the next read waits on the server, if it can
+            waited = wait > 0 and "Preference-Applied" in response.headers
+            if deadline is not None and time.monotonic() + (0 if waited else delay) > deadline:
                 raise TimeoutError(f"job {job_id} still running after {timeout} s")
-            time.sleep(delay)
+            if not waited:
+                time.sleep(delay)
+                delay = min(delay * 1.5, WATCH_MAX_INTERVAL)
+
+    def _long_poll(self, path: str, headers: dict[str, str] | None, wait: int) -> httpx.Response:
+        """A GET that may be held ``wait`` seconds by the server."""
+        try:
+            response = self._http.get(path, headers=headers, timeout=wait + 30.0)
+        except httpx.TransportError as exc:
+            raise Unreachable(self.base_url, str(exc) or type(exc).__name__) from None
+        if response.status_code >= 400:
+            raise _problem(response)
+        return response
 
     # --- dead-letter queue ------------------------------------------------------
     def dead_letters(

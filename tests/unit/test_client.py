@@ -103,3 +103,59 @@ def test_the_key_goes_as_a_bearer_token_by_default_and_no_header_without_one(sen
 def test_an_unknown_key_header_is_refused() -> None:
     with pytest.raises(ValueError, match="key_header"):
         ApiClient("http://api.example", "k", key_header="X-API-Key")  # type: ignore[arg-type]
+
+
+class Server:
+    """A job that moves through ``states``, one change each time a long-poll asks for
+    one (as GET /jobs/{id} with Prefer: wait does), or never when it does not wait."""
+
+    def __init__(self, states: list[str], *, honours_wait: bool = True) -> None:
+        self.states = states
+        self.honours_wait = honours_wait
+        self.seen: list[httpx.Request] = []
+        self.at = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        held = request.headers.get("If-None-Match")
+        if held is not None and self.honours_wait and "Prefer" in request.headers:
+            self.at = min(self.at + 1, len(self.states) - 1)  # it changed while it waited
+        etag = f'"{self.at}"'
+        headers = {"ETag": etag}
+        if self.honours_wait and "Prefer" in request.headers:
+            headers["Preference-Applied"] = request.headers["Prefer"]
+        if held == etag:
+            return httpx.Response(304, headers=headers)
+        return httpx.Response(
+            200, json={"job_id": "j1", "state": self.states[self.at]}, headers=headers
+        )
+
+
+def test_watch_long_polls_and_never_sleeps_while_the_server_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("time.sleep", lambda s: pytest.fail(f"slept {s}s"))
+    server = Server(["queued", "running", "completed"])
+    with ApiClient("http://dtq", transport=httpx.MockTransport(server)) as api:
+        states = [job["state"] for job in api.watch("j1")]
+    assert states == ["queued", "running", "completed"]
+    first, *rest = server.seen
+    assert "Prefer" not in first.headers, "the first read has no copy to wait on"
+    assert all(r.headers["Prefer"] == "wait=25" and r.headers["If-None-Match"] for r in rest)
+
+
+def test_watch_polls_a_server_that_does_not_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    pauses: list[float] = []
+    server = Server(["running"], honours_wait=False)
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 3:
+            server.states.append("completed")
+            server.at = 1
+
+    monkeypatch.setattr("time.sleep", pause)
+    with ApiClient("http://dtq", transport=httpx.MockTransport(server)) as api:
+        states = [job["state"] for job in api.watch("j1", interval=0.2)]
+    assert states == ["running", "completed"]
+    assert pauses == pytest.approx([0.2, 0.3, 0.45]), "the pause grows while nothing changes"
