@@ -47,24 +47,22 @@ class Observed:
 
 
 @pytest.fixture(scope="module")
-def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
+def observed(
+    tmp_path_factory: pytest.TempPathFactory, fake_providers: FakeProviders
+) -> Iterator[Observed]:
     data_dir = Path(tmp_path_factory.mktemp("dtq-observed"))
     traces = data_dir / "traces"
-    fake = FakeProviders().start()
     env = {
-        **fake.environment(),
+        **fake_providers.environment(),
         "DTQ_TRACES_DIR": str(traces),
         "DTQ_LOG_FORMAT": "json",
         "DTQ_RETRY_BACKOFF_BASE_SECONDS": "0.05",
     }
-    try:
-        with (
-            running_host(data_dir, workers=2, env=env) as host,
-            Api(host.base_url) as api,
-        ):
-            yield Observed(host, traces, api)
-    finally:
-        fake.stop()
+    with (
+        running_host(data_dir, workers=2, env=env) as host,
+        Api(host.base_url) as api,
+    ):
+        yield Observed(host, traces, api)
 
 
 def test_one_trace_runs_from_the_request_through_the_queue_to_the_provider(
