@@ -72,13 +72,20 @@ async def deliver(parts: Parts, max_wait: float = 1.0) -> Delivery:
     )
 
 
-async def test_echo_completes_with_its_result(parts: Parts) -> None:
-    job = await submit(parts, "echo", {"message": "hello"})
+async def submit_and_run(
+    parts: Parts, job_type: str = "test", payload: Any = None, attempts: int = 3
+) -> Job:
+    """Submit a job and hand its first delivery to the worker: the job as stored after."""
+    job = await submit(parts, job_type, payload, attempts)
     await parts.worker.handle(await deliver(parts))
-    done = await parts.status.get("t1", job.job_id)
+    return await parts.status.get("t1", job.job_id)
+
+
+async def test_echo_completes_with_its_result(parts: Parts) -> None:
+    done = await submit_and_run(parts, "echo", {"message": "hello"})
     assert done.state is JobState.COMPLETED and done.progress == 100 and done.attempt == 1
     assert done.started_at is not None and done.finished_at is not None
-    stored = await parts.results.get(job.job_id)
+    stored = await parts.results.get(done.job_id)
     assert stored is not None and stored.result == {"message": "hello"}
 
 
@@ -103,9 +110,7 @@ async def test_transient_failure_schedules_the_next_attempt(
     parts: Parts, behaviour: Behaviour
 ) -> None:
     behaviour.outcome = TransientJobError("flaky")
-    job = await submit(parts)
-    await parts.worker.handle(await deliver(parts))
-    retrying = await parts.status.get("t1", job.job_id)
+    retrying = await submit_and_run(parts)
     assert retrying.state is JobState.RETRYING and retrying.next_attempt_at is not None
     assert retrying.error is not None
     assert (retrying.error.type, retrying.error.retryable, retrying.error.attempt) == (
@@ -121,7 +126,7 @@ async def test_transient_failure_schedules_the_next_attempt(
     delivery = await deliver(parts, max_wait=2)
     assert delivery.message.attempt == 2
     await parts.worker.handle(delivery)
-    done = await parts.status.get("t1", job.job_id)
+    done = await parts.status.get("t1", retrying.job_id)
     assert done.state is JobState.COMPLETED and done.attempt == 2
     assert [e.attempt for e in done.errors] == [1] and done.error is None
     assert behaviour.calls == [1, 2]
@@ -129,9 +134,7 @@ async def test_transient_failure_schedules_the_next_attempt(
 
 async def test_retry_after_from_the_handler_is_honoured(parts: Parts, behaviour: Behaviour) -> None:
     behaviour.outcome = TransientJobError("rate limited", retry_after=30)
-    job = await submit(parts)
-    await parts.worker.handle(await deliver(parts))
-    retrying = await parts.status.get("t1", job.job_id)
+    retrying = await submit_and_run(parts)
     assert retrying.next_attempt_at is not None
     # Honoured even past the backoff cap (0.1 s in these tests), up to its own cap (60 s).
     assert (retrying.next_attempt_at - retrying.updated_at).total_seconds() == pytest.approx(
@@ -179,9 +182,7 @@ async def test_unexpected_exceptions_are_retryable_with_their_type(
     parts: Parts, behaviour: Behaviour
 ) -> None:
     behaviour.outcome = ValueError("oops")
-    job = await submit(parts)
-    await parts.worker.handle(await deliver(parts))
-    retrying = await parts.status.get("t1", job.job_id)
+    retrying = await submit_and_run(parts)
     assert retrying.state is JobState.RETRYING and retrying.error is not None
     assert retrying.error.type == "ValueError" and "oops" in retrying.error.message
 
@@ -190,9 +191,7 @@ async def test_cancellation_seen_at_a_progress_point_ends_the_job_cancelled(
     parts: Parts, behaviour: Behaviour
 ) -> None:
     behaviour.outcome = JobCancelled("stop")
-    job = await submit(parts)
-    await parts.worker.handle(await deliver(parts))
-    assert (await parts.status.get("t1", job.job_id)).state is JobState.CANCELLED
+    assert (await submit_and_run(parts)).state is JobState.CANCELLED
 
 
 async def test_delivery_of_a_cancelled_job_is_a_no_op(parts: Parts, behaviour: Behaviour) -> None:
@@ -337,11 +336,9 @@ async def test_a_lapsed_lease_is_taken_over_and_the_old_run_stops(
     assert stored is not None and stored.result == {"run": 2}, "only the new holder finished"
 
 
-async def test_the_copy_due_at_a_lease_that_was_never_renewed_takes_over(
-    parts: Parts, behaviour: Behaviour
-) -> None:
-    """The copy waited for exactly this lease; finding it unchanged means its holder
-    stopped renewing, even if this machine's clock says it has not lapsed yet."""
+async def running_elsewhere(parts: Parts) -> tuple[Job, datetime]:
+    """A job whose attempt 1 shows running under the lease of a holder that is gone (its
+    message taken, its lease 30 s long): the job and the lease's end."""
     job = await submit(parts)
     await deliver(parts)
     stored = await parts.status.get("t1", job.job_id)
@@ -349,6 +346,15 @@ async def test_the_copy_due_at_a_lease_that_was_never_renewed_takes_over(
     await parts.status.replace(
         stored.moved_to(JobState.RUNNING, attempt=1, lease_until=until, lease_holder="gone")
     )
+    return job, until
+
+
+async def test_the_copy_due_at_a_lease_that_was_never_renewed_takes_over(
+    parts: Parts, behaviour: Behaviour
+) -> None:
+    """The copy waited for exactly this lease; finding it unchanged means its holder
+    stopped renewing, even if this machine's clock says it has not lapsed yet."""
+    job, until = await running_elsewhere(parts)
     message = JobMessage(job.job_id, "t1", 1)
     await parts.worker.handle(Delivery(message, "some-other-copy", 1))
     assert behaviour.calls == [], "any other delivery waits"
@@ -403,13 +409,7 @@ async def test_the_next_attempt_starts_while_the_previous_one_still_shows_runnin
 ) -> None:
     """Its worker sent attempt n + 1 (after its handler failed) and died before marking
     the job retrying: attempt n is over, whatever its lease says."""
-    job = await submit(parts)
-    await deliver(parts)
-    stored = await parts.status.get("t1", job.job_id)
-    until = datetime.now(UTC) + timedelta(seconds=30)
-    await parts.status.replace(
-        stored.moved_to(JobState.RUNNING, attempt=1, lease_until=until, lease_holder="gone")
-    )
+    job, _ = await running_elsewhere(parts)
     second = JobMessage(job.job_id, "t1", 2)
     await parts.worker.handle(Delivery(second, second.message_id, 1))
     assert behaviour.calls == [2]
@@ -587,20 +587,18 @@ async def test_a_deferred_attempt_is_given_back_unspent_and_runs_again_when_due(
     behaviour.outcome = lambda ctx: (
         JobDeferred("the quota is used up", 0.2) if len(behaviour.calls) < 3 else {"ok": 1}
     )
-    job = await submit(parts, attempts=1)
-    await parts.worker.handle(await deliver(parts))
-    deferred = await parts.status.get("t1", job.job_id)
+    deferred = await submit_and_run(parts, attempts=1)
     assert deferred.state is JobState.SCHEDULED and deferred.attempt == 0, "not spent"
     assert deferred.stage == "deferred: the quota is used up" and deferred.errors == []
     assert deferred.next_attempt_at is not None and deferred.lease_holder is None
     [copy] = await scheduled_ids(parts)
-    assert copy.startswith(f"{job.job_id}.1.d"), "the same attempt, under a fresh id"
+    assert copy.startswith(f"{deferred.job_id}.1.d"), "the same attempt, under a fresh id"
 
     for _ in range(2):  # deferred twice more: still its one and only attempt
         delivery = await deliver(parts, max_wait=2)
         assert delivery.message.attempt == 1
         await parts.worker.handle(delivery)
-    done = await parts.status.get("t1", job.job_id)
+    done = await parts.status.get("t1", deferred.job_id)
     assert done.state is JobState.COMPLETED and done.attempt == 1
     assert behaviour.calls == [1, 1, 1]
 
