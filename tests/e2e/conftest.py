@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,19 @@ def host(
     env = {**backend_env(request.param, request), "DTQ_RETRY_BACKOFF_BASE_SECONDS": "0.1"}
     with running_host(Path(tmp_path_factory.mktemp("dtq-e2e")), workers=2, env=env) as local:
         yield local
+
+
+def module_host(name: str, env: dict[str, str] | None = None) -> Any:
+    """A fixture: one ``dtq serve`` (1 worker process) with ``env``, on the embedded
+    backend, shared by a test module; the module binds it to its name:
+    ``host = module_host("slow", {"DTQ_REQUEST_HEAD_TIMEOUT_SECONDS": "1"})``."""
+
+    @pytest.fixture(scope="module")
+    def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
+        with running_host(Path(tmp_path_factory.mktemp(name)), env=env) as local:
+            yield local
+
+    return fixture
 
 
 @pytest.fixture

@@ -7,23 +7,19 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.e2e.conftest import module_host
 from tests.support.polling import wait_job
 from tests.support.processes import ROOT, LocalHost, create_key, free_port, running_host
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def cli_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
-    env = {"DTQ_CANCEL_CHECK_SECONDS": "0.5"}
-    with running_host(Path(tmp_path_factory.mktemp("dtq-cli")), env=env) as host:
-        yield host
+cli_host = module_host("dtq-cli", {"DTQ_CANCEL_CHECK_SECONDS": "0.5"})
 
 
 def dtq(

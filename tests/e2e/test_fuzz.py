@@ -3,23 +3,18 @@ as documented, every error application/problem+json."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.support.processes import LocalHost, running_host
+from tests.e2e.conftest import module_host
+from tests.support.processes import LocalHost
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def fuzz_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
-    with running_host(Path(tmp_path_factory.mktemp("fuzz"))) as host:
-        yield host
+fuzz_host = module_host("fuzz")
 
 
 def operations() -> list[str]:

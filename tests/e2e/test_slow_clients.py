@@ -6,22 +6,17 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.processes import LocalHost, running_host
+from tests.e2e.conftest import module_host
+from tests.support.processes import LocalHost
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
-    env = {"DTQ_REQUEST_HEAD_TIMEOUT_SECONDS": "1"}
-    with running_host(Path(tmp_path_factory.mktemp("slow")), env=env) as running:
-        yield running
+host = module_host("slow", {"DTQ_REQUEST_HEAD_TIMEOUT_SECONDS": "1"})
 
 
 def test_a_head_that_never_ends_is_cut_off(host: LocalHost) -> None:
