@@ -78,6 +78,10 @@ async def run(registry: JobTypeRegistry, job_type: str, payload: dict[str, Any])
     return result
 
 
+async def github_user(registry: JobTypeRegistry, username: str = "octocat") -> Any:
+    return await run(registry, "github_user", {"username": username})
+
+
 WEATHER = {"city": "Coimbra", "country_code": "pt"}
 
 
@@ -272,7 +276,7 @@ def test_quote_categories_are_quoteslates_tags(registry: JobTypeRegistry) -> Non
 async def test_github_user_profile_is_normalised(
     registry: JobTypeRegistry, fake_providers: FakeProviders
 ) -> None:
-    result = await run(registry, "github_user", {"username": "octo-cat"})
+    result = await github_user(registry, "octo-cat")
     assert result["login"] == "octo-cat" and result["public_repos"] == 8
     assert result["blog"] is None and result["profile_url"] == "https://github.com/octo-cat"
     assert "node_id" not in result, "the fields a UI shows, not the raw answer"
@@ -287,7 +291,7 @@ async def test_github_token_is_sent_when_set(
 ) -> None:
     fake_providers.reset()
     registry = registry_for(client, **fake_providers.settings(), github_token="ghp_test")
-    await run(registry, "github_user", {"username": "octocat"})
+    await github_user(registry)
     assert fake_providers.requests("github")[0].headers["Authorization"] == "Bearer ghp_test"
 
 
@@ -305,11 +309,11 @@ def test_github_usernames_are_checked_before_any_request(
 
 async def test_a_missing_github_user_is_a_permanent_not_found(registry: JobTypeRegistry) -> None:
     with pytest.raises(ProviderNotFound, match="no-such-user-dtq"):
-        await run(registry, "github_user", {"username": "no-such-user-dtq"})
+        await github_user(registry, "no-such-user-dtq")
 
 
 async def test_ghost_is_a_real_github_account(registry: JobTypeRegistry) -> None:
-    result = await run(registry, "github_user", {"username": "ghost"})
+    result = await github_user(registry, "ghost")
     assert result["login"] == "ghost"
 
 
@@ -318,7 +322,7 @@ async def test_githubs_exhausted_rate_limit_is_retried_after_its_reset(
 ) -> None:
     fake_providers.set("github", "github_rate_limit")
     with pytest.raises(ProviderRateLimited) as info:
-        await run(registry, "github_user", {"username": "octocat"})
+        await github_user(registry)
     assert info.value.retryable and info.value.retry_after is not None
     assert 100 <= info.value.retry_after <= 121
     assert "DTQ_GITHUB_TOKEN" in info.value.message
@@ -329,11 +333,11 @@ async def test_githubs_secondary_limit_waits_a_minute_not_a_refusal(
 ) -> None:
     fake_providers.set("github", "github_secondary")
     with pytest.raises(ProviderRateLimited) as info:
-        await run(registry, "github_user", {"username": "octocat"})
+        await github_user(registry)
     assert info.value.retry_after == 60, "GitHub: wait at least one minute"
     fake_providers.set("github", "ok")
     with pytest.raises(JobDeferred):
-        await run(registry, "github_user", {"username": "octocat"})
+        await github_user(registry)
     assert len(fake_providers.requests("github")) == 1, "GitHub is paused: nothing more was sent"
 
 
@@ -342,7 +346,7 @@ async def test_a_403_that_is_no_rate_limit_is_a_refusal(
 ) -> None:
     fake_providers.set("github", "github_forbidden")
     with pytest.raises(ProviderRejected) as info:
-        await run(registry, "github_user", {"username": "octocat"})
+        await github_user(registry)
     assert info.value.retryable is False
 
 
@@ -350,9 +354,9 @@ async def test_the_last_request_of_githubs_hour_pauses_it_until_the_reset(
     registry: JobTypeRegistry, fake_providers: FakeProviders
 ) -> None:
     fake_providers.set("github", "github_last_request")
-    assert (await run(registry, "github_user", {"username": "octocat"}))["login"] == "octocat"
+    assert (await github_user(registry))["login"] == "octocat"
     with pytest.raises(JobDeferred) as info:
-        await run(registry, "github_user", {"username": "octocat"})
+        await github_user(registry)
     assert 290 <= info.value.seconds <= 301
     assert len(fake_providers.requests("github")) == 1
 
@@ -393,7 +397,7 @@ async def test_a_redirect_elsewhere_or_without_end_is_refused(
 ) -> None:
     fake_providers.set("github", mode)
     with pytest.raises(ProviderRejected, match=message) as info:
-        await run(registry, "github_user", {"username": "octocat"})
+        await github_user(registry)
     assert info.value.retryable is False
     assert all(
         s.headers.get("Host", "").startswith("127.0.0.1") for s in fake_providers.requests("github")
@@ -460,5 +464,5 @@ async def test_one_pooled_client_serves_every_call(
 ) -> None:
     await run(registry, "quote", {})
     first = client._client()
-    await run(registry, "github_user", {"username": "octocat"})
+    await github_user(registry)
     assert client._client() is first
