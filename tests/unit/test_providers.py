@@ -5,7 +5,7 @@ permanent the same way."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -80,6 +80,23 @@ async def run(registry: JobTypeRegistry, job_type: str, payload: dict[str, Any])
 
 async def github_user(registry: JobTypeRegistry, username: str = "octocat") -> Any:
     return await run(registry, "github_user", {"username": username})
+
+
+Failure = TypeVar("Failure", bound=JobFailure)
+
+
+async def github_fails(
+    registry: JobTypeRegistry,
+    fake_providers: FakeProviders,
+    mode: str,
+    error: type[Failure],
+    match: str | None = None,
+) -> Failure:
+    """What the github_user job raises (``error``) while GitHub answers in ``mode``."""
+    fake_providers.set("github", mode)
+    with pytest.raises(error, match=match) as info:
+        await github_user(registry)
+    return info.value
 
 
 WEATHER = {"city": "Coimbra", "country_code": "pt"}
@@ -320,21 +337,17 @@ async def test_ghost_is_a_real_github_account(registry: JobTypeRegistry) -> None
 async def test_githubs_exhausted_rate_limit_is_retried_after_its_reset(
     registry: JobTypeRegistry, fake_providers: FakeProviders
 ) -> None:
-    fake_providers.set("github", "github_rate_limit")
-    with pytest.raises(ProviderRateLimited) as info:
-        await github_user(registry)
-    assert info.value.retryable and info.value.retry_after is not None
-    assert 100 <= info.value.retry_after <= 121
-    assert "DTQ_GITHUB_TOKEN" in info.value.message
+    error = await github_fails(registry, fake_providers, "github_rate_limit", ProviderRateLimited)
+    assert error.retryable and error.retry_after is not None
+    assert 100 <= error.retry_after <= 121
+    assert "DTQ_GITHUB_TOKEN" in error.message
 
 
 async def test_githubs_secondary_limit_waits_a_minute_not_a_refusal(
     registry: JobTypeRegistry, fake_providers: FakeProviders
 ) -> None:
-    fake_providers.set("github", "github_secondary")
-    with pytest.raises(ProviderRateLimited) as info:
-        await github_user(registry)
-    assert info.value.retry_after == 60, "GitHub: wait at least one minute"
+    error = await github_fails(registry, fake_providers, "github_secondary", ProviderRateLimited)
+    assert error.retry_after == 60, "GitHub: wait at least one minute"
     fake_providers.set("github", "ok")
     with pytest.raises(JobDeferred):
         await github_user(registry)
@@ -344,10 +357,8 @@ async def test_githubs_secondary_limit_waits_a_minute_not_a_refusal(
 async def test_a_403_that_is_no_rate_limit_is_a_refusal(
     registry: JobTypeRegistry, fake_providers: FakeProviders
 ) -> None:
-    fake_providers.set("github", "github_forbidden")
-    with pytest.raises(ProviderRejected) as info:
-        await github_user(registry)
-    assert info.value.retryable is False
+    error = await github_fails(registry, fake_providers, "github_forbidden", ProviderRejected)
+    assert error.retryable is False
 
 
 async def test_the_last_request_of_githubs_hour_pauses_it_until_the_reset(
@@ -395,10 +406,8 @@ async def test_a_redirect_within_the_api_is_followed(
 async def test_a_redirect_elsewhere_or_without_end_is_refused(
     registry: JobTypeRegistry, fake_providers: FakeProviders, mode: str, message: str
 ) -> None:
-    fake_providers.set("github", mode)
-    with pytest.raises(ProviderRejected, match=message) as info:
-        await github_user(registry)
-    assert info.value.retryable is False
+    error = await github_fails(registry, fake_providers, mode, ProviderRejected, match=message)
+    assert error.retryable is False
     assert all(
         s.headers.get("Host", "").startswith("127.0.0.1") for s in fake_providers.requests("github")
     )
