@@ -15,14 +15,13 @@ from azure.functions.servicebus import ServiceBusMessage
 
 import function_app
 from functions import api, push
-from functions.runtime import install
 from shared.errors import TooLarge
 from shared.jobs import DeadLetter, Job, JobState
 from shared.messages import Delivery, JobMessage
 from shared.push import MAX_EVENT_BYTES, PublishingStatusStore, event_message, signalr_messages
 from shared.runtime import Runtime
 from shared.settings import Settings
-from tests.functions.test_triggers import as_json, request, user_function
+from tests.support.triggers import as_json, installed, request, user_function
 
 
 class Out:
@@ -70,11 +69,8 @@ async def pushing(tmp_path: Path) -> AsyncIterator[Runtime]:
     settings = Settings.load(
         None, data_dir=tmp_path, signalr_connection="Endpoint=https://x.service.signalr.net;"
     )
-    rt = Runtime.from_settings(settings)
-    install(rt)
-    yield rt
-    install(None)
-    await rt.close()
+    async with installed(Runtime.from_settings(settings)) as rt:
+        yield rt
 
 
 async def test_negotiate_adds_the_callers_push_id_to_its_tenant_group(pushing: Runtime) -> None:

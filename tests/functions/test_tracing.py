@@ -18,9 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from functions import api, worker
 from shared.constants import PROP_DIAGNOSTIC_ID, PROP_TRACEPARENT
 from shared.runtime import Runtime
-from tests.functions.test_triggers import as_json, request, runtime, user_function
-
-__all__ = ["runtime"]  # the fixture
+from tests.support.triggers import as_json, request, user_function
 
 EXPORTER = InMemorySpanExporter()
 

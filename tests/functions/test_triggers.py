@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,30 +17,7 @@ from functions import api, worker
 from shared.errors import ValidationFailed
 from shared.messages import JobMessage
 from shared.runtime import Runtime
-from shared.settings import Settings
-from tests.support.triggers import Nothing, installed, on_servicebus, user_function
-
-
-@pytest.fixture
-async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
-    async with installed(Runtime.from_settings(Settings.load(None, data_dir=tmp_path))) as rt:
-        yield rt
-
-
-def request(method: str, url: str, body: Any = None, **kwargs: Any) -> func.HttpRequest:
-    """A request as a client sends it: a body with ``Content-Type: application/json``."""
-    data = (
-        body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
-    )
-    headers = {"content-type": "application/json"} if data else {}
-    headers.update(kwargs.pop("headers", {}))
-    return func.HttpRequest(
-        method, f"http://localhost/api/{url}", body=data, headers=headers, **kwargs
-    )
-
-
-def as_json(response: func.HttpResponse) -> Any:
-    return json.loads(response.get_body())
+from tests.support.triggers import Nothing, as_json, on_servicebus, request, user_function
 
 
 async def test_submit_then_run_the_message_through_the_worker_trigger(runtime: Runtime) -> None:

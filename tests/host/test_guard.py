@@ -19,6 +19,7 @@ from dtq.host.web import create_web_app
 from functions.runtime import install
 from shared.runtime import Runtime
 from shared.settings import Settings
+from tests.support.triggers import installed
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "http://127.0.0.1:7071"
@@ -28,15 +29,12 @@ JOB = {"job_type": "echo", "payload": {"message": "hi"}}
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings.load(None, data_dir=tmp_path)
-    rt = Runtime.from_settings(settings)
-    install(rt)
-    web = create_web_app(
-        build_catalog(function_app.create_app(), settings), "api", ROOT / "static-web"
-    )
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url=BASE) as c:
-        yield c
-    install(None)
-    await rt.close()
+    async with installed(Runtime.from_settings(settings)):
+        web = create_web_app(
+            build_catalog(function_app.create_app(), settings), "api", ROOT / "static-web"
+        )
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url=BASE) as c:
+            yield c
 
 
 async def jobs(client: httpx.AsyncClient) -> list[Any]:

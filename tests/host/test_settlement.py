@@ -9,15 +9,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
 import pytest
-from pydantic import BaseModel
 
 from dtq.host.catalog import QueueFunction
 from dtq.host.config import HostConfig
 from dtq.host.listener import QueueListener
 from functions import worker
-from functions.runtime import install
 from shared.jobs import JobState
 from shared.jobtypes import JobContext, default_registry
 from shared.jobtypes.errors import PermanentJobError
@@ -26,12 +23,9 @@ from shared.ports import JobQueue, OutgoingMessage
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.submissions import Submission
+from tests.support.triggers import Nothing, installed, user_function
 
 MAX_DELIVERIES = 3
-
-
-class Nothing(BaseModel):
-    pass
 
 
 class Setup:
@@ -66,17 +60,8 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         await real_dead_letter(message, *args, **kwargs)
 
     made.queue.dead_letter = spy  # type: ignore[method-assign]
-    install(runtime)
-    yield made
-    install(None)
-    await runtime.close()
-
-
-def run_job_function() -> Callable[..., Any]:
-    app = func.FunctionApp()
-    app.register_functions(worker.bp)
-    [fn] = [f for f in app.get_functions() if f.get_function_name() == "run_job"]
-    return fn.get_user_function()
+    async with installed(runtime):
+        yield made
 
 
 async def listen_until(setup: Setup, condition: Callable[[], Any], timeout: float = 10) -> None:
@@ -85,7 +70,7 @@ async def listen_until(setup: Setup, condition: Callable[[], Any], timeout: floa
         queue_name=setup.runtime.settings.jobs_queue,
         connection="ServiceBusConnection",
         arg_name="msg",
-        fn=run_job_function(),
+        fn=user_function(worker.bp, "run_job"),
     )
     listener = QueueListener(function, setup.queue, HostConfig())
     stop = asyncio.Event()

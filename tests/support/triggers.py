@@ -4,6 +4,7 @@ them (functions/runtime.py)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,6 +32,22 @@ def user_function(blueprint: func.Blueprint, name: str) -> Callable[..., Any]:
         if fn.get_function_name() == name:
             return fn.get_user_function()
     raise KeyError(name)
+
+
+def request(method: str, url: str, body: Any = None, **kwargs: Any) -> func.HttpRequest:
+    """A request as a client sends it: a body with ``Content-Type: application/json``."""
+    data = (
+        body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
+    )
+    headers = {"content-type": "application/json"} if data else {}
+    headers.update(kwargs.pop("headers", {}))
+    return func.HttpRequest(
+        method, f"http://localhost/api/{url}", body=data, headers=headers, **kwargs
+    )
+
+
+def as_json(response: func.HttpResponse) -> Any:
+    return json.loads(response.get_body())
 
 
 @asynccontextmanager
