@@ -25,14 +25,22 @@ class Observed:
     def __init__(self, host: LocalHost, traces: Path, api: Api):
         self.host, self.traces, self.api = host, traces, api
 
-    def spans_of(self, job_id: str, names: set[str], timeout: float = 15) -> list[dict[str, Any]]:
-        """The job's spans, once every name in ``names`` is among them (spans are
-        written in batches, a few seconds after they end)."""
+    def spans_of(
+        self,
+        job_id: str,
+        names: set[str],
+        timeout: float = 15,
+        counts: dict[str, int] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The job's spans, once every name in ``names`` is among them, and each name in
+        ``counts`` that many times (spans are written in batches, a few seconds after
+        they end, by each process on its own time)."""
         deadline = time.monotonic() + timeout
         spans: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
             spans = job_trace(read_spans(self.traces), job_id) if self.traces.is_dir() else []
-            if names <= {s["name"] for s in spans}:
+            seen = [s["name"] for s in spans]
+            if names <= set(seen) and all(seen.count(n) >= k for n, k in (counts or {}).items()):
                 return spans
             time.sleep(0.2)
         raise AssertionError(f"spans of {job_id}: {[s['name'] for s in spans]}, wanted {names}")
@@ -99,7 +107,9 @@ def test_one_trace_runs_from_the_request_through_the_queue_to_the_provider(
 def test_every_attempt_of_a_retried_job_is_in_its_trace(observed: Observed) -> None:
     job = observed.api.submit("simulate", {"duration_ms": 10, "fail_first": 1}, max_attempts=2)
     observed.api.wait(job["job_id"], {"completed"})
-    spans = observed.spans_of(job["job_id"], {"run simulate", "enqueue retry simulate"})
+    spans = observed.spans_of(
+        job["job_id"], {"run simulate", "enqueue retry simulate"}, counts={"run simulate": 2}
+    )
     runs = [s for s in spans if s["name"] == "run simulate"]
     assert sorted(r["attributes"]["dtq.attempt"] for r in runs) == [1, 2]
     first, second = sorted(runs, key=lambda r: r["attributes"]["dtq.attempt"])
