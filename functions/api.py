@@ -3,6 +3,10 @@ health services."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Callable
+
 import azure.functions as func
 
 from functions import openapi
@@ -50,6 +54,38 @@ def page_body(page: Page[Job]) -> dict[str, object]:
 
 def _etag(job: Job) -> str:
     return f'"{job.job_id}.{job.etag}"'
+
+
+def logs_body(job: Job) -> dict[str, object]:
+    """The job's log lines (oldest first) and its state, as GET .../logs answers."""
+    lines = [line.model_dump(mode="json") for line in job.logs]
+    return {"job_id": job.job_id, "state": job.state.value, "lines": lines}
+
+
+def _logs_etag(job: Job) -> str:
+    """A strong ETag of the log and the state only: other changes of the job keep it."""
+    text = json.dumps(logs_body(job), separators=(",", ":"))
+    return f'"{hashlib.sha256(text.encode()).hexdigest()[:32]}"'
+
+
+async def _read(req: func.HttpRequest, etag_of: Callable[[Job], str]) -> tuple[Job, dict[str, str]]:
+    """The job the request names, and the headers of its answer (ETag as ``etag_of``
+    tags it). With ``If-None-Match`` and ``Prefer: wait=N``, a long-poll: read as soon
+    as the tag changes, or after N seconds (at most MAX_LONG_POLL_SECONDS; docs/api.md)."""
+    tenant, job_id = await tenant_of(req), req.route_params["job_id"]
+    wait = prefer_wait(req, MAX_LONG_POLL_SECONDS)
+    if req.headers.get("If-None-Match", "*").strip() == "*":
+        wait = None  # a long-poll waits for a change of the copy the caller names
+    headers = {"Cache-Control": "no-cache"}
+    if wait is None:
+        job = await runtime().queries.get(tenant, job_id)
+    else:
+        job = await runtime().queries.changed(
+            tenant, job_id, lambda j: etag_matches(req, etag_of(j)), wait
+        )
+        headers["Preference-Applied"] = f"wait={wait:g}"
+    headers["ETag"] = etag_of(job)
+    return job, headers
 
 
 @bp.route(route="v1/jobs", methods=["POST"])
@@ -116,21 +152,8 @@ async def get_job(req: func.HttpRequest) -> func.HttpResponse:
     """The job. With ``If-None-Match`` its current ETag and ``Prefer: wait=N``, a
     long-poll: the answer comes as soon as the job changes, or 304 after N seconds
     (at most MAX_LONG_POLL_SECONDS; docs/api.md)."""
-    tenant, job_id = await tenant_of(req), req.route_params["job_id"]
-    wait = prefer_wait(req, MAX_LONG_POLL_SECONDS)
-    if req.headers.get("If-None-Match", "*").strip() == "*":
-        wait = None  # a long-poll waits for a change of the copy the caller names
-    headers = {"Cache-Control": "no-cache"}
-    if wait is None:
-        job = await runtime().queries.get(tenant, job_id)
-    else:
-        job = await runtime().queries.changed(
-            tenant, job_id, lambda j: etag_matches(req, _etag(j)), wait
-        )
-        headers["Preference-Applied"] = f"wait={wait:g}"
-    etag = _etag(job)
-    headers["ETag"] = etag
-    if etag_matches(req, etag):
+    job, headers = await _read(req, _etag)
+    if etag_matches(req, headers["ETag"]):
         return not_modified(headers)
     if not job.terminal:
         headers["Retry-After"] = str(POLL_AFTER_SECONDS)
@@ -148,6 +171,18 @@ async def get_job_result(req: func.HttpRequest) -> func.HttpResponse:
             "created_at": iso_utc(stored.created_at),
         }
     )
+
+
+@bp.route(route="v1/jobs/{job_id}/logs", methods=["GET"])
+@endpoint
+async def get_job_logs(req: func.HttpRequest) -> func.HttpResponse:
+    """The job's last log lines (``ctx.log``) and its state, with a strong ETag that
+    changes only when they do; a long-poll with ``If-None-Match`` and ``Prefer: wait=N``
+    as GET /jobs/{id} (docs/api.md)."""
+    job, headers = await _read(req, _logs_etag)
+    if etag_matches(req, headers["ETag"]):
+        return not_modified(headers)
+    return json_response(logs_body(job), 200, headers)
 
 
 @bp.route(route="v1/jobs/{job_id}", methods=["DELETE"])

@@ -17,6 +17,7 @@ from functions.request_models import (
 )
 from shared import __version__
 from shared.constants import MAX_LONG_POLL_SECONDS, MAX_PAGE_SIZE, PROBLEM_JSON
+from shared.job_logs import LogLine
 from shared.jobs import Job, JobState
 from shared.jobtypes import JobTypeRegistry
 from shared.paging import CURSOR_PATTERN
@@ -38,6 +39,15 @@ class Problem(BaseModel):
 class JobPage(BaseModel):
     items: list[Job]
     next_cursor: str | None = Field(description="Pass back as cursor= for the next page.")
+
+
+class JobLogs(BaseModel):
+    """A job's last log lines (``ctx.log``), oldest first, and its state: a follower
+    stops once the state is terminal."""
+
+    job_id: str
+    state: JobState
+    lines: list[LogLine] = Field(description="At most 100 lines of at most 500 characters.")
 
 
 class BulkResult(BaseModel):
@@ -73,8 +83,10 @@ def _submit_variant(base: dict[str, Any], name: str, payload: dict[str, str]) ->
 def _schemas(registry: JobTypeRegistry, max_timeout: float) -> dict[str, Any]:
     """Response models, and a submission schema per job type (its payload model)."""
     out: dict[str, Any] = {}
-    for model in (Job, JobPage, Problem, RequeueRequest, BulkDeadLetterRequest, BulkResult):
+    for model in (Job, JobPage, JobLogs, Problem, RequeueRequest, BulkDeadLetterRequest):
         _add(out, model.__name__, model)
+    _add(out, "BulkResult", BulkResult)
+    del out["Job"]["properties"]["logs"]  # not in the job's body: GET .../logs has them
     # Filters name a known job type (anything else is a 422 naming the field).
     out["BulkDeadLetterRequest"]["properties"]["job_type"] = {
         "anyOf": [{"type": "string", "enum": registry.names()}, {"type": "null"}],
@@ -302,6 +314,17 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                         **_problems(404, 405, 409, 503, 507),
                     },
                 },
+            },
+            "/api/v1/jobs/{job_id}/logs": {
+                "get": {
+                    "operationId": "get_job_logs",
+                    "parameters": [JOB_ID, IF_NONE_MATCH, PREFER_WAIT],
+                    "responses": {
+                        "200": _json("JobLogs"),
+                        **NOT_MODIFIED,
+                        **_problems(404, 405, 503),
+                    },
+                }
             },
             "/api/v1/jobs/{job_id}/result": {
                 "get": {

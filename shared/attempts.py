@@ -11,6 +11,8 @@ its lease:
 - between renewals it reads the job every ``cancel_check_seconds`` (0: only at progress
   reports); a job cancelled, settled or taken over elsewhere (a renewal that finds
   another holder) stops the handler at its current await;
+- it buffers the lines the handler logs (``ctx.log``) and stores them with its next
+  write, or within a second with a renewal of its own (shared/job_logs.py);
 - a run that cannot renew (the status store is down) stops its handler one renew
   interval before its lease would lapse, so that two runs never overlap;
 - the handler runs within the job's time limit and the deployment's.
@@ -40,6 +42,7 @@ from typing import Any
 from shared.control import PoisonJob
 from shared.errors import BackendUnavailable, PreconditionFailed, ValidationFailed
 from shared.guarded import guarded_update
+from shared.job_logs import LogBuffer
 from shared.jobs import Job, JobState, utcnow
 from shared.jobtypes import JobContext, JobTypeRegistry
 from shared.jobtypes.errors import JobCancelled, JobTimedOut
@@ -122,6 +125,8 @@ class AttemptRun:
         self.stopped = False
         #: Set when the watcher stopped the handler because the lease could not be renewed.
         self.lease_lost = False
+        #: Lines the handler logged, not stored yet: flushed by a renewal of the lease.
+        self.logs = LogBuffer(timing.clock, self._flush_logs)
 
     async def execute(self) -> Any:
         try:
@@ -144,6 +149,7 @@ class AttemptRun:
             deadline=None if limit is None else time.monotonic() + limit,
             time_limit=limit,
             _sink=self.report,
+            _log=self.logs.add,
         )
         handler = asyncio.ensure_future(job_type.handler(payload, ctx))
         watcher = asyncio.create_task(self._watch(handler))
@@ -169,6 +175,7 @@ class AttemptRun:
                 handler.cancel()
                 with contextlib.suppress(BaseException):
                     await handler
+            await self.logs.close()  # what is left goes with the attempt's outcome
 
     def _time_limit(self) -> float | None:
         """The job's own timeout, within the deployment's limit."""
@@ -182,18 +189,25 @@ class AttemptRun:
         now = self.timing.clock()
         written = time.monotonic()
         until = now + timedelta(seconds=self.timing.lease_seconds)
+        lines = self.logs.take()
 
         def change(current: Job) -> Job | None:
             if should_stop(current, attempt, self.holder):
                 return None
-            return current.with_progress(progress, stage, now=now).with_lease(until)
+            return (
+                current.with_progress(progress, stage, now=now).with_lease(until).with_logs(lines)
+            )
 
         try:
             stored, changed = await guarded_update(
                 self.status, self.job.tenant_id, self.job.job_id, change, known=self.job
             )
         except PreconditionFailed:
+            self.logs.restore(lines)
             return False  # heavy contention on one job: skip this report, keep running
+        except BaseException:
+            self.logs.restore(lines)
+            raise
         if should_stop(stored, attempt, self.holder):
             return True
         if changed:
@@ -208,19 +222,29 @@ class AttemptRun:
         written = time.monotonic()
         lease = self.timing.lease_seconds if seconds is None else seconds
         until = self.timing.clock() + timedelta(seconds=lease)
+        lines = self.logs.take()  # a renewal stores the lines logged meanwhile
 
         def change(current: Job) -> Job | None:
             if not running_attempt(current, attempt, self.holder):
                 return None  # settled, or taken over: not this run's lease any more
-            return current.with_lease(until)
+            return current.with_lease(until).with_logs(lines)
 
-        stored, changed = await guarded_update(
-            self.status, self.job.tenant_id, self.job.job_id, change, known=self.job
-        )
+        try:
+            stored, changed = await guarded_update(
+                self.status, self.job.tenant_id, self.job.job_id, change, known=self.job
+            )
+        except BaseException:
+            self.logs.restore(lines)
+            raise
         if changed:
             self.renewed_at = written
             self.job = stored
         return stored
+
+    async def _flush_logs(self) -> None:
+        """Store the buffered log lines now, with a renewal (LogBuffer's timer)."""
+        if not self.logs.closed:
+            await self.renew()
 
     async def give_back(self) -> None:
         """Best effort: end this run's lease now (its message is going back to the

@@ -8,6 +8,7 @@ knows how.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -17,6 +18,7 @@ from ulid import ULID
 
 from shared.constants import MAX_ERROR_CHARS, MAX_STAGE_CHARS
 from shared.errors import IllegalTransition
+from shared.job_logs import MAX_LOG_LINES, LogLine, fitted, log_line
 
 
 class JobState(StrEnum):
@@ -178,6 +180,9 @@ class Job(BaseModel):
     lease_until: datetime | None = None
     #: While running: a random token naming the run that holds the lease.
     lease_holder: str | None = None
+    #: The last lines its handlers logged (``ctx.log``), oldest first, across attempts
+    #: and requeues (shared/job_logs.py); not in the public body: GET .../logs reads them.
+    logs: list[LogLine] = Field(default_factory=list)
     #: Opaque concurrency token of the stored version; set by the store.
     etag: str | None = Field(default=None, exclude=True)
 
@@ -230,8 +235,11 @@ class Job(BaseModel):
         if target.terminal:
             extra["finished_at"] = at
             extra["next_attempt_at"] = None
-        elif self.state.terminal:  # requeued: it runs again
+        elif self.state.terminal:  # requeued: it runs again; its log says so
             extra.update(finished_at=None, dead_letter=None, error=None, progress=0)
+            extra["logs"] = self.with_logs(
+                [log_line("requeued from the dead-letter queue", at)]
+            ).logs
         if target is JobState.COMPLETED:
             extra["progress"] = 100
         if target is not JobState.RUNNING:  # a lease belongs to a running attempt only
@@ -257,6 +265,13 @@ class Job(BaseModel):
             changes["stage"] = stage[:MAX_STAGE_CHARS]
         return self.model_copy(update=changes)
 
+    def with_logs(self, lines: Sequence[LogLine]) -> Job:
+        """This job with ``lines`` added to its log: the last MAX_LOG_LINES kept, fewer
+        when the job would not fit a status row otherwise (shared/job_logs.py)."""
+        if not lines:
+            return self
+        return fitted(self.model_copy(update={"logs": [*self.logs, *lines][-MAX_LOG_LINES:]}))
+
     def failure(self, exc_type: str, message: str, *, retryable: bool, now: datetime) -> JobError:
         return JobError(
             type=exc_type,
@@ -267,5 +282,5 @@ class Job(BaseModel):
         )
 
     def to_public(self) -> dict[str, Any]:
-        """The JSON shape the API returns."""
-        return self.model_dump(mode="json")
+        """The JSON shape the API returns (the log apart: GET /jobs/{id}/logs has it)."""
+        return self.model_dump(mode="json", exclude={"logs"})

@@ -30,7 +30,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +42,7 @@ from shared.attempts import AttemptRun, LeaseLost, running_attempt
 from shared.control import ResultTooLarge
 from shared.errors import BackendUnavailable, TooLarge
 from shared.guarded import guarded_update
+from shared.job_logs import LogLine
 from shared.jobs import DeadLetter, Job, JobState
 from shared.jobtypes.errors import JobCancelled, JobDeferred, JobFailure, JobTimedOut
 from shared.messages import JobMessage
@@ -136,10 +137,10 @@ class Settler:
             result = await run.execute()
         except JobCancelled:
             span.set_attribute("dtq.outcome", "cancelled")
-            await self.cancelled(run.job, time.monotonic() - began)
+            await self.cancelled(run.job, time.monotonic() - began, run.logs.take())
         except JobDeferred as deferred:
             span.set_attribute("dtq.outcome", "deferred")
-            await self.deferred(run.job, msg, deferred, time.monotonic() - began)
+            await self.deferred(run.job, msg, deferred, time.monotonic() - began, run.logs.take())
         except LeaseLost as lost:
             span.set_attribute("dtq.outcome", "lease lost")
             raise BackendUnavailable(str(lost)) from None  # abandoned; taken over later
@@ -148,20 +149,23 @@ class Settler:
         except Exception as exc:  # the handler failed: record it, maybe retry
             span.record_exception(exc)
             span.set_status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
-            await self.failed(run.job, msg, exc, time.monotonic() - began)
+            await self.failed(run.job, msg, exc, time.monotonic() - began, run.logs.take())
         else:
             span.set_attribute("dtq.outcome", "completed")
-            await self.completed(run.job, msg, result, time.monotonic() - began)
+            await self.completed(run.job, msg, result, time.monotonic() - began, run.logs.take())
 
-    async def finish(self, job: Job, state: JobState, **changes: Any) -> bool:
-        """Settle this attempt in ``state``; False if it was settled elsewhere meanwhile."""
+    async def finish(
+        self, job: Job, state: JobState, logs: Sequence[LogLine] = (), **changes: Any
+    ) -> bool:
+        """Settle this attempt in ``state``, with the log lines its run had not stored
+        yet; False if it was settled elsewhere meanwhile."""
         attempt, holder = job.attempt, job.lease_holder
         now = self.clock()
 
         def change(current: Job) -> Job | None:
             if not running_attempt(current, attempt, holder):
                 return None  # someone else settled this attempt (e.g. took it over)
-            return current.moved_to(state, now=now, **changes)
+            return current.moved_to(state, now=now, **changes).with_logs(logs)
 
         stored, changed = await guarded_update(
             self.status, job.tenant_id, job.job_id, change, known=job
@@ -174,27 +178,34 @@ class Settler:
             await self.cap.release(job)
         return changed
 
-    async def cancelled(self, job: Job, elapsed: float) -> None:
-        if await self.finish(job, JobState.CANCELLED, stage="cancelled"):
+    async def cancelled(self, job: Job, elapsed: float, logs: Sequence[LogLine] = ()) -> None:
+        if await self.finish(job, JobState.CANCELLED, logs, stage="cancelled"):
             self.metrics.finished(job.job_type, "cancelled", elapsed)
 
-    async def completed(self, job: Job, msg: JobMessage, result: Any, elapsed: float) -> None:
+    async def completed(
+        self, job: Job, msg: JobMessage, result: Any, elapsed: float, logs: Sequence[LogLine] = ()
+    ) -> None:
         try:
             written = await self.results.put(job.job_id, job.tenant_id, result)
         except TooLarge as exc:
             # Storing it can never succeed: the attempt fails for good, not retried.
             limit = f"{exc.limit:,} bytes" if exc.limit else "what the result store keeps"
             failure = ResultTooLarge(f"the job's result is too large to keep ({limit}): {exc}")
-            await self.failed(job, msg, failure, elapsed)
+            await self.failed(job, msg, failure, elapsed, logs)
             return
         if not written:
             log.info("job %s already had a result; the first one is kept", job.job_id)
-        if await self.finish(job, JobState.COMPLETED, stage="completed", error=None):
+        if await self.finish(job, JobState.COMPLETED, logs, stage="completed", error=None):
             self.metrics.finished(job.job_type, "completed", elapsed)
             log.info("job %s completed", job.job_id)
 
     async def deferred(
-        self, job: Job, msg: JobMessage, deferred: JobDeferred, elapsed: float
+        self,
+        job: Job,
+        msg: JobMessage,
+        deferred: JobDeferred,
+        elapsed: float,
+        logs: Sequence[LogLine] = (),
     ) -> None:
         """Give the attempt back unspent: send it again, due after the wait (with a
         little jitter, so deferred jobs do not come back in one wave), then record the
@@ -207,6 +218,7 @@ class Settler:
         if await self.finish(
             job,
             JobState.SCHEDULED,
+            logs,
             attempt=job.attempt - 1,
             next_attempt_at=due,
             progress=0,
@@ -215,7 +227,14 @@ class Settler:
             self.metrics.finished(job.job_type, "deferred", elapsed)
         log.info("job %s attempt %d deferred to %s: %s", job.job_id, job.attempt, due, deferred)
 
-    async def failed(self, job: Job, msg: JobMessage, exc: BaseException, elapsed: float) -> None:
+    async def failed(
+        self,
+        job: Job,
+        msg: JobMessage,
+        exc: BaseException,
+        elapsed: float,
+        logs: Sequence[LogLine] = (),
+    ) -> None:
         """Retry the job if ``exc`` is retryable and it has attempts left; else fail it
         for good, with its dead-letter record."""
         now = self.clock()
@@ -237,6 +256,7 @@ class Settler:
             if await self.finish(
                 job,
                 JobState.RETRYING,
+                logs,
                 error=error,
                 errors=errors,
                 next_attempt_at=due,
@@ -252,7 +272,13 @@ class Settler:
                 message = f"attempt {job.attempt} of {job.max_attempts} failed: {message}"
             dead = DeadLetter(reason=reason, description=message, at=now)
             if await self.finish(
-                job, JobState.FAILED, error=error, errors=errors, stage="failed", dead_letter=dead
+                job,
+                JobState.FAILED,
+                logs,
+                error=error,
+                errors=errors,
+                stage="failed",
+                dead_letter=dead,
             ):
                 self.metrics.finished(job.job_type, "failed", elapsed, reason)
                 log.warning("job %s failed (%s): %s", job.job_id, reason, message)

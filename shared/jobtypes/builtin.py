@@ -37,15 +37,19 @@ class SimulatePayload(BaseModel):
 async def simulate(payload: SimulatePayload, ctx: JobContext) -> dict[str, Any]:
     """Sleeps in equal steps, reporting progress; can fail on purpose."""
     if payload.fail_permanently:
+        ctx.log("failing for good, as fail_permanently asks")
         raise PermanentJobError("simulated permanent failure (fail_permanently is true)")
     if ctx.attempt <= payload.fail_first:
+        ctx.log(f"attempt {ctx.attempt} fails, as fail_first is {payload.fail_first}")
         raise TransientJobError(
             f"simulated transient failure on attempt {ctx.attempt}"
             f" (fail_first is {payload.fail_first})"
         )
     step = payload.duration_ms / payload.steps / 1000
+    ctx.log(f"attempt {ctx.attempt}: {payload.steps} step(s) of {step * 1000:g} ms")
     for i in range(1, payload.steps + 1):
         await asyncio.sleep(step)
+        ctx.log(f"step {i} of {payload.steps} done")
         await ctx.report(round(i * 100 / payload.steps), f"step {i} of {payload.steps}")
     return {"duration_ms": payload.duration_ms, "steps": payload.steps, "attempt": ctx.attempt}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -10,6 +11,10 @@ from shared.jobtypes.errors import JobCancelled, JobTimedOut
 
 #: Writes progress; returns True when the job was cancelled meanwhile.
 ProgressSink = Callable[[int, str | None], Awaitable[bool]]
+#: Keeps a line of the job's log (stored with the run's next write).
+LogSink = Callable[[str], None]
+
+log = logging.getLogger("dtq.jobs")
 
 
 @dataclass
@@ -34,6 +39,8 @@ class JobContext:
     #: The attempt's time limit in seconds (what ``deadline`` was computed from).
     time_limit: float | None = None
     _cancelled: bool = field(default=False, repr=False)
+    #: Where ``log`` lines go (None: the Python log only, e.g. a handler called in a test).
+    _log: LogSink | None = field(default=None, repr=False)
 
     @property
     def cancelled(self) -> bool:
@@ -56,3 +63,13 @@ class JobContext:
         if await self._sink(progress, stage):
             self._cancelled = True
         self.check()
+
+    def log(self, message: object) -> None:
+        """Add a line to the job's log. Never a write of its own: the line goes with the
+        run's next write (a progress report, a lease renewal, the attempt's outcome), at
+        most about a second later."""
+        text = str(message)
+        if self._log is None:
+            log.info("job %s: %s", self.job_id, text)
+        else:
+            self._log(text)

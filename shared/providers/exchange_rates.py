@@ -131,6 +131,9 @@ def register(registry: JobTypeRegistry) -> None:
             params: dict[str, Any] = {"base": payload.base, "symbols": ",".join(symbols)}
             if payload.amount != 1:
                 params["amount"] = f"{payload.amount:.15g}"
+            ctx.log(
+                f"asking Frankfurter for {payload.amount:g} {payload.base} in {', '.join(symbols)}"
+            )
             data = await client.get_json(
                 url,
                 provider=FRANKFURTER,
@@ -145,6 +148,7 @@ def register(registry: JobTypeRegistry) -> None:
                     f"Frankfurter has no {payload.base} rate for {', '.join(missing)}"
                 )
             converted, date = {s: answer.rates[s] for s in symbols}, answer.date
+            ctx.log(f"rates of {date}: " + ", ".join(f"{s} {v:g}" for s, v in converted.items()))
         if payload.base in payload.symbols:
             converted[payload.base] = payload.amount
         await ctx.report(95, "storing")

@@ -21,7 +21,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.jobtypes import JobContext, JobTypeRegistry
-from shared.jobtypes.errors import ProviderNotFound
+from shared.jobtypes.errors import JobDeferred, ProviderNotFound, ProviderRateLimited
 from shared.providers.answers import (
     RateLimit,
     answer_as,
@@ -96,14 +96,25 @@ def register(registry: JobTypeRegistry) -> None:
         """A GitHub user's public profile (GitHub REST API)."""
         what = f"GitHub user {payload.username}"
         await ctx.report(20, "calling the GitHub API")
-        response = await client.get(
-            f"{base}/users/{payload.username}", provider=github, what=what, headers=headers
+        ctx.log(f"asking GitHub for user {payload.username!r}")
+        try:
+            response = await client.get(
+                f"{base}/users/{payload.username}", provider=github, what=what, headers=headers
+            )
+        except (JobDeferred, ProviderRateLimited) as exc:
+            wait = exc.seconds if isinstance(exc, JobDeferred) else exc.retry_after
+            ctx.log(f"rate limited: waiting {wait or 0:.0f}s ({exc})")
+            raise
+        left = response.headers.get("X-RateLimit-Remaining")
+        ctx.log(
+            f"GitHub answered {response.status_code}" + (f" ({left} requests left)" if left else "")
         )
         if response.status_code == 404:
             raise ProviderNotFound(f"GitHub has no user named {payload.username!r}")
         check(response, what)
         await ctx.report(80, "parsing")
         user = answer_as(_User, json_of(response, what), "GitHub")
+        ctx.log(f"{user.login}: {user.type}, {user.public_repos} public repos")
         await ctx.report(95, "storing")
         return {
             "login": user.login,

@@ -86,9 +86,11 @@ def register(registry: JobTypeRegistry) -> None:
         await ctx.report(20, "calling the quote API")
         params = {"tags": payload.category} if payload.category else None
         what = "QuoteSlate" + (f" (category {payload.category})" if payload.category else "")
+        ctx.log(f"asking {what} for a random quote")
         data = await client.get_json(url, provider=QUOTESLATE, what=what, params=params)
         await ctx.report(80, "parsing")
         found = answer_as(_Quote, data, "QuoteSlate")
+        ctx.log(f"got a quote by {found.author.strip() or 'Unknown'} ({len(found.quote)} chars)")
         await ctx.report(95, "storing")
         return {
             "quote": found.quote.strip(),

@@ -193,6 +193,7 @@ def register(registry: JobTypeRegistry) -> None:
         """Current weather in a city (Open-Meteo)."""
         country = payload.country_code
         await ctx.report(10, "finding the city")
+        ctx.log(f"looking up {payload.city!r} in {country}")
         search = {"name": payload.city, "countryCode": country, "count": 100, "language": "en"}
         found = answer_as(
             _Geocoding,
@@ -208,6 +209,11 @@ def register(registry: JobTypeRegistry) -> None:
         if not places:
             raise ProviderNotFound(f"no city named {payload.city!r} in country {country}")
         place = places[0]
+        region = f", {place.admin1}" if place.admin1 else ""
+        ctx.log(
+            f"found {place.name}{region} ({country}) at {place.latitude:.4f},"
+            f" {place.longitude:.4f} ({len(places)} match(es))"
+        )
         await ctx.report(40, "calling the forecast API")
         imperial = payload.units == "imperial"
         params: dict[str, Any] = {
@@ -226,6 +232,8 @@ def register(registry: JobTypeRegistry) -> None:
         answer = answer_as(_Forecast, data, "Open-Meteo forecast")
         now = answer.current
         observed_at, observed_local = _observed(answer)
+        degrees = "°F" if imperial else "°C"
+        ctx.log(f"observed at {observed_local or observed_at}: {now.temperature_2m}{degrees}")
         result = {
             "city": place.name,
             "region": place.admin1,

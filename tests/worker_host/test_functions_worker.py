@@ -299,6 +299,8 @@ async def test_every_function_of_the_app_runs_through_the_worker(
         "get_job_result", "GET", f"v1/jobs/{done}/result", route_params={"job_id": done}
     )
     assert "high" in json.dumps(result) or "low" in json.dumps(result)
+    logs = await ok("get_job_logs", "GET", f"v1/jobs/{done}/logs", route_params={"job_id": done})
+    assert logs["job_id"] == done and logs["state"] == "completed"
     stats = await ok("stats", "GET", "v1/stats")
     assert stats["jobs"]["by_state"]["completed"] == 2
     assert (await ok("health", "GET", "v1/healthz"))["ok"] is True
