@@ -178,6 +178,10 @@ class ApiClient:
     def cancel(self, job_id: str) -> dict[str, Any]:
         return dict(self._json("DELETE", f"/jobs/{job_id}"))
 
+    def logs(self, job_id: str) -> dict[str, Any]:
+        """The job's last log lines and its state: ``{"job_id", "state", "lines"}``."""
+        return dict(self._json("GET", f"/jobs/{job_id}/logs"))
+
     def watch(
         self, job_id: str, *, interval: float = 0.25, timeout: float | None = None
     ) -> Iterator[dict[str, Any]]:
@@ -188,6 +192,19 @@ class ApiClient:
         soon as the server sees it. A server that does not wait (no Preference-Applied)
         is polled instead, the pause growing while nothing changes (up to 2 s). Raises
         TimeoutError after ``timeout`` seconds."""
+        return self._follow(f"/jobs/{job_id}", f"job {job_id}", interval, timeout)
+
+    def follow_logs(
+        self, job_id: str, *, interval: float = 0.25, timeout: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The job's logs (as :meth:`logs`) each time they or its state change, until the
+        job is completed, failed or cancelled; read as :meth:`watch` reads the job."""
+        return self._follow(f"/jobs/{job_id}/logs", f"job {job_id}", interval, timeout)
+
+    def _follow(
+        self, path: str, what: str, interval: float, timeout: float | None
+    ) -> Iterator[dict[str, Any]]:
+        """The body at ``path`` each time its ETag changes, until its state is terminal."""
         deadline = None if timeout is None else time.monotonic() + timeout
         etag: str | None = None
         delay = interval
@@ -195,17 +212,17 @@ class ApiClient:
             left = None if deadline is None else deadline - time.monotonic()
             wait = LONG_POLL_SECONDS if left is None else max(0, min(LONG_POLL_SECONDS, int(left)))
             headers = {"If-None-Match": etag, "Prefer": f"wait={wait}"} if etag else None
-            response = self._long_poll(f"/jobs/{job_id}", headers, wait)
+            response = self._long_poll(path, headers, wait)
             if response.status_code != 304:
                 etag, delay = response.headers.get("ETag"), interval
-                job = response.json()
-                yield job
-                if job["state"] in TERMINAL:
+                body = response.json()
+                yield body
+                if body["state"] in TERMINAL:
                     return
                 continue  # the next read waits on the server, if it can
             waited = wait > 0 and "Preference-Applied" in response.headers
             if deadline is not None and time.monotonic() + (0 if waited else delay) > deadline:
-                raise TimeoutError(f"job {job_id} still running after {timeout} s")
+                raise TimeoutError(f"{what} still running after {timeout} s")
             if not waited:
                 time.sleep(delay)
                 delay = min(delay * 1.5, WATCH_MAX_INTERVAL)

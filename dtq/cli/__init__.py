@@ -3,7 +3,8 @@
 Two kinds of command share it:
 - ``serve``, ``worker`` and ``keys`` run the app, or act on its stores, on this
   machine (:mod:`dtq.cli.admin`);
-- ``submit``, ``get``, ``watch``, ``list``, ``cancel`` (:mod:`dtq.cli.jobs`), ``dlq``
+- ``submit``, ``get``, ``watch``, ``list``, ``cancel`` (:mod:`dtq.cli.jobs`), ``logs``
+  (:mod:`dtq.cli.logs`), ``dlq``
   (:mod:`dtq.cli.dead_letters`), ``stats``, ``health`` and ``types``
   (:mod:`dtq.cli.service`) talk to the HTTP API, local or deployed, through
   :mod:`dtq.cli.connection`.
@@ -16,7 +17,7 @@ import os
 import signal
 import sys
 
-from dtq.cli import admin, dead_letters, jobs, service
+from dtq.cli import admin, dead_letters, jobs, logs, service
 from dtq.host.indexing import FunctionRefused
 
 EPILOG = """examples:
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     admin.register(sub)
     jobs.register(sub)
+    logs.register(sub)
     dead_letters.register(sub)
     service.register(sub)
     return parser
