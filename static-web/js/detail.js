@@ -1,11 +1,13 @@
-// One job: state, progress and stage, attempts with each attempt's error, timestamps,
-// trace id, payload and result (readable, with the raw JSON one click away).
+// One job: state, progress and stage, attempts with each attempt's error, its log lines,
+// timestamps, trace id, payload and result (readable, with the raw JSON one click away).
 import { api, ApiError, CANCELLABLE, Poller, TERMINAL } from "./api.js";
 import { cancelJob, requeueJob } from "./actions.js";
 import { $, el, announce, badge, fill, onJob, progressParts, readable, short, time } from "./dom.js";
 import { focusRow, markCurrent } from "./jobs.js";
 
 const detail = { id: null, job: null, resultFor: null };
+// The log lines shown, fetched with their ETag each time the job changes.
+const logs = { id: null, etag: null, busy: false, again: false };
 const poller = new Poller(() => `/jobs/${encodeURIComponent(detail.id)}`, (job) => show(job), {
   isLive: () => detail.job && !TERMINAL.has(detail.job.state),
   onError: (error) => {
@@ -30,6 +32,7 @@ function show(job) {
   if (detail.job && detail.job.updated_at > job.updated_at) return; // an older answer than one already shown
   detail.job = job;
   render(job);
+  loadLogs(job.job_id);
   if (job.state === "completed" && detail.resultFor !== job.job_id) loadResult(job.job_id);
   if (job.state !== "completed") detail.resultFor = null;
   // A finished job is still polled, slowly (304s back off): it may be requeued.
@@ -84,6 +87,52 @@ function render(job) {
   }
 }
 
+/** The job's log lines (GET /jobs/{id}/logs with the ETag held: 304 when none came);
+ * one request at a time, repeated once if the job changed meanwhile. */
+async function loadLogs(id) {
+  if (logs.busy) { logs.again = true; return; }
+  if (logs.id !== id) Object.assign(logs, { id, etag: null });
+  logs.busy = true;
+  try {
+    const answer = await api(`/jobs/${encodeURIComponent(id)}/logs`, { etag: logs.etag }).catch((error) => error);
+    if (detail.id !== id || logs.id !== id) return;
+    if (answer instanceof ApiError) {
+      $("#detail-logs-note").textContent = `The log is unavailable: ${answer.message}`;
+    } else if (answer.status !== 304) {
+      logs.etag = answer.etag;
+      showLogs(answer.data.lines);
+    }
+  } finally {
+    logs.busy = false;
+    if (logs.again && detail.id) { logs.again = false; loadLogs(detail.id); }
+  }
+}
+
+const clock = (iso) => {
+  const at = new Date(iso);
+  const two = (n) => String(n).padStart(2, "0");
+  return `${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}.${String(at.getMilliseconds()).padStart(3, "0")}`;
+};
+
+function showLogs(lines) {
+  const list = $("#detail-logs");
+  const follow = list.scrollHeight - list.scrollTop - list.clientHeight < 8; // at the bottom: stay there
+  // Text only (textContent): a line is whatever a handler logged.
+  list.replaceChildren(...lines.map((line) => el("li", { "data-testid": "detail-log-line" },
+    el("time", { datetime: line.at, text: clock(line.at) }), " ", el("span", { class: "log-message", text: line.message }))));
+  $("#detail-logs-note").textContent = lines.length ? `${lines.length} line(s), oldest first.` : "No log lines yet.";
+  if (follow) list.scrollTop = list.scrollHeight;
+}
+
+/** The log's region, added after the errors (index.html has none). */
+function logsBox() {
+  const box = el("section", { id: "detail-logs-box", "aria-labelledby": "detail-logs-title", "data-testid": "detail-logs-box" },
+    el("h3", { id: "detail-logs-title", text: "Log" }),
+    el("p", { id: "detail-logs-note", class: "hint", text: "Loading…" }),
+    el("ol", { id: "detail-logs", class: "log-lines", role: "log", "aria-labelledby": "detail-logs-title", tabindex: "0", "data-testid": "detail-logs" }));
+  $("#detail-errors-box").after(box);
+}
+
 async function loadResult(id) {
   detail.resultFor = id;
   const answer = await api(`/jobs/${encodeURIComponent(id)}/result`).catch((error) => error);
@@ -102,7 +151,9 @@ export function openDetail(id) {
   if (detail.id !== id) {
     Object.assign(detail, { id, job: null, resultFor: null });
     $("#detail-title").textContent = `Job ${short(id)}`;
-    for (const node of ["#detail-summary", "#detail-fields", "#detail-errors", "#detail-payload"]) $(node).replaceChildren();
+    for (const node of ["#detail-summary", "#detail-fields", "#detail-errors", "#detail-payload", "#detail-logs"]) $(node).replaceChildren();
+    $("#detail-logs-note").textContent = "Loading…";
+    Object.assign(logs, { id: null, etag: null });
     $("#detail-result").replaceChildren(el("span", { class: "hint", text: "Loading…" }));
     $("#detail-dead-letter").hidden = $("#detail-errors-box").hidden = $("#detail-cancel").hidden = $("#detail-requeue").hidden = true;
     $("#detail-result-raw").hidden = true;
@@ -133,6 +184,7 @@ export function closeDetail({ focus = true } = {}) {
 }
 
 export function startDetail() {
+  logsBox();
   $("#detail-cancel").addEventListener("click", async () => {
     const job = await cancelJob(detail.id);
     if (job) { $("#detail-title").focus(); poller.now(); }
