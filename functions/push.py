@@ -1,6 +1,7 @@
 """Live updates through Azure SignalR Service, by the Functions SignalR bindings
-(shared/push.py explains the flow). The local host does not run these functions (it
-has no SignalR service): there ``POST /api/negotiate`` is 204 (not here) and the web UI
+(shared/push.py explains the flow). The local host runs them too, against its own
+stand-in for the service (dtq/host/signalr.py); only a local host configured for Azure
+SignalR Service leaves them out (``POST /api/negotiate`` is 204 there) and the web UI
 polls."""
 
 from __future__ import annotations

@@ -18,8 +18,12 @@ SignalR bindings doing the talking:
 The events queue exists because an output binding sends only when its function returns,
 while progress changes happen in the middle of a run.
 
-Where ``AzureSignalRConnectionString`` is not set (the local host), nothing is
-published and the UI polls.
+The same two functions run on the local host: ``dtq serve`` serves a stand-in for Azure
+SignalR Service at ``/signalr`` (dtq/host/signalr.py) and sets
+``AzureSignalRConnectionString`` to it, plays the two bindings (dtq/host/bindings.py:
+the connection info, and the output carried out through the service's REST API), and
+runs ``push_job_events`` in its worker processes. Where no SignalR connection is set at
+all (a process outside both hosts), nothing is published and the UI polls.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any
 
 import azure.functions as func
 
+from dtq.host.bindings import SignalRBinding
 from dtq.host.indexing import check_function
 from shared.settings import Settings
 
@@ -30,6 +31,8 @@ class HttpFunction:
     pattern: re.Pattern[str]
     #: Sort key: literal segments before parameters, as the Functions host routes.
     precedence: tuple[int, ...]
+    #: Its SignalR bindings, which the local host plays (dtq/host/bindings.py).
+    signalr: tuple[SignalRBinding, ...] = ()
 
     def match(self, path: str) -> dict[str, str] | None:
         m = self.pattern.fullmatch(path)
@@ -43,6 +46,9 @@ class QueueFunction:
     connection: str
     arg_name: str
     fn: Callable[..., Any]
+    #: ``cardinality: many``: the function takes a list of messages (a batch).
+    many: bool = False
+    signalr: tuple[SignalRBinding, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,9 +61,12 @@ class TimerFunction:
     run_on_startup: bool = False
 
 
-#: Bindings only Azure provides (there is no SignalR service on this machine): the
-#: local host leaves out the functions that use them, and says so.
-AZURE_ONLY_BINDINGS = frozenset({"signalR", "signalRConnectionInfo"})
+#: The SignalR bindings. The local host plays them against its own SignalR service
+#: (dtq/host/signalr.py); where the app is configured for Azure SignalR Service
+#: instead, it cannot reach that service's clients and leaves these functions out.
+SIGNALR_BINDINGS = frozenset({"signalR", "signalRConnectionInfo"})
+#: Kept for callers that ask which bindings only Azure provides.
+AZURE_ONLY_BINDINGS = SIGNALR_BINDINGS
 
 
 @dataclass(frozen=True)
@@ -126,8 +135,29 @@ def load_app(app_dir: Path, module: str = "function_app") -> func.FunctionApp:
     return app
 
 
-def build_catalog(app: func.FunctionApp, settings: Settings) -> Catalog:
+def _signalr_bindings(function: Any, settings: Settings) -> tuple[SignalRBinding, ...]:
+    found = []
+    for binding in function.get_bindings():
+        if str(binding.type) in SIGNALR_BINDINGS:
+            spec = binding.get_dict_repr()
+            found.append(
+                SignalRBinding(
+                    name=str(binding.name),
+                    type=str(binding.type),
+                    hub=_resolve(str(spec.get("hubName", "")), settings),
+                    user_id=str(spec.get("userId", "")),
+                )
+            )
+    return tuple(found)
+
+
+def build_catalog(
+    app: func.FunctionApp, settings: Settings, *, local_signalr: bool = False
+) -> Catalog:
     """Index the app's functions. ``get_functions()`` may run once per app object.
+
+    With ``local_signalr`` the functions with SignalR bindings run here, against the
+    local host's SignalR service; without it they are left out (``skipped``).
 
     Every function is first held to the Python worker's indexing rules
     (dtq/host/indexing.py): an app Azure would refuse raises
@@ -144,9 +174,11 @@ def build_catalog(app: func.FunctionApp, settings: Settings) -> Catalog:
         trigger: Any = function.get_trigger()
         user_fn = function.get_user_function()
         name = str(function.get_function_name())
-        azure_only = sorted({str(b.type) for b in function.get_bindings()} & AZURE_ONLY_BINDINGS)
+        uses = sorted({str(b.type) for b in function.get_bindings()} & SIGNALR_BINDINGS)
+        azure_only = uses if not local_signalr else []
         if azure_only:
             skipped[name] = azure_only
+        signalr = _signalr_bindings(function, settings) if uses and local_signalr else ()
         if trigger.type == "httpTrigger":
             template = str(trigger.route or name).strip("/")
             pattern, precedence = compile_route(template)
@@ -168,6 +200,7 @@ def build_catalog(app: func.FunctionApp, settings: Settings) -> Catalog:
                     fn=user_fn,
                     pattern=pattern,
                     precedence=precedence,
+                    signalr=signalr,
                 )
             )
         elif azure_only:
@@ -180,6 +213,9 @@ def build_catalog(app: func.FunctionApp, settings: Settings) -> Catalog:
                     connection=trigger.connection,
                     arg_name=trigger.name,
                     fn=user_fn,
+                    many=str(getattr(trigger.cardinality, "value", trigger.cardinality)).lower()
+                    == "many",
+                    signalr=signalr,
                 )
             )
         elif trigger.type == "timerTrigger":

@@ -64,6 +64,8 @@ class HostConfig:
     max_auto_lock_renewal: float = 300.0
     auto_complete_messages: bool = True
     function_timeout: float | None = 600.0
+    #: Most messages one invocation of a ``cardinality: many`` trigger gets.
+    max_message_batch_size: int = 1000
 
     @classmethod
     def load(cls, app_dir: Path, overrides: Mapping[str, str] | None = None) -> HostConfig:
@@ -88,4 +90,5 @@ class HostConfig:
             ),
             auto_complete_messages=_flag(service_bus.get("autoCompleteMessages", True)),
             function_timeout=None if timeout in (None, "-1") else parse_timespan(timeout),
+            max_message_batch_size=int(service_bus.get("maxMessageBatchSize", 1000)),
         )

@@ -14,6 +14,9 @@ everything the host serves, keeps three doors shut:
   this host's) is refused with ``403``. Programs (the CLI, curl) send neither header and
   pass; the UI is same-origin. JSON endpoints also refuse a body that is not
   ``application/json`` (``415``, functions/decoding.py), so an HTML form cannot post one.
+- **Cross-site WebSockets**: a WebSocket handshake (the SignalR hub, dtq/host/signalr.py)
+  is held to the same two rules as a state-changing request: browsers let any page
+  open a WebSocket to any host, so one from another origin is refused (``403``).
 - **Framing and sniffing**: every answer carries the page's Content-Security-Policy with
   ``frame-ancestors 'none'``, ``X-Content-Type-Options: nosniff``, ``Referrer-Policy:
   no-referrer`` and ``Cross-Origin-Opener-Policy: same-origin``.
@@ -94,6 +97,13 @@ class BrowserGuard:
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            refused = self.refusal(scope)
+            if refused is None:
+                await self.app(scope, receive, send)
+            else:
+                await deny_websocket(refused, scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -122,7 +132,7 @@ class BrowserGuard:
                 + ", ".join(sorted(self.hosts))
                 + " (DTQ_ALLOWED_HOSTS adds names)",
             )
-        if scope["method"].upper() in SAFE_METHODS:
+        if scope["type"] == "http" and scope["method"].upper() in SAFE_METHODS:
             return None
         site = headers.get("sec-fetch-site")
         if site is not None and site.lower() not in OWN_FETCH_SITES:
@@ -130,7 +140,20 @@ class BrowserGuard:
                 403, "Forbidden", f"a {site} page may not change anything here (same-origin only)"
             )
         origin = headers.get("origin")
-        scheme = scope.get("scheme", "http")
+        scheme = str(scope.get("scheme", "http"))
+        scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)  # a WebSocket's page
         if origin is not None and origin.lower() != f"{scheme}://{host}".lower():
             return problem(403, "Forbidden", f"requests from {origin} may not change anything here")
         return None
+
+
+async def deny_websocket(response: Response, scope: Scope, receive: Receive, send: Send) -> None:
+    """Refuse a WebSocket handshake with ``response`` (an HTTP answer, where the server
+    offers the denial-response extension; else a bare close, which is a 403)."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await response(scope, receive, send)
+    else:
+        await send({"type": "websocket.close", "code": 1008})

@@ -9,6 +9,11 @@ host's rules (``autoCompleteMessages: true``):
   function in Azure cannot either (docs/retries.md);
 - while the function runs, the lock is renewed up to ``maxAutoLockRenewalDuration``;
 - at most ``maxConcurrentCalls`` invocations run at once per process;
+- a ``cardinality: many`` trigger gets a list of up to ``maxMessageBatchSize``
+  messages, one batch at a time, all settled alike (return: all completed; raise: all
+  abandoned);
+- SignalR output bindings are carried out after the function returns
+  (dtq/host/bindings.py); a failed delivery fails the invocation;
 - on shutdown, receiving stops; in-flight invocations get a grace period, then are
   cancelled and their messages abandoned (never lost).
 """
@@ -16,12 +21,12 @@ host's rules (``autoCompleteMessages: true``):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
 from azure.functions.servicebus import ServiceBusMessage
 
+from dtq.host.bindings import SignalRBindings, deliver_all, signalr_kwargs
 from dtq.host.catalog import QueueFunction, invoke
 from dtq.host.config import HostConfig
 from shared.control import MessageLockLost
@@ -48,32 +53,43 @@ def to_binding(message: ReceivedMessage) -> ServiceBusMessage:
 
 
 class QueueListener:
-    def __init__(self, function: QueueFunction, queue: JobQueue, config: HostConfig) -> None:
+    def __init__(
+        self,
+        function: QueueFunction,
+        queue: JobQueue,
+        config: HostConfig,
+        bindings: SignalRBindings | None = None,
+    ) -> None:
         self.function = function
         self.queue = queue
         self.config = config
+        self.bindings = bindings
         self.in_flight: set[asyncio.Task[None]] = set()
         self.invocations = 0
 
     async def run(self, stop: asyncio.Event, grace: float) -> None:
         """Receive and invoke until ``stop`` is set, then drain within ``grace`` seconds."""
-        limit = max(1, self.config.max_concurrent_calls)
+        many = self.function.many
+        limit = 1 if many else max(1, self.config.max_concurrent_calls)
         while not stop.is_set():
             free = limit - len(self.in_flight)
             if free <= 0:
                 await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
                 continue
+            wanted = max(1, self.config.max_message_batch_size) if many else free
             try:
-                messages = await self.queue.receive(max_messages=free, max_wait=0.5)
+                messages = await self.queue.receive(max_messages=wanted, max_wait=0.5)
             except BackendUnavailable as exc:
                 log.warning("queue %s unavailable: %s; retrying", self.function.queue_name, exc)
                 await asyncio.sleep(1.0)
                 continue
-            for message in messages:
-                if stop.is_set():
+            if stop.is_set():
+                for message in messages:
                     await self._settle(self.queue.abandon, message)
-                    continue
-                task = asyncio.create_task(self._process(message))
+                continue
+            batches = [messages] if many and messages else [[m] for m in messages]
+            for batch in batches:
+                task = asyncio.create_task(self._process(batch))
                 self.in_flight.add(task)
                 task.add_done_callback(self.in_flight.discard)
         await self.drain(grace)
@@ -88,40 +104,57 @@ class QueueListener:
         if pending:
             await asyncio.wait(pending)
 
-    async def _process(self, message: ReceivedMessage) -> None:
-        renewer = asyncio.create_task(self._renew(message))
+    async def _invoke(self, batch: list[ReceivedMessage]) -> None:
+        """The function on ``batch`` (a list for ``many``, else its one message), with
+        its SignalR output bindings carried out after it returns."""
+        trigger: object = (
+            [to_binding(m) for m in batch] if self.function.many else to_binding(batch[0])
+        )
+        if not self.function.signalr or self.bindings is None:
+            await invoke(self.function.fn, **{self.function.arg_name: trigger})
+            return
+        extra, outs = signalr_kwargs(self.bindings, self.function.signalr)
+        await invoke(self.function.fn, **{self.function.arg_name: trigger}, **extra)
+        await deliver_all(self.bindings, outs)
+
+    async def _settle_all(self, action, batch: list[ReceivedMessage]) -> None:  # type: ignore[no-untyped-def]
+        for message in batch:
+            await self._settle(action, message)
+
+    async def _process(self, batch: list[ReceivedMessage]) -> None:
+        renewers = [asyncio.create_task(self._renew(m)) for m in batch]
         started = time.monotonic()
+        first = batch[0]
         self.invocations += 1
         try:
-            await asyncio.wait_for(
-                invoke(self.function.fn, **{self.function.arg_name: to_binding(message)}),
-                timeout=self.config.function_timeout,
-            )
+            await asyncio.wait_for(self._invoke(batch), timeout=self.config.function_timeout)
         except asyncio.CancelledError:
-            # Shutting down: hand the message back so another worker runs it now.
-            await asyncio.shield(self._settle(self.queue.abandon, message))
+            # Shutting down: hand the messages back so another worker runs them now.
+            await asyncio.shield(self._settle_all(self.queue.abandon, batch))
             raise
         except Exception as exc:
             log.warning(
-                "%s failed on message %s (delivery %d): %r; abandoning",
+                "%s failed on message %s%s (delivery %d): %r; abandoning",
                 self.function.name,
-                message.message_id,
-                message.delivery_count,
+                first.message_id,
+                f" and {len(batch) - 1} more" if len(batch) > 1 else "",
+                first.delivery_count,
                 exc,
             )
-            await self._settle(self.queue.abandon, message)
+            await self._settle_all(self.queue.abandon, batch)
         else:
-            await self._settle(self.queue.complete, message)
+            await self._settle_all(self.queue.complete, batch)
             log.debug(
-                "%s completed %s in %.3fs",
+                "%s completed %s (%d messages) in %.3fs",
                 self.function.name,
-                message.message_id,
+                first.message_id,
+                len(batch),
                 time.monotonic() - started,
             )
         finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            for renewer in renewers:
+                renewer.cancel()
+            await asyncio.gather(*renewers, return_exceptions=True)
 
     async def _settle(self, action, message: ReceivedMessage) -> None:  # type: ignore[no-untyped-def]
         try:

@@ -4,6 +4,11 @@
 ``--workers`` worker processes (restarting any that die). Each ``dtq worker``
 process runs every queue trigger of the app. All processes share the embedded
 backend's SQLite file, so extra ``dtq worker`` processes can join at any time.
+
+Unless the environment names a real Azure SignalR Service, ``dtq serve`` serves its own
+at ``/signalr`` (dtq/host/signalr.py) and sets ``AzureSignalRConnectionString`` to it for
+itself and its workers, so job changes are published to the events queue, the workers
+run ``push_job_events`` and the web process runs ``negotiate`` (docs/observability.md).
 """
 
 from __future__ import annotations
@@ -23,15 +28,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dtq.host.bindings import SignalRBindings
 from dtq.host.catalog import build_catalog, load_app
 from dtq.host.config import HostConfig
 from dtq.host.listener import QueueListener
+from dtq.host.signalr_keys import LocalSignalR, local_service
 from dtq.host.timers import TimerRunner
 from functions.runtime import install
 from shared import telemetry, traces
 from shared.errors import BackendUnavailable
 from shared.metrics import prepare_multiprocess
-from shared.ports import WorkerBeat
+from shared.ports import JobQueue, WorkerBeat
+from shared.push import PublishingStatusStore
 from shared.runtime import Runtime
 from shared.settings import Settings, environment_overrides, host_json_overrides
 
@@ -57,12 +65,17 @@ async def run_worker(settings: Settings, app_dir: Path) -> None:
     prepare_multiprocess(metrics_dir(settings), os.environ, clear=False)
     runtime = Runtime.from_settings(settings, prometheus_dir=metrics_dir(settings))
     install(runtime)
-    catalog = build_catalog(app, settings)
+    local = LocalSignalR.parse(settings.signalr_connection)  # set by dtq serve
+    catalog = build_catalog(app, settings, local_signalr=local is not None)
+    bindings = SignalRBindings(local) if local is not None else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    listeners = [QueueListener(f, runtime.queue(f.queue_name), config) for f in catalog.queues]
+    listeners = [
+        QueueListener(f, _trigger_queue(runtime, f.queue_name), config, bindings)
+        for f in catalog.queues
+    ]
     beating = asyncio.create_task(_heartbeat(runtime, listeners, stop))
     log.info(
         "worker %d ready: %s (%d concurrent calls each)",
@@ -76,10 +89,21 @@ async def run_worker(settings: Settings, app_dir: Path) -> None:
         beating.cancel()
         with contextlib.suppress(BaseException):
             await beating
+        if bindings is not None:
+            await bindings.close()
         await runtime.close()
         telemetry.flush()
         install(None)
     log.info("worker %d stopped", os.getpid())
+
+
+def _trigger_queue(runtime: Runtime, name: str) -> JobQueue:
+    """The queue a trigger receives from: a job queue, or the events queue the status
+    store publishes to (push_job_events)."""
+    status = runtime.status
+    if isinstance(status, PublishingStatusStore) and name == runtime.settings.events_queue:
+        return status.events
+    return runtime.queue(name)
 
 
 #: Seconds between a worker process's heartbeats; /api/v1/stats lists the workers seen
@@ -187,6 +211,7 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
     import uvicorn
 
     from dtq.host.guard import allowed_hosts
+    from dtq.host.signalr import SignalRService
     from dtq.host.timeouts import head_timeout_protocol
     from dtq.host.web import create_web_app
 
@@ -199,23 +224,28 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
         options.app_dir, host_json_overrides(options.app_dir / "local.settings.json")
     )
     app = load_app(options.app_dir)  # first: puts the app folder on sys.path
+    settings, local = local_service(settings, options.host, options.port)
     # Before any Prometheus metric exists: the workers started below inherit it.
     prepare_multiprocess(metrics_dir(settings), os.environ, clear=True)
     runtime = Runtime.from_settings(settings, prometheus_dir=metrics_dir(settings))
     traces.note_traces_dir(settings.telemetry)  # `dtq trace` reads where this host writes
     runtime.enable_worker_registry()  # /api/v1/stats lists the worker processes
     install(runtime)
-    catalog = build_catalog(app, settings)
+    catalog = build_catalog(app, settings, local_signalr=local is not None)
     for name, bindings in catalog.skipped.items():
         log.debug("%s runs in Azure only (%s bindings): not served here", name, ", ".join(bindings))
-    if settings.push_enabled:
+    if local is None:
         log.warning(
-            "AzureSignalRConnectionString is set, but this host cannot run the push function:"
-            " job events pile up in %s",
+            "AzureSignalRConnectionString names Azure SignalR Service: this host leaves"
+            " negotiate (answered 204) and push_job_events to Azure; the UI polls and job"
+            " events pile up in %s",
             settings.events_queue,
         )
     hosts = allowed_hosts(options.host, settings.allowed_hosts.split(","))
-    web = create_web_app(catalog, config.route_prefix, options.app_dir / "static-web", hosts)
+    hub = SignalRService(local) if local is not None else None
+    web = create_web_app(
+        catalog, config.route_prefix, options.app_dir / "static-web", hosts, signalr=hub
+    )
     server = Server(
         uvicorn.Config(
             web,
@@ -243,6 +273,8 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
     try:
         await server.serve()
     finally:
+        if hub is not None:
+            hub.close_all()
         ready.cancel()
         stop_timers.set()
         with contextlib.suppress(BaseException):

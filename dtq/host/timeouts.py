@@ -56,6 +56,10 @@ class HeadTimeoutProtocol(H11Protocol):
         if not self._waiting_for_head():
             self._disarm()  # the head is complete: the body has its own limit
 
+    def handle_websocket_upgrade(self, event: Any) -> None:
+        self._disarm()  # the connection is the WebSocket protocol's from here on
+        super().handle_websocket_upgrade(event)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)

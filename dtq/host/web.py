@@ -1,6 +1,7 @@
 """HTTP for the local host: an ASGI app that routes ``/<routePrefix>/...`` to the HTTP
-functions (as ``func.HttpRequest`` in, ``func.HttpResponse`` out) and serves the
-static web UI at ``/``."""
+functions (as ``func.HttpRequest`` in, ``func.HttpResponse`` out), ``/signalr/...`` to
+the local SignalR service (dtq/host/signalr.py), and serves the static web UI at
+``/``."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dtq.host.catalog import Catalog, invoke
+from dtq.host.bindings import SignalRBindings, deliver_all, signalr_kwargs
+from dtq.host.catalog import Catalog, HttpFunction, invoke
 from dtq.host.guard import LOOPBACK_NAMES, BrowserGuard, page_csp, problem
+from dtq.host.signalr import SignalRService
+from dtq.host.signalr_keys import SERVICE_PATH
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +84,33 @@ async def _static(
     return None
 
 
+async def _call(
+    fn: HttpFunction, req: func.HttpRequest, request: Request, bindings: SignalRBindings | None
+) -> object:
+    """Invoke ``fn`` with its SignalR bindings played (inputs before, outputs after)."""
+    if not fn.signalr or bindings is None:
+        return await invoke(fn.fn, **{fn.arg_name: req})
+    origin = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+    extra, outs = signalr_kwargs(
+        bindings, fn.signalr, dict(request.headers), dict(request.query_params), origin
+    )
+    response = await invoke(fn.fn, **{fn.arg_name: req}, **extra)
+    await deliver_all(bindings, outs)
+    return response
+
+
 def create_web_app(
     catalog: Catalog,
     route_prefix: str,
     static_dir: Path | None,
     hosts: frozenset[str] | None = LOOPBACK_NAMES,
+    signalr: SignalRService | None = None,
 ) -> ASGIApp:
     """The host's whole HTTP side, behind its browser guard (dtq/host/guard.py):
-    only ``hosts`` are served (None: any)."""
+    only ``hosts`` are served (None: any). With ``signalr``, its service is served at
+    ``/signalr`` and the functions' SignalR bindings are played against it."""
     prefix = "/" + route_prefix.strip("/") if route_prefix.strip("/") else ""
+    bindings = SignalRBindings(signalr.keys) if signalr is not None else None
 
     async def dispatch(request: Request) -> Response:
         path = request.url.path[len(prefix) :].strip("/") if prefix else request.url.path.strip("/")
@@ -98,10 +120,10 @@ def create_web_app(
         if fn is None and (elsewhere := catalog.azure_only(lookup, "/" + path)) is not None:
             # A function only Azure runs (SignalR negotiate): "not here", without an error
             # status, so the web UI learns it has no push and polls, and logs nothing.
-            bindings = ", ".join(catalog.skipped.get(elsewhere.name, []))
+            names = ", ".join(catalog.skipped.get(elsewhere.name, []))
             return Response(
                 status_code=204,
-                headers={"X-Dtq-Not-Served": f"{elsewhere.name} runs in Azure only ({bindings})"},
+                headers={"X-Dtq-Not-Served": f"{elsewhere.name} runs in Azure only ({names})"},
             )
         if fn is None:
             if path_known:
@@ -119,7 +141,7 @@ def create_web_app(
             body=body,
         )
         try:
-            response = await invoke(fn.fn, **{fn.arg_name: req})
+            response = await _call(fn, req, request, bindings)
         except Exception:
             log.exception("function %s raised", fn.name)
             return problem(500, "Internal error", "the function failed; see the host log")
@@ -137,6 +159,12 @@ def create_web_app(
         the path holds); everything else is the static web UI."""
         path = scope.get("path", "")
         response: Response | None
+        if signalr is not None and (path == SERVICE_PATH or path.startswith(SERVICE_PATH + "/")):
+            await signalr(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] == "http" and (
             not prefix or path == prefix or path.startswith(prefix + "/")
         ):

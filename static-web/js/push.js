@@ -1,11 +1,14 @@
-// Live updates pushed by Azure SignalR Service, where the API offers it (POST
-// {api}/negotiate answers with a service URL and an access token). The hub sends
-// "jobUpdated" with the job, as GET /jobs/{id} shows it, on every progress and state
-// change. Where there is no negotiate function (the local host), the page polls.
+// Live updates pushed over SignalR, on both hosts: POST {api}/negotiate answers with a
+// hub URL and an access token, from Azure SignalR Service in Azure and from the local
+// host's own stand-in for it (dtq serve, /signalr) on one machine. The hub sends
+// "jobUpdated" with the job, as GET /jobs/{id} shows it less its payload and error list,
+// on every progress and state change. Polling (ETag, every second while jobs run) is
+// only the fallback, where negotiate fails or the connection drops.
 //
-// A server without push says so once per tab: its answer (204 No Content, or 404 where
-// there is no negotiate function at all) is remembered in sessionStorage for this API, so
-// reloads and later views of the tab ask no more (a 404 is a console error in the browser).
+// A server without push says so once per tab: its answer (204 No Content, from a local
+// host configured for Azure SignalR Service, or 404 where there is no negotiate function
+// at all) is remembered in sessionStorage for this API, so reloads and later views of the
+// tab ask no more (a 404 is a console error in the browser).
 import { authHeaders, BASE, setPushing } from "./api.js";
 import { $, publishJob } from "./dom.js";
 

@@ -160,8 +160,8 @@ def console_errors(page: Any) -> list[str]:
     return errors
 
 
-def load_each_view(page: Any) -> None:
-    """Each view, opened and reloaded in one tab, until it polls."""
+def load_each_view(page: Any, mode: str = "polling") -> None:
+    """Each view, opened and reloaded in one tab, until its live mode shows ``mode``."""
     for view in VIEWS:
         for _ in range(2):
             if _:
@@ -169,7 +169,7 @@ def load_each_view(page: Any) -> None:
             else:
                 page.goto(f"/{view}")
             expect(page.get_by_test_id("health")).to_have_text("API reachable")
-            expect(page.get_by_test_id("live-mode")).to_contain_text("polling")
+            expect(page.get_by_test_id("live-mode")).to_contain_text(mode)
             page.wait_for_timeout(500)
 
 
@@ -178,7 +178,8 @@ def negotiations(page: Any) -> list[str]:
 
 
 def test_a_server_without_push_is_asked_once_per_tab(page: Any) -> None:
-    """The local host has no negotiate function (404): the tab remembers it."""
+    """A server with no negotiate function (404): the tab remembers it."""
+    page.route("**/api/negotiate", lambda route: route.fulfill(status=404))
     load_each_view(page)
     assert len(negotiations(page)) == 1, negotiations(page)
 
@@ -200,6 +201,7 @@ def test_a_server_that_says_it_has_no_push_costs_no_console_error(page: Any) -> 
 
 
 def test_no_console_error_on_loading_each_view_of_the_local_host(page: Any) -> None:
+    """Each view, loaded and reloaded, connects to the local host's SignalR hub."""
     errors = console_errors(page)
-    load_each_view(page)
+    load_each_view(page, "pushed (SignalR)")
     assert errors == [], f"console errors: {errors}"
