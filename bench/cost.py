@@ -37,8 +37,8 @@ from dtq.host.config import HostConfig  # noqa: E402
 from dtq.host.listener import QueueListener  # noqa: E402
 from functions.runtime import install  # noqa: E402
 from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue  # noqa: E402
+from shared.composition import Runtime  # noqa: E402
 from shared.retries import RetryPolicy  # noqa: E402
-from shared.runtime import Runtime  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.submissions import Submission  # noqa: E402
 from shared.usage import Meter  # noqa: E402

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from shared.runtime import Runtime
+from shared.composition import Runtime
 from shared.settings import Settings
 
 _lock = threading.Lock()

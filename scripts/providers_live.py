@@ -25,11 +25,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from shared.composition import build_registry
 from shared.errors import ValidationFailed
 from shared.jobtypes import JobContext
 from shared.jobtypes.errors import JobDeferred, JobFailure, ProviderTimeout, ProviderUnavailable
 from shared.providers import ProviderClient
-from shared.runtime import build_registry
 from shared.settings import Settings
 
 

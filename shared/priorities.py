@@ -1,7 +1,7 @@
 """Priorities, and the queue each one uses.
 
 Service Bus has no message priorities, so dtq keeps one queue per priority, each with
-its own trigger (``functions/worker.py``). Every trigger gets its own
+its own trigger (``functions/run_job.py``). Every trigger gets its own
 ``maxConcurrentCalls`` slots on every instance, so high-priority jobs never wait behind
 a backlog of normal or low ones, and low ones keep their own slots, so they are never
 starved either (see docs/priorities.md). The embedded backend does the same with

@@ -85,8 +85,8 @@ def _keys(args: argparse.Namespace) -> int:
     import json
 
     app_folder(args)
+    from shared.composition import Runtime
     from shared.errors import DtqError
-    from shared.runtime import Runtime
 
     async def run() -> int:
         runtime = Runtime.from_settings(_settings(args))

@@ -36,11 +36,11 @@ from dtq.host.signalr_keys import LocalSignalR, local_service
 from dtq.host.timers import TimerRunner
 from functions.runtime import install
 from shared import telemetry, traces
+from shared.composition import Runtime
 from shared.errors import BackendUnavailable
 from shared.metrics import prepare_multiprocess
 from shared.ports import JobQueue, WorkerBeat
 from shared.push import PublishingStatusStore
-from shared.runtime import Runtime
 from shared.settings import Settings, environment_overrides, host_json_overrides
 
 log = logging.getLogger("dtq.host")

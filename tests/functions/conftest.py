@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.runtime import Runtime
+from shared.composition import Runtime
 from shared.settings import Settings
 from tests.support.triggers import installed
 

@@ -13,9 +13,9 @@ import azure.functions as func
 import pytest
 
 from functions import api
+from shared.composition import Runtime
 from shared.guarded import guarded_update
 from shared.job_logs import log_line
-from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.submissions import Submission
 from tests.support.triggers import as_json, installed, request, user_function

@@ -15,11 +15,11 @@ from azure.functions.servicebus import ServiceBusMessage
 
 import function_app
 from functions import api, push
+from shared.composition import Runtime
 from shared.errors import TooLarge
 from shared.jobs import DeadLetter, Job, JobState
 from shared.messages import Delivery, JobMessage
 from shared.push import MAX_EVENT_BYTES, PublishingStatusStore, event_message, signalr_messages
-from shared.runtime import Runtime
 from shared.settings import Settings
 from tests.support.triggers import as_json, installed, request, user_function
 

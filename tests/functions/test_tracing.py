@@ -15,9 +15,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from functions import api, worker
+from functions import api
+from functions.run_job import bp as run_job_bp
+from shared.composition import Runtime
 from shared.constants import PROP_DIAGNOSTIC_ID, PROP_TRACEPARENT
-from shared.runtime import Runtime
 from tests.support.triggers import as_json, request, user_function
 
 EXPORTER = InMemorySpanExporter()
@@ -68,7 +69,7 @@ async def test_the_submit_request_the_message_and_the_run_share_one_trace(
         application_properties={k: str(v).encode() for k, v in props.items()},
         user_properties={},
     )
-    await user_function(worker.bp, "run_job")(binding)
+    await user_function(run_job_bp, "run_job")(binding)
 
     finished = {s.name: s for s in spans.get_finished_spans()}
     request_span, enqueue, run = (

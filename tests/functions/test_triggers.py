@@ -13,10 +13,11 @@ import azure.functions as func
 import pytest
 from azure.functions.servicebus import ServiceBusMessage
 
-from functions import api, worker
+from functions import api
+from functions.run_job import bp as run_job_bp
+from shared.composition import Runtime
 from shared.errors import ValidationFailed
 from shared.messages import JobMessage
-from shared.runtime import Runtime
 from tests.support.triggers import Nothing, as_json, on_servicebus, request, user_function
 
 
@@ -41,7 +42,7 @@ async def test_submit_then_run_the_message_through_the_worker_trigger(runtime: R
         },
         user_properties={},
     )
-    await user_function(worker.bp, "run_job")(binding)
+    await user_function(run_job_bp, "run_job")(binding)
 
     get = user_function(api.bp, "get_job")
     done = as_json(
@@ -58,7 +59,7 @@ async def test_submit_then_run_the_message_through_the_worker_trigger(runtime: R
 
 
 async def test_a_malformed_message_raises_so_the_host_abandons_it(runtime: Runtime) -> None:
-    run_job = user_function(worker.bp, "run_job")
+    run_job = user_function(run_job_bp, "run_job")
     bad = ServiceBusMessage(
         body=b"not json",
         message_id="x",
@@ -122,7 +123,7 @@ async def test_on_service_bus_a_failed_job_is_completed_and_a_poison_message_dea
     ) as (rt, queue):
         job = await rt.submissions.submit("local", Submission("refuse", {}))
         await queue.send([OutgoingMessage("poison", b"not json")])
-        run_job = user_function(worker.bp, "run_job")
+        run_job = user_function(run_job_bp, "run_job")
         deliveries: dict[str, int] = {}
         while messages := await queue.receive(1, max_wait=0.2):
             [message] = messages

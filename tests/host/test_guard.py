@@ -17,7 +17,7 @@ from dtq.host.catalog import build_catalog
 from dtq.host.guard import LOOPBACK_NAMES, allowed_hosts, host_name
 from dtq.host.web import create_web_app
 from functions.runtime import install
-from shared.runtime import Runtime
+from shared.composition import Runtime
 from shared.settings import Settings
 from tests.support.triggers import installed
 

@@ -1,4 +1,4 @@
-"""The app's own queue trigger (functions/worker.py) run by the local host's listener
+"""The app's own queue trigger (functions/run_job.py) run by the local host's listener
 on the SQLite queue: settlement is the Functions host's (complete on return, abandon on
 raise, dead-letter only past maxDeliveryCount), whatever the job's outcome."""
 
@@ -14,13 +14,13 @@ import pytest
 from dtq.host.catalog import QueueFunction
 from dtq.host.config import HostConfig
 from dtq.host.listener import QueueListener
-from functions import worker
+from functions.run_job import bp as run_job_bp
+from shared.composition import Runtime
 from shared.jobs import JobState
 from shared.jobtypes import JobContext, default_registry
 from shared.jobtypes.errors import PermanentJobError
 from shared.messages import JobMessage
 from shared.ports import JobQueue, OutgoingMessage
-from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.submissions import Submission
 from tests.support.triggers import Nothing, installed, user_function
@@ -70,7 +70,7 @@ async def listen_until(setup: Setup, condition: Callable[[], Any], timeout: floa
         queue_name=setup.runtime.settings.jobs_queue,
         connection="ServiceBusConnection",
         arg_name="msg",
-        fn=user_function(worker.bp, "run_job"),
+        fn=user_function(run_job_bp, "run_job"),
     )
     listener = QueueListener(function, setup.queue, HostConfig())
     stop = asyncio.Event()

@@ -475,7 +475,7 @@ def test_host_json_holds_what_both_hosts_expect() -> None:
     assert host["version"] == "2.0" and host["telemetryMode"] == "OpenTelemetry"
     assert host["extensions"]["http"]["routePrefix"] == "api"
     bus = host["extensions"]["serviceBus"]
-    # The worker's settlement rules (functions/worker.py): return completes, raise abandons.
+    # The worker's settlement rules (functions/run_job.py): return completes, raise abandons.
     assert bus["autoCompleteMessages"] is True
     assert bus["maxConcurrentCalls"] >= 1 and "maxAutoLockRenewalDuration" in bus
     hours, minutes, seconds = (int(p) for p in host["functionTimeout"].split(":"))

@@ -15,8 +15,8 @@ from pydantic import BaseModel
 
 from functions.runtime import install
 from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
+from shared.composition import Runtime
 from shared.jobtypes import default_registry
-from shared.runtime import Runtime
 from shared.settings import Settings
 from tests.support.servicebus_fake import FakeNamespace
 

@@ -6,14 +6,14 @@ from pathlib import Path
 import pytest
 
 from shared.adapters.azure.servicebus_queue import ServiceBusJobQueue
+from shared.composition import Runtime
 from shared.jobtypes import JobTypeRegistry, default_registry
-from shared.runtime import Runtime
 from shared.settings import Settings
 from tests.support.servicebus_fake import FakeNamespace
 
 
 class Parts:
-    """The app as the composition root builds it (shared/runtime.py), on the embedded
+    """The app as the composition root builds it (shared/composition.py), on the embedded
     backend in a folder of its own, with fast retries, a short lock and no tenant
     limits: the services,
     the Worker, and the normal-priority queue the tests deliver from."""

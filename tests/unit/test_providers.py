@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from shared.composition import build_registry
 from shared.errors import ValidationFailed
 from shared.jobtypes import JobContext, JobTypeRegistry
 from shared.jobtypes.errors import (
@@ -24,7 +25,6 @@ from shared.jobtypes.errors import (
     ProviderUnavailable,
 )
 from shared.providers import ProviderClient
-from shared.runtime import build_registry
 from shared.settings import Settings
 from tests.support.fake_providers import MOVED, FakeProviders
 from tests.support.processes import free_port

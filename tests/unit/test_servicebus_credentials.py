@@ -13,7 +13,7 @@ import pytest
 from azure.identity.aio import DefaultAzureCredential
 
 from shared.adapters.azure import connections
-from shared.runtime import Runtime
+from shared.composition import Runtime
 from shared.settings import Settings
 
 CLIENT_ID = "00000000-0000-0000-0000-000000000001"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dtq.host.listener import to_binding
-from functions import worker
+from functions.run_job import bp as run_job_bp
 from shared.jobs import JobState
 from shared.submissions import Submission
 from tests.support.triggers import Nothing, on_servicebus, user_function
@@ -29,7 +29,7 @@ async def test_a_redelivery_after_a_crash_is_delivery_2_and_takes_the_job_over(
             await asyncio.Event().wait()  # the process dies in here
         return {"runs": len(runs)}
 
-    run_job = user_function(worker.bp, "run_job")
+    run_job = user_function(run_job_bp, "run_job")
     async with on_servicebus(
         tmp_path, "hangs", hangs_first_time, lock_duration=0.3, max_delivery_count=5
     ) as (rt, queue):

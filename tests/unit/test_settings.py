@@ -122,7 +122,7 @@ def test_the_api_client_calls_an_answer_that_is_not_json_a_problem() -> None:
 
 
 async def test_the_lease_settings_reach_the_worker(tmp_path: Path) -> None:
-    from shared.runtime import Runtime
+    from shared.composition import Runtime
 
     rt = Runtime.from_settings(
         Settings.load(None, data_dir=tmp_path, lease_seconds=40, lease_renew_seconds=5)

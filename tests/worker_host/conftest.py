@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from functions.runtime import install
-from shared.runtime import Runtime
+from shared.composition import Runtime
 from shared.settings import Settings
 from tests.support.functions_worker import ROOT, FunctionsWorker, worker_library_installed
 

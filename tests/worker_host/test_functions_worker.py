@@ -12,10 +12,10 @@ import json
 from typing import Any
 
 import function_app
+from shared.composition import Runtime
 from shared.jobs import JobState
 from shared.ports import ReceivedMessage
 from shared.push import job_group, tenant_group
-from shared.runtime import Runtime
 from tests.support.functions_worker import FunctionsWorker, Invocation, QueueMessage
 
 TRIGGER_OF_QUEUE = {
