@@ -32,7 +32,7 @@ from dtq.host.bindings import SignalRBindings
 from dtq.host.catalog import build_catalog, load_app
 from dtq.host.config import HostConfig
 from dtq.host.listener import QueueListener
-from dtq.host.signalr_keys import LocalSignalR, local_service
+from dtq.host.signalr_keys import LocalSignalR, joined_service, local_service, note_service
 from dtq.host.timers import TimerRunner
 from functions.runtime import install
 from shared import telemetry, traces
@@ -60,6 +60,7 @@ def metrics_dir(settings: Settings) -> Path:
 
 async def run_worker(settings: Settings, app_dir: Path) -> None:
     """Run the app's queue triggers until SIGTERM/SIGINT, then drain gracefully."""
+    settings = joined_service(settings)  # the push path of the host on this data folder
     config = HostConfig.load(app_dir, host_json_overrides(app_dir / "local.settings.json"))
     app = load_app(app_dir)  # first: puts the app folder on sys.path for job type modules
     prepare_multiprocess(metrics_dir(settings), os.environ, clear=False)
@@ -225,6 +226,8 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
     )
     app = load_app(options.app_dir)  # first: puts the app folder on sys.path
     settings, local = local_service(settings, options.host, options.port)
+    if local is not None:
+        note_service(settings, local)  # for `dtq worker` processes started apart
     # Before any Prometheus metric exists: the workers started below inherit it.
     prepare_multiprocess(metrics_dir(settings), os.environ, clear=True)
     runtime = Runtime.from_settings(settings, prometheus_dir=metrics_dir(settings))

@@ -121,3 +121,32 @@ def local_service(settings: Settings, host: str, port: int) -> tuple[Settings, L
         local = given
     os.environ[env_name("signalr_connection")] = local.connection_string
     return settings.model_copy(update={"signalr_connection": local.connection_string}), local
+
+
+#: The file in the data folder where ``dtq serve`` notes its service's connection string,
+#: so a ``dtq worker`` started apart on the same data joins the push path (owner-only).
+NOTE = "signalr-connection"
+
+
+def note_service(settings: Settings, local: LocalSignalR) -> None:
+    """Write ``local``'s connection string to the data folder, readable by its owner only."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / NOTE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(local.connection_string + "\n")
+    path.chmod(0o600)
+
+
+def joined_service(settings: Settings) -> Settings:
+    """For a ``dtq worker``: the settings with the connection string of the local host
+    serving this data folder, when none is set (a worker that ``dtq serve`` started has it
+    in its environment already); as they are otherwise."""
+    path = settings.data_dir / NOTE
+    if settings.signalr_connection or settings.signalr_service_uri or not path.is_file():
+        return settings
+    noted = path.read_text().strip()
+    if LocalSignalR.parse(noted) is None:
+        return settings
+    os.environ[env_name("signalr_connection")] = noted
+    return settings.model_copy(update={"signalr_connection": noted})
