@@ -66,8 +66,11 @@ def test_stats_after_a_known_workload(
     }
     workers = stats["workers"]
     assert len(workers) == 2 and len({w["pid"] for w in workers}) == 2
-    assert sum(w["invocations"] for w in workers) == 4
-    assert all(len(w["queues"]) == 3 for w in workers)
+    # Four job runs, and the batches of the live-update push (the events queue), whose
+    # number depends on how the changes were batched.
+    assert sum(w["invocations"] for w in workers) >= 4
+    jobs_queues = {"dtq-jobs", "dtq-jobs-high", "dtq-jobs-low"}
+    assert all(set(w["queues"]) == jobs_queues | {"dtq-events"} for w in workers)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
