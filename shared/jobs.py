@@ -281,6 +281,11 @@ class Job(BaseModel):
             at=now,
         )
 
+    def with_error(self, error: JobError) -> list[JobError]:
+        """The errors with ``error`` in its attempt's place (one per attempt, in order)."""
+        kept = [e for e in self.errors if e.attempt != error.attempt]
+        return sorted([*kept, error], key=lambda e: e.attempt)
+
     def to_public(self) -> dict[str, Any]:
         """The JSON shape the API returns (the log apart: GET /jobs/{id}/logs has it)."""
         return self.model_dump(mode="json", exclude={"logs"})

@@ -43,7 +43,7 @@ from shared.control import ResultTooLarge
 from shared.errors import BackendUnavailable, TooLarge
 from shared.guarded import guarded_update
 from shared.job_logs import LogLine
-from shared.jobs import DeadLetter, Job, JobState
+from shared.jobs import DeadLetter, Job, JobError, JobState
 from shared.jobtypes.errors import JobCancelled, JobDeferred, JobFailure, JobTimedOut
 from shared.messages import JobMessage
 from shared.metrics import Metrics
@@ -155,28 +155,45 @@ class Settler:
             await self.completed(run.job, msg, result, time.monotonic() - began, run.logs.take())
 
     async def finish(
-        self, job: Job, state: JobState, logs: Sequence[LogLine] = (), **changes: Any
+        self,
+        job: Job,
+        state: JobState,
+        logs: Sequence[LogLine] = (),
+        *,
+        failure: JobError | None = None,
+        **changes: Any,
     ) -> bool:
         """Settle this attempt in ``state``, with the log lines its run had not stored
-        yet; False if it was settled elsewhere meanwhile."""
+        yet and its ``failure`` added to the job's errors as stored now (not as this run
+        read them); False if it was settled elsewhere meanwhile. If the next attempt
+        started before this write (its message was due before this attempt's retrying
+        write landed), this attempt's failure is still recorded on the job."""
         attempt, holder = job.attempt, job.lease_holder
         now = self.clock()
+        settled = False
 
         def change(current: Job) -> Job | None:
-            if not running_attempt(current, attempt, holder):
-                return None  # someone else settled this attempt (e.g. took it over)
-            return current.moved_to(state, now=now, **changes).with_logs(logs)
+            nonlocal settled
+            settled = running_attempt(current, attempt, holder)
+            failed = {} if failure is None else {"errors": current.with_error(failure)}
+            if settled:
+                extra = {"error": failure} if failure is not None else {}
+                return current.moved_to(state, now=now, **changes, **failed, **extra).with_logs(
+                    logs
+                )
+            mine = failure is not None and any(e.attempt == attempt for e in current.errors)
+            if failure is not None and current.attempt > attempt and not mine:
+                return current.model_copy(update=failed)  # a later attempt runs: keep ours
+            return None  # someone else settled this attempt (e.g. took it over)
 
-        stored, changed = await guarded_update(
-            self.status, job.tenant_id, job.job_id, change, known=job
-        )
-        if not changed:
+        stored, _ = await guarded_update(self.status, job.tenant_id, job.job_id, change, known=job)
+        if not settled:
             log.info(
                 "job %s attempt %d was settled elsewhere (%s)", job.job_id, attempt, stored.state
             )
         elif self.cap is not None:
             await self.cap.release(job)
-        return changed
+        return settled
 
     async def cancelled(self, job: Job, elapsed: float, logs: Sequence[LogLine] = ()) -> None:
         if await self.finish(job, JobState.CANCELLED, logs, stage="cancelled"):
@@ -240,7 +257,6 @@ class Settler:
         now = self.clock()
         retryable, message, retry_after, reason = classify(exc)
         error = job.failure(type(exc).__name__, message, retryable=retryable, now=now)
-        errors = [*job.errors, error]
         if retryable and job.attempt < job.max_attempts:
             delay = self.backoffs.retry.delay(job.attempt, retry_after, rng=self.backoffs.rng)
             due = now + timedelta(seconds=delay)
@@ -257,8 +273,7 @@ class Settler:
                 job,
                 JobState.RETRYING,
                 logs,
-                error=error,
-                errors=errors,
+                failure=error,
                 next_attempt_at=due,
                 stage=f"retrying in {delay:.1f}s",
             ):
@@ -275,8 +290,7 @@ class Settler:
                 job,
                 JobState.FAILED,
                 logs,
-                error=error,
-                errors=errors,
+                failure=error,
                 stage="failed",
                 dead_letter=dead,
             ):

@@ -18,7 +18,7 @@ from tests.conftest import running_emulator
 from tests.e2e.conftest import azure_env
 from tests.support.api import Api
 from tests.support.emulators import Azurite, CosmosServer
-from tests.support.processes import LocalHost, free_port
+from tests.support.processes import JOB_MESSAGES, LocalHost, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -107,7 +107,7 @@ def test_status_store_outage_is_503_and_recovers(
             assert int(refused.headers["Retry-After"]) >= 1
             assert client.http.get("/healthz").status_code == 503
             with sqlite3.connect(data / "dtq.sqlite3") as db:
-                queued = db.execute("SELECT COUNT(*) FROM queue_messages").fetchone()[0]
+                queued = db.execute(JOB_MESSAGES).fetchone()[0]
             assert queued == 0, "a refused job left nothing half-written in the queue"
 
             persistent_azurite.start()

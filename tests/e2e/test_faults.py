@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import running_emulator
 from tests.support.api import Api
 from tests.support.emulators import Azurite, CosmosServer
-from tests.support.processes import LocalHost
+from tests.support.processes import JOB_MESSAGES, LocalHost
 from tests.support.proxy import TcpProxy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -44,7 +44,7 @@ def wait_all_completed(api: Api, ids: list[str], timeout: float = 60) -> None:
 def assert_recovered_in_place(host: LocalHost, data_dir: Path) -> None:
     """No message is left in the queue, and no worker process had to be restarted."""
     with sqlite3.connect(data_dir / "dtq.sqlite3") as db:
-        assert db.execute("SELECT COUNT(*) FROM queue_messages").fetchone()[0] == 0
+        assert db.execute(JOB_MESSAGES).fetchone()[0] == 0
     assert "restarting it" not in host.log(), "the workers recovered without a restart"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.api import Api
-from tests.support.processes import running_host
+from tests.support.processes import JOB_MESSAGES, running_host
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -26,7 +26,7 @@ ENV = {RENEWAL_OVERRIDE: f"00:00:0{RENEWAL_CAP}", "DTQ_QUEUE_LOCK_SECONDS": str(
 
 def queued_messages(data_dir: Path) -> int:
     with sqlite3.connect(data_dir / "dtq.sqlite3") as db:
-        return int(db.execute("SELECT COUNT(*) FROM queue_messages").fetchone()[0])
+        return int(db.execute(JOB_MESSAGES).fetchone()[0])
 
 
 def test_a_job_longer_than_the_lock_renewal_cap_runs_its_attempt_once(tmp_path: Path) -> None:

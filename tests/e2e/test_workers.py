@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.api import Api
-from tests.support.processes import LocalHost, start_worker, stop_process
+from tests.support.processes import JOB_MESSAGES, LocalHost, start_worker, stop_process
 
 pytestmark = pytest.mark.e2e
 
@@ -63,7 +63,7 @@ def test_worker_killed_mid_job_is_redelivered_and_result_written_once(
         rows = db.execute(
             "SELECT created_at FROM job_results WHERE job_id = ?", (job_id,)
         ).fetchall()
-        left = db.execute("SELECT COUNT(*) FROM queue_messages").fetchone()[0]
+        left = db.execute(JOB_MESSAGES).fetchone()[0]
     assert len(rows) == 1
     assert rows[0][0] > killed_at, "the result was written by the second worker, once"
     assert left == 0, "the message was completed"
@@ -86,7 +86,7 @@ def test_cancelled_queued_job_never_runs(host: LocalHost, api: Api) -> None:
     assert job["state"] == "cancelled" and job["attempt"] == 0 and job["started_at"] is None
     assert api.http.get(f"/jobs/{job_id}/result").status_code == 404
     with sqlite3.connect(host.data_dir / "dtq.sqlite3") as db:
-        assert db.execute("SELECT COUNT(*) FROM queue_messages").fetchone()[0] == 0
+        assert db.execute(JOB_MESSAGES).fetchone()[0] == 0
 
 
 def test_graceful_shutdown_abandons_in_flight_jobs_which_finish_later(

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.processes import LocalHost, start_worker, stop_process
+from tests.support.processes import JOB_MESSAGES, LocalHost, start_worker, stop_process
 
 COMPLETED_LINE = re.compile(r"job (\w+) completed(?: \[job=.*\])?$", re.MULTILINE)
 
@@ -116,13 +116,8 @@ def run_chaos(
     with sqlite3.connect(data_dir / "dtq.sqlite3") as db:
         states = Counter(state for (state,) in db.execute("SELECT state FROM jobs"))
         result_rows = db.execute("SELECT COUNT(*) FROM job_results").fetchone()[0]
-        messages_left = db.execute(
-            # The job queues: the events queue (live updates) drains on its own time.
-            "SELECT COUNT(*) FROM queue_messages WHERE status = 0 AND queue LIKE 'dtq-jobs%'"
-        ).fetchone()[0]
-        dead = db.execute(
-            "SELECT COUNT(*) FROM queue_messages WHERE status = 1 AND queue LIKE 'dtq-jobs%'"
-        ).fetchone()[0]
+        messages_left = db.execute(JOB_MESSAGES + " AND status = 0").fetchone()[0]
+        dead = db.execute(JOB_MESSAGES + " AND status = 1").fetchone()[0]
         mismatched = db.execute(
             "SELECT COUNT(*) FROM jobs JOIN job_results USING (job_id)"
             " WHERE json_extract(jobs.data, '$.attempt')"

@@ -171,3 +171,8 @@ def create_key(data_dir: Path, tenant: str, env: dict[str, str] | None = None) -
     """The token of a new API key for ``tenant`` (``dtq keys create`` on that data)."""
     created = run_dtq(data_dir, "keys", "create", "--tenant", tenant, "--json", env=env)
     return str(json.loads(created)["token"])
+
+
+#: The messages of the job queues in the embedded database (not the events queue's, which
+#: the live-update push drains on its own time).
+JOB_MESSAGES = "SELECT COUNT(*) FROM queue_messages WHERE queue LIKE 'dtq-jobs%'"

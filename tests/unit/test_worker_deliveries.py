@@ -613,3 +613,34 @@ async def test_a_deferred_job_can_be_cancelled_while_it_waits(
     assert cancelled.state is JobState.CANCELLED
     await parts.worker.handle(await deliver(parts, max_wait=2))
     assert behaviour.calls == [1], "the copy of a cancelled job is a no-op"
+
+
+async def test_an_attempts_error_is_kept_when_the_next_attempt_starts_before_its_settling(
+    parts: Parts,
+) -> None:
+    """A retry's message is sent before the job is marked retrying (a crash between the two
+    leaves a redelivery, not a lost job), so with a short backoff the next attempt can
+    start first. Neither attempt's error may be lost: each is added to the errors as
+    stored, not as the run read them."""
+    job = await submit(parts)
+    now = datetime.now(UTC)
+
+    async def start(attempt: int, holder: str) -> Job:
+        current = await parts.status.get("t1", job.job_id)
+        lease = {"lease_until": now + timedelta(minutes=1), "lease_holder": holder}
+        running = current.moved_to(JobState.RUNNING, attempt=attempt, **lease)
+        return await parts.status.replace(running)
+
+    first = await start(1, "one")
+    second = await start(2, "two")  # its message came before the first run settled
+    settler = parts.worker._settler()
+    msg = JobMessage(job.job_id, "t1", 1, job.trace_id)
+    await settler.failed(first, msg, TransientJobError("first"), 0.1)
+    stored = await parts.status.get("t1", job.job_id)
+    assert (stored.state, stored.attempt) == (JobState.RUNNING, 2), "attempt 2 goes on"
+    assert [e.attempt for e in stored.errors] == [1], "attempt 1's failure is recorded"
+
+    await settler.failed(second, msg, TransientJobError("second"), 0.1)  # read errors: []
+    done = await parts.status.get("t1", job.job_id)
+    assert done.state is JobState.RETRYING
+    assert [(e.attempt, e.message) for e in done.errors] == [(1, "first"), (2, "second")]
