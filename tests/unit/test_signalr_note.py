@@ -3,6 +3,7 @@ folder: the host notes its SignalR connection string there, for its owner only."
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,13 +14,20 @@ from dtq.host.signalr_keys import NOTE, LocalSignalR, joined_service, note_servi
 from shared.settings import Settings
 
 AZURE = "Endpoint=https://x.service.signalr.net;AccessKey=k;Version=1.0;"
+VARIABLE = "AzureSignalRConnectionString"
 
 
 @pytest.fixture(autouse=True)
-def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """joined_service sets the variable for the worker's children: not for later tests."""
-    monkeypatch.delenv("AzureSignalRConnectionString", raising=False)
-    yield
+def environment() -> Iterator[None]:
+    """joined_service sets the variable for the worker's children: not for later tests
+    (monkeypatch.delenv of an unset variable would not restore it)."""
+    saved = os.environ.pop(VARIABLE, None)
+    try:
+        yield
+    finally:
+        os.environ.pop(VARIABLE, None)
+        if saved is not None:
+            os.environ[VARIABLE] = saved
 
 
 def test_a_worker_started_apart_takes_the_hosts_connection(tmp_path: Path) -> None:
