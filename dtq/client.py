@@ -99,11 +99,16 @@ class ApiClient:
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         accept: tuple[int, ...] = (),
+        timeout: float | None = None,
     ) -> httpx.Response:
-        """The response, or ApiProblem (4xx/5xx not in ``accept``) / Unreachable (no answer)."""
+        """The response, or ApiProblem (4xx/5xx not in ``accept``) / Unreachable (no answer).
+        ``timeout``: this request's, in place of the client's (a long-poll's is longer)."""
         query = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
+        limit = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
         try:
-            response = self._http.request(method, path, json=json, params=query, headers=headers)
+            response = self._http.request(
+                method, path, json=json, params=query, headers=headers, timeout=limit
+            )
         except httpx.TransportError as exc:
             raise Unreachable(self.base_url, str(exc) or type(exc).__name__) from None
         if response.status_code >= 400 and response.status_code not in accept:
@@ -212,7 +217,7 @@ class ApiClient:
             left = None if deadline is None else deadline - time.monotonic()
             wait = LONG_POLL_SECONDS if left is None else max(0, min(LONG_POLL_SECONDS, int(left)))
             headers = {"If-None-Match": etag, "Prefer": f"wait={wait}"} if etag else None
-            response = self._long_poll(path, headers, wait)
+            response = self.request("GET", path, headers=headers, timeout=wait + 30.0)
             if response.status_code != 304:
                 etag, delay = response.headers.get("ETag"), interval
                 body = response.json()
@@ -226,16 +231,6 @@ class ApiClient:
             if not waited:
                 time.sleep(delay)
                 delay = min(delay * 1.5, WATCH_MAX_INTERVAL)
-
-    def _long_poll(self, path: str, headers: dict[str, str] | None, wait: int) -> httpx.Response:
-        """A GET that may be held ``wait`` seconds by the server."""
-        try:
-            response = self._http.get(path, headers=headers, timeout=wait + 30.0)
-        except httpx.TransportError as exc:
-            raise Unreachable(self.base_url, str(exc) or type(exc).__name__) from None
-        if response.status_code >= 400:
-            raise _problem(response)
-        return response
 
     # --- dead-letter queue ------------------------------------------------------
     def dead_letters(
