@@ -16,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import hashlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,8 +54,15 @@ def configure_logging(settings: Settings) -> None:
 
 
 def metrics_dir(settings: Settings) -> Path:
-    """Where the local host's processes keep their Prometheus values."""
-    return settings.data_dir / "metrics"
+    """Where the local host's processes keep their Prometheus values: a folder of this
+    data folder's own in RAM (``/dev/shm``, else the system's temp folder), never on the
+    data folder's disk. prometheus_client memory-maps sparse files there, and a process
+    writing into a mapping that a full disk cannot back is killed by SIGBUS: a full data
+    disk must refuse writes (507), not kill the workers (tests/e2e/test_disk_full.py)."""
+    ram = Path("/dev/shm")
+    base = ram if ram.is_dir() and os.access(ram, os.W_OK) else Path(tempfile.gettempdir())
+    folder = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:16]
+    return base / f"dtq-metrics-{os.getuid()}-{folder}"
 
 
 # --- worker processes -------------------------------------------------------------
@@ -285,6 +295,7 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
         log.info("shutting down: stopping workers")
         await supervisor.stop(settings.shutdown_grace_seconds)
         await runtime.close()
+        shutil.rmtree(metrics_dir(settings), ignore_errors=True)  # RAM, not the data folder
         telemetry.flush()
         install(None)
 
