@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.browser.conftest import expect
 
@@ -59,3 +60,62 @@ def test_a_failed_negotiate_falls_back_to_polling(page: Any, api: httpx.Client) 
     job_id = submit(api, {"duration_ms": 0})
     row = page.locator(f'tr[data-job-id="{job_id}"]')
     expect(row.get_by_test_id("job-state")).to_have_text("completed")
+
+
+# The event of a logs-only write is dropped on the local host: its message id (job id
+# and updated_at, shared/push.py event_message) repeats the previous event's, and the
+# embedded events queue applies duplicate detection, which Azure's events queue does not
+# have (infra/bicep/modules/servicebus.bicep). Strict: it fails once that is fixed, so
+# this mark goes then.
+@pytest.mark.xfail(
+    strict=True,
+    reason="a logs-only write's event repeats the previous message id and the embedded"
+    " events queue drops it as a duplicate (shared/push.py event_message)",
+)
+def test_a_log_line_alone_reaches_the_open_detail_by_push(page: Any, api: httpx.Client) -> None:
+    """A line logged while a job runs is stored by a write of its own (no progress, no
+    new state, the same ``updated_at``: shared/job_logs.py); its pushed event alone,
+    polls answered "no change", brings it to the detail's Log region."""
+    polls_bring_nothing(page)
+    job_polls: list[str] = []
+
+    def job_unchanged(route: Any) -> None:
+        # The detail's first read of the job goes through; later polls bring nothing.
+        job_polls.append(route.request.url)
+        if len(job_polls) == 1:
+            route.continue_()
+        else:
+            route.fulfill(
+                status=304, headers={"ETag": route.request.headers.get("if-none-match", '"x"')}
+            )
+
+    logs_answers: list[int] = []
+    page.on(
+        "response",
+        lambda r: (
+            logs_answers.append(len(r.json()["lines"]))
+            if r.url.endswith("/logs") and r.status == 200
+            else None
+        ),
+    )
+    page.goto("/")
+    expect(page.get_by_test_id("live-mode")).to_contain_text("pushed (SignalR)")
+    # Scheduled: the detail is open (and has read the job) before it runs.
+    response = api.post(
+        "/jobs",
+        json={"job_type": "simulate", "payload": {"duration_ms": 30_000}, "delay_seconds": 2},
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job_id"]
+    try:
+        page.route(re.compile(rf".*/api/v1/jobs/{job_id}$"), job_unchanged)
+        page.evaluate("id => { location.hash = `#/jobs/${id}`; }", job_id)
+        expect(page.get_by_test_id("detail-state")).to_have_text("scheduled")
+        expect(page.get_by_test_id("detail-state")).to_have_text("running", timeout=10_000)
+        line = page.get_by_test_id("detail-log-line").filter(has_text="1 step(s) of 30000 ms")
+        expect(line).to_have_count(1, timeout=5_000)
+        # It came later than the job's start: the first log read (on "running") had none.
+        assert logs_answers[0] == 0, logs_answers
+        assert api.get(f"/jobs/{job_id}").json()["state"] == "running"
+    finally:
+        api.delete(f"/jobs/{job_id}")
