@@ -6,13 +6,12 @@ against Azure SignalR Service:
   ``{query.X}``);
 - ``signalR`` (output, ``func.Out[str]``): after the function returns, its value (one
   message or group action, or a JSON list of them) is carried out through the service's
-  data-plane REST API, with a token per request; a failed call fails the invocation, as
-  a failed output binding does in Azure.
+  data-plane REST API, in one call (``:batch``) with a token of its own; a failed call
+  fails the invocation, as a failed output binding does in Azure.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Mapping
@@ -82,7 +81,8 @@ class SignalRBindings:
         return json.dumps({"url": url, "accessToken": token})
 
     async def deliver(self, hub: str, value: Any) -> None:
-        """Carry out an output binding's value (nothing set: nothing to do)."""
+        """Carry out an output binding's value (nothing set: nothing to do), in one call
+        to the service (its ``:batch``, dtq/host/signalr.py), the items in order."""
         if value is None:
             return
         items = json.loads(value) if isinstance(value, str | bytes) else value
@@ -90,28 +90,13 @@ class SignalRBindings:
             items = [items]
         if not isinstance(items, list):
             raise ValueError("a signalR output is a message, a group action, or a list of them")
-        await asyncio.gather(*(self._one(hub, item) for item in items))
-
-    async def _one(self, hub: str, item: dict[str, Any]) -> None:
-        base = f"/api/v1/hubs/{quote(hub.lower(), safe='')}"
-        if "action" in item:
-            action = str(item["action"]).lower()
-            if action not in ("add", "remove"):
+        for item in items:
+            if "action" in item and str(item["action"]).lower() not in ("add", "remove"):
                 raise ValueError(f"group action {item['action']!r} is not supported here")
-            path = f"{base}/groups/{quote(item['groupName'], safe='')}/users/"
-            path += quote(item["userId"], safe="")
-            await self._call("PUT" if action == "add" else "DELETE", path, None)
-            return
-        body = {"target": item["target"], "arguments": item.get("arguments", [])}
-        if item.get("groupName"):
-            path = f"{base}/groups/{quote(item['groupName'], safe='')}"
-        elif item.get("userId"):
-            path = f"{base}/users/{quote(item['userId'], safe='')}"
-        else:
-            path = base
-        await self._call("POST", path, body)
+        if items:
+            await self._call("POST", f"/api/v1/hubs/{quote(hub.lower(), safe='')}/:batch", items)
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None) -> None:
+    async def _call(self, method: str, path: str, body: Any) -> None:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=10, trust_env=False)
         url = self.keys.rest_url(path)

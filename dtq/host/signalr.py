@@ -9,7 +9,14 @@ web process under ``/signalr`` (behind the browser guard):
   invocations are ignored (serverless mode with no upstream);
 - the v1 data-plane REST API the Functions SignalR output binding calls, each request
   with a token whose ``aud`` is its URL: ``POST /api/v1/hubs/H`` (everyone),
-  ``POST .../users/U``, ``POST .../groups/G``, ``PUT|DELETE .../groups/G/users/U``.
+  ``POST .../users/U``, ``POST .../groups/G``, ``PUT|DELETE .../groups/G/users/U``;
+- one call of its own, ``POST /api/v1/hubs/H/:batch``: the items of one ``signalR``
+  output binding (messages and group actions, as the binding's value lists them),
+  applied in order. The local host's bindings send an output in one call: a request to
+  this process costs several milliseconds of Python, so one REST call per message put
+  a 10-job batch's 20 messages half a second behind (docs/performance.md). Azure's
+  Functions extension talks to its service its own way too (REST calls, or one
+  persistent connection); what the functions set on the binding is the same.
 
 Groups hold users, as Azure's user-group membership does: every connection of a user,
 now and later, receives what its groups are sent. Written by hand: no maintained Python
@@ -26,6 +33,7 @@ import re
 import secrets
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -47,6 +55,7 @@ PENDING_SECONDS = 120.0
 #: Frames waiting for a slow client; past it the connection is closed.
 MAX_QUEUED = 1000
 _REST = re.compile(r"^/api/v1/hubs/([^/]+)(?:/(users|groups)/([^/]+)(?:/users/([^/]+))?)?/?$")
+_BATCH = re.compile(r"^/api/v1/hubs/([^/]+)/:batch$")
 
 
 def _raw_path(scope: Scope) -> str:
@@ -111,7 +120,9 @@ class SignalRService:
         request = Request(scope, receive)
         if path == "/client/negotiate":
             response = self._negotiate(request)
-        elif (m := _REST.match(raw := _raw_path(scope))) is not None:
+        elif (m := _BATCH.match(raw := _raw_path(scope))) is not None:
+            response = await self._batch(request, raw, m)
+        elif (m := _REST.match(raw)) is not None:
             response = await self._rest(request, raw, m)
         else:
             response = problem(404, "Not found", f"the SignalR service has nothing at {path}")
@@ -264,8 +275,54 @@ class SignalRService:
             hub.send(frame, user=name if kind == "users" else None)
         return Response(status_code=202)
 
+    async def _batch(self, request: Request, path: str, m: re.Match[str]) -> Response:
+        try:
+            self.keys.verify(bearer(request.headers.get("authorization")), self.keys.rest_url(path))
+        except TokenRefused as exc:
+            return problem(401, "Unauthorized", f"the access token is refused: {exc}")
+        if request.method.upper() != "POST":
+            return problem(405, "Method not allowed", "a batch is POSTed")
+        hub = self.hubs[unquote(m.group(1)).lower()]
+        try:
+            items = json.loads(await request.body())
+            if not isinstance(items, list):
+                raise TypeError("not a list")
+            steps = [_step(item) for item in items]  # all checked before any is applied
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return problem(400, "Bad request", f"send a list of messages and group actions: {exc}")
+        for step in steps:
+            step(hub)
+        return Response(status_code=202)
+
     def close_all(self) -> None:
         """Close every connection (the host is stopping)."""
         for hub in self.hubs.values():
             for conn in hub.connections.values():
                 conn.push(None)
+
+
+def _step(item: dict[str, Any]) -> Callable[[Hub], object]:
+    """One item of a batch, as what it does to a hub: a group action (``action`` add or
+    remove, ``groupName``, ``userId``) or a message (``target``, ``arguments``, sent to
+    its ``groupName``, else its ``userId``, else everyone)."""
+    if "action" in item:
+        action, group, user = (
+            str(item["action"]).lower(),
+            str(item["groupName"]),
+            str(item["userId"]),
+        )
+        if action == "add":
+            return lambda hub: hub.groups_of[user].add(group)
+        if action == "remove":
+            return lambda hub: hub.groups_of.get(user, set()).discard(group)
+        raise ValueError(f"group action {item['action']!r} is not supported")
+    frame = record(
+        {"type": 1, "target": str(item["target"]), "arguments": list(item.get("arguments", []))}
+    )
+    if item.get("groupName"):
+        group = str(item["groupName"])
+        return lambda hub: hub.send(frame, group=group)
+    if item.get("userId"):
+        user = str(item["userId"])
+        return lambda hub: hub.send(frame, user=user)
+    return lambda hub: hub.send(frame)

@@ -151,6 +151,16 @@ async def test_the_service_refuses_bad_wrong_and_expired_tokens(
             json={"target": "jobUpdated", "arguments": [{}]},
         )
         assert answer.status_code == 401
+        # nor to the batch the host's bindings send; a REST token is, for a list only
+        batch = f"{base}/signalr/api/v1/hubs/dtq/:batch"
+        message = {"target": "jobUpdated", "arguments": [{}], "groupName": "tenant-acme"}
+        answer = await http.post(batch, headers={"Authorization": f"Bearer {good}"}, json=[message])
+        assert answer.status_code == 401
+        rest = {"Authorization": f"Bearer {sign({'aud': batch, 'exp': now + 60})}"}
+        assert (await http.post(batch, headers=rest, json=message)).status_code == 400
+        wrong = [message, {"action": "rename", "groupName": "g", "userId": "u"}]
+        assert (await http.post(batch, headers=rest, json=wrong)).status_code == 400
+        assert (await http.post(batch, headers=rest, json=[message])).status_code == 202
         # a good client token negotiates (negotiateVersion 1: a separate connection token)
         answer = await http.post(
             f"{base}/signalr/client/negotiate?hub=dtq&negotiateVersion=1",
