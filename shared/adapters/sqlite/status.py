@@ -1,10 +1,16 @@
-"""Job status rows on SQLite with optimistic concurrency (an integer version as ETag)."""
+"""Job status rows on SQLite with optimistic concurrency (an integer version as ETag).
+
+Every list is a range of one index read newest first (by tenant; by tenant and state;
+by tenant and type; by tenant, state and type), so a page costs what it returns; the
+counts are kept exact in counter tables written in the same transaction as the jobs
+(shared/adapters/sqlite/status_counts.py)."""
 
 from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
 
+from shared.adapters.sqlite import status_counts
 from shared.adapters.sqlite.database import Database
 from shared.errors import Conflict, NotFound, PreconditionFailed
 from shared.jobs import Job, JobState
@@ -29,11 +35,32 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant_id, job_id);
 CREATE INDEX IF NOT EXISTS jobs_by_tenant_state ON jobs (tenant_id, state, job_id);
 CREATE INDEX IF NOT EXISTS jobs_by_tenant_type ON jobs (tenant_id, job_type, job_id);
+CREATE INDEX IF NOT EXISTS jobs_by_tenant_state_type ON jobs (tenant_id, state, job_type, job_id);
 CREATE TABLE IF NOT EXISTS markers (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID
 """
+
+
+def list_query(
+    tenant_id: str, state: JobState | None, job_type: str | None, cursor: str | None, limit: int
+) -> tuple[str, tuple[object, ...]]:
+    """A page of a list and one more row: a range of one of the jobs' indexes, read
+    newest first (no sort, no filter beyond the index)."""
+    where = ["tenant_id = ?"]
+    args: list[object] = [tenant_id]
+    if state is not None:
+        where.append("state = ?")
+        args.append(state.value)
+    if job_type is not None:
+        where.append("job_type = ?")
+        args.append(job_type)
+    if cursor:
+        where.append("job_id < ?")
+        args.append(decode_cursor(cursor))
+    sql = f"SELECT version, data FROM jobs WHERE {' AND '.join(where)} ORDER BY job_id DESC LIMIT ?"
+    return sql, (*args, limit + 1)
 
 
 class SqliteStatusStore:
@@ -42,6 +69,8 @@ class SqliteStatusStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         db.ensure_schema("status", SCHEMA)
+        with db.transaction() as conn:
+            status_counts.migrate(conn)
 
     @staticmethod
     def _job(row: sqlite3.Row) -> Job:
@@ -61,6 +90,7 @@ class SqliteStatusStore:
             )
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"job {job.job_id} already exists") from exc
+        status_counts.shift(conn, status_counts.counted(job), 1)
 
     async def get(self, tenant_id: str, job_id: str) -> Job:
         return await self.db.read(self._get, tenant_id, job_id)
@@ -82,25 +112,30 @@ class SqliteStatusStore:
 
     @staticmethod
     def _replace(conn: sqlite3.Connection, job: Job, version: int, data: str) -> None:
-        cur = conn.execute(
+        found = status_counts.stored(conn, job.tenant_id, job.job_id)
+        if found is None:
+            raise NotFound(f"job {job.job_id} not found")
+        current, before = found
+        if current != version:
+            raise PreconditionFailed(f"job {job.job_id} changed since version {version}")
+        conn.execute(
             "UPDATE jobs SET state = ?, version = version + 1, data = ?"
             " WHERE job_id = ? AND tenant_id = ? AND version = ?",
             (job.state.value, data, job.job_id, job.tenant_id, version),
         )
-        if cur.rowcount == 0:
-            exists = conn.execute(
-                "SELECT 1 FROM jobs WHERE job_id = ? AND tenant_id = ?", (job.job_id, job.tenant_id)
-            ).fetchone()
-            if exists is None:
-                raise NotFound(f"job {job.job_id} not found")
-            raise PreconditionFailed(f"job {job.job_id} changed since version {version}")
+        # The type column never changes: the job counts under its stored type.
+        status_counts.change(conn, before, status_counts.counted(job, before.job_type))
 
     async def delete(self, tenant_id: str, job_id: str) -> None:
         await self.db.write(self._delete, tenant_id, job_id)
 
     @staticmethod
     def _delete(conn: sqlite3.Connection, tenant_id: str, job_id: str) -> None:
+        found = status_counts.stored(conn, tenant_id, job_id)
+        if found is None:
+            return
         conn.execute("DELETE FROM jobs WHERE job_id = ? AND tenant_id = ?", (job_id, tenant_id))
+        status_counts.shift(conn, found[1], -1)
 
     async def list(
         self,
@@ -122,22 +157,8 @@ class SqliteStatusStore:
         limit: int,
         cursor: str | None,
     ) -> Page[Job]:
-        where = ["tenant_id = ?"]
-        args: list[object] = [tenant_id]
-        if state is not None:
-            where.append("state = ?")
-            args.append(state.value)
-        if job_type is not None:
-            where.append("job_type = ?")
-            args.append(job_type)
-        if cursor:
-            where.append("job_id < ?")
-            args.append(decode_cursor(cursor))
-        rows = conn.execute(
-            f"SELECT version, data FROM jobs WHERE {' AND '.join(where)}"
-            " ORDER BY job_id DESC LIMIT ?",
-            (*args, limit + 1),
-        ).fetchall()
+        sql, args = list_query(tenant_id, state, job_type, cursor, limit)
+        rows = conn.execute(sql, args).fetchall()
         jobs = [self._job(r) for r in rows[:limit]]
         next_cursor = encode_cursor(jobs[-1].job_id) if len(rows) > limit and jobs else None
         return Page(items=jobs, next_cursor=next_cursor)
@@ -148,42 +169,40 @@ class SqliteStatusStore:
 
     @staticmethod
     def _purge(conn: sqlite3.Connection, cutoff: str, limit: int) -> int:
-        cur = conn.execute(
+        rows = conn.execute(
             "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM jobs"
             " WHERE state IN ('completed', 'failed', 'cancelled')"
-            " AND json_extract(data, '$.finished_at') < ? LIMIT ?)",
+            " AND json_extract(data, '$.finished_at') < ? LIMIT ?)"
+            " RETURNING tenant_id, state, job_type,"
+            f" CASE WHEN state = 'completed' THEN {status_counts.MINUTE_SQL} END AS minute",
             (cutoff, limit),
-        )
-        return cur.rowcount
+        ).fetchall()
+        for row in rows:
+            status_counts.shift(
+                conn,
+                status_counts.Counted(
+                    row["tenant_id"], row["state"], row["job_type"], row["minute"]
+                ),
+                -1,
+            )
+        return len(rows)
 
     async def counts(self, tenant_id: str, completed_since: datetime) -> JobCounts:
         return await self.db.read(self._counts, tenant_id, completed_since)
 
     @staticmethod
     def _counts(conn: sqlite3.Connection, tenant_id: str, since: datetime) -> JobCounts:
-        by = {
-            (row["state"], row["job_type"]): row["n"]
-            for row in conn.execute(
-                "SELECT state, job_type, COUNT(*) AS n FROM jobs WHERE tenant_id = ?"
-                " GROUP BY state, job_type",
-                (tenant_id,),
-            )
-        }
-        # finished_at is ISO 8601 in UTC inside the JSON ("2026-11-23T07:35:01.5Z"): its
-        # first 16 characters are the minute, and text order is time order.
-        start = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        per_minute = [
-            (datetime.fromisoformat(row["minute"] + ":00+00:00"), row["n"])
-            for row in conn.execute(
-                "SELECT substr(json_extract(data, '$.finished_at'), 1, 16) AS minute,"
-                " COUNT(*) AS n FROM jobs"
-                " WHERE tenant_id = ? AND state = 'completed'"
-                " AND json_extract(data, '$.finished_at') >= ?"
-                " GROUP BY minute ORDER BY minute",
-                (tenant_id, start),
-            )
-        ]
-        return JobCounts(by, per_minute)
+        return status_counts.read(conn, tenant_id, since)
+
+    async def rebuild_index(self) -> int:
+        """Count every job again from the rows (``dtq admin rebuild-index``); returns
+        the number of jobs counted. The list indexes are SQLite's own and need nothing."""
+        return await self.db.write(self._rebuild)
+
+    @staticmethod
+    def _rebuild(conn: sqlite3.Connection) -> int:
+        status_counts.rebuild(conn)
+        return int(conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
 
     async def get_marker(self, name: str) -> str | None:
         marker_name(name)
