@@ -13,6 +13,7 @@ from functions.request_models import (
     BatchSubmitRequest,
     BulkDeadLetterRequest,
     RequeueRequest,
+    RotateSecretRequest,
     SubmitRequest,
 )
 from shared import __version__
@@ -57,6 +58,37 @@ class BulkResult(BaseModel):
     more: bool = Field(description="More jobs match; repeat the request for them.")
 
 
+class WebhookSecret(BaseModel):
+    """The tenant's webhook signing secret (docs/api.md, "Completion webhooks")."""
+
+    secret: str = Field(description="whsec_ and base64: the HMAC key of webhook-signature.")
+    previous_signs_until: str | None = Field(
+        description="While set, webhooks carry a second signature, by the replaced secret."
+    )
+
+
+def _webhook_paths(body: Any) -> dict[str, Any]:
+    no_body = {"required": False, "content": body("RotateSecretRequest")["content"]}
+    return {
+        "/api/v1/webhooks/secret": {
+            "get": {
+                "operationId": "get_webhook_secret",
+                "responses": {"200": _json("WebhookSecret"), **_problems(401, 503)},
+            }
+        },
+        "/api/v1/webhooks/secret:rotate": {
+            "post": {
+                "operationId": "rotate_webhook_secret",
+                "requestBody": no_body,
+                "responses": {
+                    "200": _json("WebhookSecret", "the new secret"),
+                    **_problems(400, 401, 415, 422, 503, 507),
+                },
+            }
+        },
+    }
+
+
 def _add(
     out: dict[str, Any],
     name: str,
@@ -85,6 +117,8 @@ def _schemas(registry: JobTypeRegistry, max_timeout: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for model in (Job, JobPage, JobLogs, Problem, RequeueRequest, BulkDeadLetterRequest):
         _add(out, model.__name__, model)
+    _add(out, "WebhookSecret", WebhookSecret)
+    _add(out, "RotateSecretRequest", RotateSecretRequest, mode="validation")
     _add(out, "BulkResult", BulkResult)
     del out["Job"]["properties"]["logs"]  # not in the job's body: GET .../logs has them
     # Filters name a known job type (anything else is a 422 naming the field).
@@ -340,6 +374,7 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                 }
             },
             **_dlq_paths(registry, body),
+            **_webhook_paths(body),
             "/api/v1/stats": {
                 "get": {
                     "operationId": "stats",

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from shared.constants import MAX_ATTEMPTS, MAX_BATCH, MAX_BULK, MAX_SCHEDULE_AHEAD
+from shared.errors import ValidationFailed
 from shared.jobs import Priority
 from shared.submissions import Submission
+from shared.webhooks.targets import MAX_URL_CHARS, check_url
 
 MAX_DELAY_SECONDS = MAX_SCHEDULE_AHEAD.total_seconds()
 
@@ -52,6 +54,28 @@ class SubmitRequest(BaseModel):
     priority: Priority = Field(
         default=Priority.NORMAL, description="Which queue carries it (docs/priorities.md)."
     )
+    callback_url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_URL_CHARS,
+        pattern=r"^[hH][tT][tT][pP][sS]?://",
+        description=(
+            "An http(s) URL that gets a signed POST when the job ends (Standard Webhooks;"
+            " docs/api.md). Default: the tenant's, if it has one."
+        ),
+    )
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback_url(cls, url: str | None) -> str | None:
+        """What can be told of the URL alone; the address rules follow at submit
+        (they depend on DTQ_WEBHOOK_ALLOW_PRIVATE) and again at each delivery."""
+        if url is not None:
+            try:
+                check_url(url, allow_private=True)
+            except ValidationFailed as exc:
+                raise ValueError(exc.errors[0].message) from None
+        return url
 
     def submission(self) -> Submission:
         return Submission(
@@ -62,6 +86,7 @@ class SubmitRequest(BaseModel):
             delay_seconds=self.delay_seconds,
             timeout_seconds=self.timeout_seconds,
             priority=self.priority,
+            callback_url=self.callback_url,
         )
 
 
@@ -99,4 +124,20 @@ class BulkDeadLetterRequest(BaseModel):
         ge=1,
         le=MAX_ATTEMPTS,
         description="Requeue only: attempts this round gets.",
+    )
+
+
+class RotateSecretRequest(BaseModel):
+    """Body of ``POST /api/v1/webhooks/secret:rotate`` (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keep_previous_seconds: float = Field(
+        default=86400.0,
+        ge=0,
+        le=7 * 86400.0,
+        description=(
+            "How long the replaced secret keeps signing beside the new one, so receivers"
+            " can switch without losing a delivery; 0 stops it at once (a leaked secret)."
+        ),
     )

@@ -5,7 +5,7 @@ attempts in range (:func:`attempts_error`, which a requeue's budget obeys too)."
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,7 @@ from shared.jobs import Job, utcnow
 from shared.jobtypes import JobTypeRegistry
 from shared.limits import TenantLimits
 from shared.ports import RateCounters
+from shared.webhooks.targets import check_url
 
 if TYPE_CHECKING:
     from shared.submissions import Submission
@@ -37,8 +38,13 @@ class SubmissionRules:
         default_max_attempts: int = 3,
         max_timeout_seconds: float = 540.0,
         clock: Callable[[], datetime] = utcnow,
+        callback_urls: Mapping[str, str] | None = None,
+        allow_private_callbacks: bool = False,
     ) -> None:
         self.registry = registry
+        #: Each tenant's default callback URL (DTQ_TENANT_CALLBACK_URLS).
+        self.callback_urls = dict(callback_urls or {})
+        self.allow_private_callbacks = allow_private_callbacks
         self.default_max_attempts = default_max_attempts
         self.max_timeout_seconds = max_timeout_seconds
         self.clock = clock
@@ -63,6 +69,12 @@ class SubmissionRules:
             )
         now = self.clock()
         run_at = self._run_at(submission, now, errors)
+        callback = submission.callback_url or self.callback_urls.get(tenant_id)
+        if submission.callback_url:
+            try:
+                check_url(submission.callback_url, allow_private=self.allow_private_callbacks)
+            except ValidationFailed as exc:
+                errors.extend(exc.errors)
         if errors:
             raise ValidationFailed("the submission is not valid", errors)
         return Job.new(
@@ -75,6 +87,7 @@ class SubmissionRules:
             timeout_seconds=timeout,
             priority=submission.priority,
             trace_id=trace_id,
+            callback_url=callback,
         )
 
     @staticmethod

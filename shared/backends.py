@@ -2,7 +2,8 @@
 a new entry here, not an edit of every place that picks one.
 
 Three settings choose (shared/settings.py): ``status_backend`` picks the stores kept
-beside the jobs (status, idempotency keys, rate counters, running slots, API keys),
+beside the jobs (status, idempotency keys, rate counters, running slots, API keys,
+webhook secrets and outbox),
 ``result_backend`` the result store, ``queue_backend`` the queues. The embedded entries
 use one SQLite file; the Azure entries import their SDKs only when chosen.
 """
@@ -23,6 +24,7 @@ from shared.adapters.sqlite import (
 from shared.adapters.sqlite.api_keys import SqliteApiKeyStore
 from shared.adapters.sqlite.rates import SqliteRateCounters
 from shared.adapters.sqlite.slots import SqliteRunSlots
+from shared.adapters.sqlite.webhooks import SqliteWebhookStore
 from shared.ports import (
     ApiKeyStore,
     IdempotencyKeys,
@@ -31,6 +33,7 @@ from shared.ports import (
     ResultStore,
     RunSlots,
     StatusStore,
+    WebhookStore,
 )
 from shared.settings import Settings
 from shared.usage import Usage
@@ -57,6 +60,7 @@ class Stores(Protocol):
     def rate_counters(self, r: Resources) -> RateCounters: ...
     def run_slots(self, r: Resources) -> RunSlots: ...
     def api_keys(self, r: Resources) -> ApiKeyStore: ...
+    def webhooks(self, r: Resources) -> WebhookStore: ...
 
 
 class SqliteStores:
@@ -77,6 +81,9 @@ class SqliteStores:
 
     def api_keys(self, r: Resources) -> ApiKeyStore:
         return SqliteApiKeyStore(r.sqlite())
+
+    def webhooks(self, r: Resources) -> WebhookStore:
+        return SqliteWebhookStore(r.sqlite())
 
 
 class TableStores:
@@ -116,6 +123,11 @@ class TableStores:
         from shared.adapters.azure.table_api_keys import TableApiKeyStore
 
         return TableApiKeyStore(self._service(r), r.settings.api_keys_table)
+
+    def webhooks(self, r: Resources) -> WebhookStore:
+        from shared.adapters.azure.table_webhooks import TableWebhookStore
+
+        return TableWebhookStore(self._service(r), r.settings.webhooks_table)
 
 
 def sqlite_results(r: Resources) -> ResultStore:

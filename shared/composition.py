@@ -48,6 +48,8 @@ from shared.settling import Backoffs
 from shared.stats import Stats
 from shared.submissions import Submissions
 from shared.usage import Usage
+from shared.webhooks.outbox import WebhookOutbox
+from shared.webhooks.service import Webhooks
 from shared.worker import Worker
 
 
@@ -80,6 +82,8 @@ class Runtime:
     workers: WorkerRegistry | None = None
     #: Counters and timings (Prometheus on the local host, OpenTelemetry everywhere).
     metrics: Metrics = field(default_factory=Metrics)
+    #: Completion webhooks: deliveries, the sweep, the tenants' secrets.
+    webhooks: Webhooks | None = None
     _sqlite: Callable[[], Database] | None = None
     _databases: list[Database] = field(default_factory=list)
 
@@ -118,6 +122,10 @@ class Runtime:
         )
         registry = registry or build_registry(settings, providers)
         new_queue = QUEUES[settings.queue_backend]
+        # A job's end starts its webhook's delivery (shared/webhooks/outbox.py).
+        status = outbox = WebhookOutbox(
+            status, stores.webhooks(r), new_queue(r, settings.webhooks_queue)
+        )
         if settings.push_enabled:  # every change also goes to SignalR (shared/push.py)
             status = PublishingStatusStore(status, new_queue(r, settings.events_queue))
         results = RESULTS[settings.result_backend](r)
@@ -151,6 +159,8 @@ class Runtime:
                 registry,
                 default_max_attempts=settings.default_max_attempts,
                 max_timeout_seconds=settings.job_timeout_seconds,
+                callback_urls=settings.callback_urls,
+                allow_private_callbacks=settings.webhook_allow_private,
             ),
             keys=keys,
             idempotency_window_seconds=settings.idempotency_window_seconds,
@@ -213,6 +223,7 @@ class Runtime:
             usage=usage,
             providers=providers,
             metrics=metrics,
+            webhooks=Webhooks.from_settings(settings, status, outbox.store, outbox.queue),
             _databases=databases,
             _sqlite=sqlite,
         )
@@ -235,6 +246,8 @@ class Runtime:
         self.worker.queues = queues
 
     def queue(self, name: str) -> JobQueue:
+        if self.webhooks is not None and name == self.webhooks.queue.queue_name:
+            return self.webhooks.queue
         try:
             return self.queues[name]
         except KeyError:
@@ -252,6 +265,8 @@ class Runtime:
         await self.access.keys.close()
         if self.providers is not None:
             await self.providers.close()
+        if self.webhooks is not None:
+            await self.webhooks.close()
         for db in self._databases:
             db.close()
 

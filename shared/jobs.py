@@ -19,6 +19,7 @@ from ulid import ULID
 from shared.constants import MAX_ERROR_CHARS, MAX_STAGE_CHARS
 from shared.errors import IllegalTransition
 from shared.job_logs import MAX_LOG_LINES, LogLine, fitted, log_line
+from shared.webhooks.records import WebhookDelivery, pending
 
 
 class JobState(StrEnum):
@@ -183,6 +184,9 @@ class Job(BaseModel):
     #: The last lines its handlers logged (``ctx.log``), oldest first, across attempts
     #: and requeues (shared/job_logs.py); not in the public body: GET .../logs reads them.
     logs: list[LogLine] = Field(default_factory=list)
+    #: Where its end is POSTed (shared/webhooks/), and that delivery once it ended.
+    callback_url: str | None = None
+    webhook: WebhookDelivery | None = None
     #: Opaque concurrency token of the stored version; set by the store.
     etag: str | None = Field(default=None, exclude=True)
 
@@ -199,6 +203,7 @@ class Job(BaseModel):
         timeout_seconds: float | None = None,
         priority: Priority = Priority.NORMAL,
         trace_id: str | None = None,
+        callback_url: str | None = None,
     ) -> Job:
         """A new job: ``queued``, or ``scheduled`` when ``run_at`` is in the future.
         ``trace_id``: the trace it belongs to (its submit request's), else a new one."""
@@ -217,6 +222,7 @@ class Job(BaseModel):
             created_at=at,
             updated_at=at,
             trace_id=trace_id or new_trace_id(),
+            callback_url=callback_url,
         )
 
     @property
@@ -235,6 +241,8 @@ class Job(BaseModel):
         if target.terminal:
             extra["finished_at"] = at
             extra["next_attempt_at"] = None
+            if self.callback_url:  # the intent to deliver, in the write that ends it
+                extra["webhook"] = pending(self.job_id, self.requeues, target.value, at)
         elif self.state.terminal:  # requeued: it runs again; its log says so
             extra.update(finished_at=None, dead_letter=None, error=None, progress=0)
             extra["logs"] = self.with_logs(

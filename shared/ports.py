@@ -426,3 +426,64 @@ class RunSlots(Protocol):
     async def release(self, tenant_id: str, job_id: str) -> None: ...
 
     async def close(self) -> None: ...
+
+
+# --- WebhookStore -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookSecrets:
+    """A tenant's webhook signing secrets: ``current``, and the one it replaced while
+    that still signs too (until ``previous_until``)."""
+
+    tenant_id: str
+    current: str
+    previous: str | None = None
+    previous_until: datetime | None = None
+
+    def signing(self, now: datetime) -> list[str]:
+        """The secrets a webhook sent at ``now`` is signed with."""
+        if self.previous and self.previous_until and now < self.previous_until:
+            return [self.current, self.previous]
+        return [self.current]
+
+
+@dataclass(frozen=True)
+class PendingDelivery:
+    """A job end whose webhook message may not have been sent: the sweep looks at it
+    once ``due_at`` passed (shared/webhooks/outbox.py)."""
+
+    tenant_id: str
+    job_id: str
+    event_id: str
+    due_at: datetime
+
+
+@runtime_checkable
+class WebhookStore(Protocol):
+    """Each tenant's webhook secrets, and the outbox of job ends to check on."""
+
+    async def secrets(self, tenant_id: str, candidate: str) -> WebhookSecrets:
+        """The tenant's secrets; if it has none, ``candidate`` becomes its secret, once
+        (concurrent first calls all get the one that was stored)."""
+        ...
+
+    async def rotate(self, tenant_id: str, new: str, previous_until: datetime) -> WebhookSecrets:
+        """``new`` becomes the current secret; the current one (if any) keeps signing
+        until ``previous_until``. Concurrent rotations each land whole, one after the
+        other."""
+        ...
+
+    async def track(self, pending: PendingDelivery) -> None:
+        """Keep ``pending`` until :meth:`forget` (writing it again changes nothing)."""
+        ...
+
+    async def due(self, before: datetime, limit: int) -> list[PendingDelivery]:
+        """Up to ``limit`` of the kept deliveries due before ``before``, earliest first."""
+        ...
+
+    async def forget(self, pending: PendingDelivery) -> None:
+        """Drop ``pending`` (nothing if it is not kept)."""
+        ...
+
+    async def close(self) -> None: ...

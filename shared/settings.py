@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.constants import MAX_ATTEMPTS
 from shared.jobs import lease_timing
 from shared.settings_groups import Connection, Providers, Telemetry
+from shared.webhooks.targets import parse_callback_urls
 
 ENV_PREFIX = "DTQ_"
 
@@ -69,6 +70,8 @@ class Settings(BaseSettings):
     slots_table: str = Field(default="dtqslots", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
     #: Table of idempotency keys (when the status backend is Table storage).
     idempotency_table: str = Field(default="dtqidempotency", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+    #: Table of webhook secrets and the webhook outbox (when the status backend is Table storage).
+    webhooks_table: str = Field(default="dtqwebhooks", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
     #: Partitions per tenant; fixed for the life of a table (see docs/storage.md).
     status_table_shards: int = Field(default=8, ge=1, le=64)
     #: A connection string (Azurite, quick trials) ...
@@ -208,6 +211,24 @@ class Settings(BaseSettings):
     #: The queue that carries job changes to the push function.
     events_queue: str = "dtq-events"
 
+    # -- completion webhooks (shared/webhooks/, docs/api.md) ---------------------------
+    #: The queue that carries webhook deliveries (attempts, and their retries).
+    webhooks_queue: str = "dtq-webhooks"
+    #: Call callback URLs on loopback and private addresses too (tests, local use);
+    #: link-local (cloud metadata), multicast and reserved ones stay refused.
+    webhook_allow_private: bool = False
+    #: Attempts at one delivery, and the backoff between them: base * 5**(n-1) seconds
+    #: after attempt n, capped, jittered down by up to half (defaults: about a day).
+    webhook_max_attempts: int = Field(default=8, ge=1, le=20)
+    webhook_backoff_base_seconds: float = Field(default=10.0, ge=0)
+    webhook_backoff_max_seconds: float = Field(default=36000.0, ge=0)
+    #: Longest one POST may take (connect, send, answer), in seconds.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    #: When the sweep re-sends deliveries whose message may be lost (NCRONTAB).
+    webhook_sweep_schedule: str = "45 * * * * *"
+    #: Each tenant's default callback URL, as JSON: {"acme": "https://acme.example/hook"}
+    tenant_callback_urls: str = ""
+
     # -- telemetry (docs/observability.md) -------------------------------------------
     #: Application Insights: traces, metrics and logs go there when set (Azure).
     applicationinsights_connection_string: str | None = Field(
@@ -235,6 +256,16 @@ class Settings(BaseSettings):
     def _lease_renewed_within_itself(self) -> Settings:
         lease_timing(self.queue_lock_seconds, self.lease_seconds, self.lease_renew_seconds)
         return self  # lease_timing raised ValueError if the renew interval is not below it
+
+    @model_validator(mode="after")
+    def _callback_urls_readable(self) -> Settings:
+        self.callback_urls  # noqa: B018 - raises ValueError naming the tenant's URL
+        return self
+
+    @property
+    def callback_urls(self) -> dict[str, str]:
+        """Each tenant's default callback URL (DTQ_TENANT_CALLBACK_URLS)."""
+        return parse_callback_urls(self.tenant_callback_urls, self.webhook_allow_private)
 
     @model_validator(mode="after")
     def _quotas_readable(self) -> Settings:

@@ -56,6 +56,8 @@ class Submission:
     #: Longest one attempt may run (at most the deployment's DTQ_JOB_TIMEOUT_SECONDS).
     timeout_seconds: float | None = None
     priority: Priority = Priority.NORMAL
+    #: Where the job's end is POSTed (None: the tenant's default, if it has one).
+    callback_url: str | None = None
 
 
 def request_hash(submission: Submission) -> str:
@@ -68,6 +70,7 @@ def request_hash(submission: Submission) -> str:
         "delay_seconds": submission.delay_seconds,
         "timeout_seconds": submission.timeout_seconds,
         "priority": submission.priority.value,
+        "callback_url": submission.callback_url,
     }
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

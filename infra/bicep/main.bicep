@@ -71,12 +71,14 @@ var jobQueues = {
   low: 'dtq-jobs-low'
 }
 var eventsQueue = 'dtq-events'
+var webhooksQueue = 'dtq-webhooks'
 var tables = {
   status: 'dtqjobs'
   apiKeys: 'dtqapikeys'
   rates: 'dtqrates'
   slots: 'dtqslots'
   idempotency: 'dtqidempotency'
+  webhooks: 'dtqwebhooks'
 }
 var cosmosDatabase = 'dtq'
 var cosmosContainer = 'results'
@@ -120,7 +122,7 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     deploymentContainer: deploymentContainer
-    tables: [ tables.status, tables.apiKeys, tables.rates, tables.slots, tables.idempotency ]
+    tables: [ tables.status, tables.apiKeys, tables.rates, tables.slots, tables.idempotency, tables.webhooks ]
   }
 }
 
@@ -133,6 +135,7 @@ module servicebus 'modules/servicebus.bicep' = {
     tags: tags
     jobQueues: [ jobQueues.high, jobQueues.normal, jobQueues.low ]
     eventsQueue: eventsQueue
+    webhooksQueue: webhooksQueue
     maxDeliveryCount: maxDeliveryCount
     lockDuration: lockDuration
     duplicateWindow: duplicateWindow
@@ -219,6 +222,8 @@ var appSettings = {
   DTQ_JOBS_QUEUE: jobQueues.normal
   DTQ_JOBS_QUEUE_LOW: jobQueues.low
   DTQ_EVENTS_QUEUE: eventsQueue
+  DTQ_WEBHOOKS_QUEUE: webhooksQueue
+  DTQ_WEBHOOKS_TABLE: tables.webhooks
   DTQ_SIGNALR_HUB: signalrHub
   DTQ_STATUS_TABLE: tables.status
   DTQ_API_KEYS_TABLE: tables.apiKeys
@@ -232,6 +237,7 @@ var appSettings = {
   DTQ_QUEUE_LOCK_SECONDS: string(lockSeconds)
   DTQ_RETENTION_SCHEDULE: '0 15 * * * *'
   DTQ_RECONCILE_SCHEDULE: '30 * * * * *'
+  DTQ_WEBHOOK_SWEEP_SCHEDULE: '45 * * * * *'
   // Access: API keys for every caller, the web UI included. The function app is reached
   // directly, so a forged x-ms-client-principal header must never be trusted.
   DTQ_REQUIRE_API_KEYS: 'true'
@@ -265,6 +271,7 @@ module appRoles 'modules/roles.bicep' = {
     serviceBusName: servicebus.outputs.name
     jobQueues: [ jobQueues.high, jobQueues.normal, jobQueues.low ]
     eventsQueue: eventsQueue
+    webhooksQueue: webhooksQueue
     cosmosName: cosmos.outputs.name
     signalrName: signalr.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
@@ -281,6 +288,7 @@ module userRoles 'modules/roles.bicep' = if (!empty(principalId)) {
     serviceBusName: servicebus.outputs.name
     jobQueues: [ jobQueues.high, jobQueues.normal, jobQueues.low ]
     eventsQueue: eventsQueue
+    webhooksQueue: webhooksQueue
     cosmosName: cosmos.outputs.name
     signalrName: signalr.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName

@@ -25,6 +25,7 @@ from shared.ports import (
     ResultStore,
     RunSlots,
     StatusStore,
+    WebhookStore,
 )
 from shared.settings import Settings
 from shared.usage import Usage
@@ -37,6 +38,7 @@ KEY_BACKENDS = ["sqlite", "table"]
 API_KEY_BACKENDS = ["sqlite", "table"]
 RATE_BACKENDS = ["sqlite", "table"]
 SLOT_BACKENDS = ["sqlite", "table"]
+WEBHOOK_BACKENDS = ["sqlite", "table"]
 
 T = TypeVar("T")
 
@@ -211,6 +213,9 @@ class Backends:
 
     def slots(self, kind: str) -> RunSlots:
         return self._store(kind, "slots_table", "run_slots")
+
+    def webhooks(self, kind: str) -> WebhookStore:
+        return self._store(kind, "webhooks_table", "webhooks")
 
     async def aclose(self) -> None:
         for closable in self.closables:

@@ -69,12 +69,14 @@ def test_the_real_app_indexes_with_resolved_queue_names() -> None:
     import function_app
 
     catalog = build_catalog(
-        function_app.app, Settings.load(None, jobs_queue="my-queue", jobs_queue_low="slow")
+        function_app.app,
+        Settings.load(None, jobs_queue="my-queue", jobs_queue_low="slow", webhooks_queue="hooks"),
     )
     assert {q.name: q.queue_name for q in catalog.queues} == {
         "run_job_high": "dtq-jobs-high",
         "run_job": "my-queue",
         "run_job_low": "slow",
+        "deliver_webhook": "hooks",
     }
     assert {q.connection for q in catalog.queues} == {"ServiceBusConnection"}
     routes = {(f.template, m) for f in catalog.http for m in f.methods}

@@ -62,6 +62,9 @@ REQUIRED = {
     "DTQ_JOBS_QUEUE_HIGH",
     "DTQ_JOBS_QUEUE_LOW",
     "DTQ_EVENTS_QUEUE",
+    "DTQ_WEBHOOKS_QUEUE",
+    "DTQ_WEBHOOKS_TABLE",
+    "DTQ_WEBHOOK_SWEEP_SCHEDULE",
     "DTQ_SIGNALR_HUB",
     "DTQ_STATUS_TABLE",
     "DTQ_API_KEYS_TABLE",
@@ -273,6 +276,8 @@ def test_the_templates_create_the_queues_tables_and_container_the_settings_name(
         queues["low"],
     ]
     assert resolve(sb["eventsQueue"]) == defaults.events_queue
+    assert settings["DTQ_WEBHOOKS_QUEUE"] == var("webhooksQueue") == defaults.webhooks_queue
+    assert resolve(sb["webhooksQueue"]) == defaults.webhooks_queue
     tables = {
         settings[k]
         for k in (
@@ -281,6 +286,7 @@ def test_the_templates_create_the_queues_tables_and_container_the_settings_name(
             "DTQ_RATES_TABLE",
             "DTQ_SLOTS_TABLE",
             "DTQ_IDEMPOTENCY_TABLE",
+            "DTQ_WEBHOOKS_TABLE",
         )
     }
     created = {resolve(t) for t in params("storage")["tables"]}
@@ -293,6 +299,7 @@ def test_the_templates_create_the_queues_tables_and_container_the_settings_name(
             defaults.rates_table,
             defaults.slots_table,
             defaults.idempotency_table,
+            defaults.webhooks_table,
         }
     )
     cosmos = params("cosmos")
@@ -309,6 +316,7 @@ def test_the_templates_create_the_queues_tables_and_container_the_settings_name(
         defaults.retention_schedule,
         defaults.reconcile_schedule,
     )
+    assert settings["DTQ_WEBHOOK_SWEEP_SCHEDULE"] == defaults.webhook_sweep_schedule
 
 
 def test_the_results_container_is_partitioned_and_indexed_as_the_adapter_expects() -> None:

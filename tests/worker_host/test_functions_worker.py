@@ -22,6 +22,7 @@ TRIGGER_OF_QUEUE = {
     "dtq-jobs": "run_job",
     "dtq-jobs-high": "run_job_high",
     "dtq-jobs-low": "run_job_low",
+    "dtq-webhooks": "deliver_webhook",
 }
 
 
@@ -288,6 +289,18 @@ async def test_every_function_of_the_app_runs_through_the_worker(
     )
     assert (await ok("list_dead_lettered_messages", "GET", "v1/dlq/messages"))["items"] == []
 
+    hooked = await submit(w, "echo", {"message": "hook"}, callback_url="https://dtq-hook.invalid/h")
+    await deliver(w, runtime)
+    outcome = await deliver(w, runtime, "dtq-webhooks")
+    assert outcome.succeeded, outcome.error
+    webhook = (await get_job(w, hooked))["webhook"]
+    assert (webhook["state"], webhook["attempts_made"]) == ("pending", 1)
+    assert "does not resolve" in webhook["attempts"][0]["error"]
+    secret = await ok("get_webhook_secret", "GET", "v1/webhooks/secret")
+    assert secret["secret"].startswith("whsec_")
+    rotated = await ok("rotate_webhook_secret", "POST", "v1/webhooks/secret:rotate", body={})
+    assert rotated["secret"] != secret["secret"] and rotated["previous_signs_until"]
+
     waiting = await submit(w, "echo", {"message": "cancelled"})
     cancelled = await ok(
         "cancel_job", "DELETE", f"v1/jobs/{waiting}", route_params={"job_id": waiting}
@@ -302,12 +315,12 @@ async def test_every_function_of_the_app_runs_through_the_worker(
     logs = await ok("get_job_logs", "GET", f"v1/jobs/{done}/logs", route_params={"job_id": done})
     assert logs["job_id"] == done and logs["state"] == "completed"
     stats = await ok("stats", "GET", "v1/stats")
-    assert stats["jobs"]["by_state"]["completed"] == 2
+    assert stats["jobs"]["by_state"]["completed"] == 3  # the two echoes and the hooked one
     assert (await ok("health", "GET", "v1/healthz"))["ok"] is True
     # In Azure the metrics go to Application Insights; only the local host serves them.
     assert "Application Insights" in (await ok("metrics", "GET", "metrics", 404))["detail"]
 
-    for timer in ("reconcile_dead_letters", "apply_retention"):
+    for timer in ("reconcile_dead_letters", "apply_retention", "sweep_webhooks"):
         outcome = await w.timer(timer)
         assert outcome.succeeded, outcome.error
 

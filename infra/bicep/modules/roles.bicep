@@ -7,6 +7,7 @@ param storageName string
 param serviceBusName string
 param jobQueues array
 param eventsQueue string
+param webhooksQueue string
 param cosmosName string
 param signalrName string
 param appInsightsName string
@@ -34,7 +35,7 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
 }
 
 resource queues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = [
-  for queueName in concat(jobQueues, [ eventsQueue ]): {
+  for queueName in concat(jobQueues, [ eventsQueue, webhooksQueue ]): {
     parent: namespace
     name: queueName
   }
@@ -88,7 +89,7 @@ resource tableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 // queue depth in /api/v1/stats needs the Manage claim): Data Owner, scoped to each
 // queue rather than to the namespace.
 resource queueOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for (queueName, i) in concat(jobQueues, [ eventsQueue ]): {
+  for (queueName, i) in concat(jobQueues, [ eventsQueue, webhooksQueue ]): {
     scope: queues[i]
     name: guid(queues[i].id, principalId, roles.serviceBusDataOwner)
     properties: {

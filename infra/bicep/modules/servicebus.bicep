@@ -1,5 +1,5 @@
-// Service Bus: one queue per priority (each its own trigger and worker slots) and the
-// events queue of live updates. Standard tier: duplicate detection and scheduled
+// Service Bus: one queue per priority (each its own trigger and worker slots), the
+// events queue of live updates and the queue of completion webhook attempts. Standard tier: duplicate detection and scheduled
 // messages. Entra ID only (no SAS keys).
 param name string
 param location string
@@ -7,6 +7,8 @@ param tags object
 @description('The job queues, one per priority.')
 param jobQueues array
 param eventsQueue string
+@description('The queue of completion webhook attempts (DTQ_WEBHOOKS_QUEUE).')
+param webhooksQueue string
 @description('Deliveries before Service Bus dead-letters a message (DTQ_QUEUE_MAX_DELIVERY_COUNT).')
 param maxDeliveryCount int
 @description('Peek-lock duration, ISO 8601 (DTQ_QUEUE_LOCK_SECONDS); the host renews it while a job runs.')
@@ -57,8 +59,25 @@ resource events 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   }
 }
 
+resource webhooks 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
+  parent: namespace
+  name: webhooksQueue
+  properties: {
+    maxDeliveryCount: maxDeliveryCount
+    lockDuration: lockDuration
+    // One message id per attempt of a delivery: a resend of the same attempt is dropped.
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: duplicateWindow
+    deadLetteringOnMessageExpiration: true
+    // Longer than the backoff of a delivery's last attempt (DTQ_WEBHOOK_BACKOFF_MAX_SECONDS).
+    defaultMessageTimeToLive: 'P2D'
+    enablePartitioning: false
+  }
+}
+
 output id string = namespace.id
 output name string = namespace.name
 output fullyQualifiedNamespace string = '${namespace.name}.servicebus.windows.net'
 output queueIds array = [for (queueName, i) in jobQueues: queue[i].id]
 output eventsQueueId string = events.id
+output webhooksQueueId string = webhooks.id

@@ -1,0 +1,163 @@
+"""How a job's end gets to the webhooks queue, whatever crashes.
+
+:meth:`shared.jobs.Job.moved_to` records the delivery ``pending`` in the very write
+that ends the job. :class:`WebhookOutbox`, a StatusStore decorator (as the push's
+publisher is one), sees that write go by and
+
+1. first keeps a :class:`~shared.ports.PendingDelivery` in the webhook store, due a
+   minute later (:data:`OUTBOX_GRACE_SECONDS`);
+2. then lets the write through (if it fails, the outbox row finds a job with nothing
+   to deliver and is dropped);
+3. then sends the first attempt's message (message id ``<event id>.1``). If the
+   process dies before, or the queue refuses it, the sweep (a timer,
+   :meth:`shared.webhooks.service.Webhooks.sweep`) finds the row due and the delivery
+   still without an attempt, and sends that message itself; duplicate detection and
+   the attempt numbers make a second copy a no-op.
+
+Each later attempt's message is sent before the attempt before it is recorded, so a
+crash there leaves a message, never a delivery nobody will make.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared.constants import PROP_JOB_ID, PROP_TENANT_ID
+from shared.errors import BackendUnavailable, FieldError, TooLarge, ValidationFailed
+from shared.jobs import Job, JobState, utcnow
+from shared.ports import (
+    JobCounts,
+    JobQueue,
+    OutgoingMessage,
+    Page,
+    PendingDelivery,
+    StatusStore,
+    WebhookStore,
+)
+from shared.webhooks.records import DeliveryState
+
+log = logging.getLogger(__name__)
+
+#: How long after a job's end the sweep checks that its delivery got under way.
+OUTBOX_GRACE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class WebhookMessage:
+    """A webhooks-queue message: make attempt ``attempt`` at delivering ``event_id``."""
+
+    tenant_id: str
+    job_id: str
+    event_id: str
+    attempt: int
+
+    def outgoing(self, scheduled_at: datetime | None = None) -> OutgoingMessage:
+        body: dict[str, str | int] = {"tenant_id": self.tenant_id, "job_id": self.job_id}
+        body.update(event_id=self.event_id, attempt=self.attempt)
+        return OutgoingMessage(
+            message_id=f"{self.event_id}.{self.attempt}",
+            body=json.dumps(body).encode(),
+            application_properties={PROP_JOB_ID: self.job_id, PROP_TENANT_ID: self.tenant_id},
+            scheduled_enqueue_time=scheduled_at,
+        )
+
+    @classmethod
+    def decode(cls, body: bytes) -> WebhookMessage:
+        try:
+            data = json.loads(body)
+            message = cls(
+                str(data["tenant_id"]), str(data["job_id"]), str(data["event_id"]), data["attempt"]
+            )
+            if not isinstance(message.attempt, int) or message.attempt < 1:
+                raise ValueError("attempt")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValidationFailed(
+                "not a webhook message", [FieldError("body", f"unreadable: {exc}")]
+            ) from None
+        return message
+
+
+def first_message(job: Job) -> WebhookMessage | None:
+    """The first attempt's message if ``job`` is the write that ends it with a delivery
+    not yet begun, else None."""
+    delivery = job.webhook
+    if not job.terminal or delivery is None or not job.callback_url:
+        return None
+    if delivery.state is not DeliveryState.PENDING or delivery.attempts_made:
+        return None
+    return WebhookMessage(job.tenant_id, job.job_id, delivery.event_id, 1)
+
+
+class WebhookOutbox:
+    """A StatusStore that starts the delivery of each job end it writes (see above)."""
+
+    def __init__(
+        self,
+        inner: StatusStore,
+        store: WebhookStore,
+        queue: JobQueue,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.inner = inner
+        self.store = store
+        self.queue = queue
+        self.clock = clock
+
+    async def replace(self, job: Job) -> Job:
+        first = first_message(job)
+        if first is None:
+            return await self.inner.replace(job)
+        due = self.clock() + timedelta(seconds=OUTBOX_GRACE_SECONDS)
+        await self.store.track(PendingDelivery(job.tenant_id, job.job_id, first.event_id, due))
+        stored = await self.inner.replace(job)
+        try:
+            await self.queue.send([first.outgoing()])
+        except (BackendUnavailable, TooLarge, OSError) as exc:
+            log.warning("job %s: webhook not enqueued, the sweep will (%s)", job.job_id, exc)
+        return stored
+
+    async def create(self, job: Job) -> Job:
+        return await self.inner.create(job)
+
+    async def get(self, tenant_id: str, job_id: str) -> Job:
+        return await self.inner.get(tenant_id, job_id)
+
+    async def delete(self, tenant_id: str, job_id: str) -> None:
+        await self.inner.delete(tenant_id, job_id)
+
+    async def list(
+        self,
+        tenant_id: str,
+        *,
+        state: JobState | None = None,
+        job_type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Job]:
+        return await self.inner.list(
+            tenant_id, state=state, job_type=job_type, limit=limit, cursor=cursor
+        )
+
+    async def purge_finished(self, finished_before: datetime, limit: int) -> int:
+        return await self.inner.purge_finished(finished_before, limit)
+
+    async def counts(self, tenant_id: str, completed_since: datetime) -> JobCounts:
+        return await self.inner.counts(tenant_id, completed_since)
+
+    async def get_marker(self, name: str) -> str | None:
+        return await self.inner.get_marker(name)
+
+    async def put_marker(self, name: str, value: str) -> None:
+        await self.inner.put_marker(name, value)
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+    async def close(self) -> None:
+        await self.inner.close()
+        await self.store.close()
+        await self.queue.close()
