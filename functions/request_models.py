@@ -58,7 +58,7 @@ class SubmitRequest(BaseModel):
         default=None,
         min_length=1,
         max_length=MAX_URL_CHARS,
-        pattern=r"^[hH][tT][tT][pP][sS]?://",
+        json_schema_extra={"format": "uri"},
         description=(
             "An http(s) URL that gets a signed POST when the job ends (Standard Webhooks;"
             " docs/api.md). Default: the tenant's, if it has one."
