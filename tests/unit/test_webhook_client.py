@@ -1,0 +1,67 @@
+"""One webhook POST by the real client (shared/webhooks/client.py) to a server on a
+loopback port: sent to the resolved address with the URL's Host, a redirect not
+followed, a loopback target refused without DTQ_WEBHOOK_ALLOW_PRIVATE."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from shared.webhooks.client import WebhookClient
+
+
+class Handler(BaseHTTPRequestHandler):
+    seen: list[tuple[str, str, bytes]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        Handler.seen.append((self.path, self.headers.get("Host", ""), body))
+        if self.path.startswith("/moved"):
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere")
+        else:
+            self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def port() -> Iterator[int]:
+    Handler.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+async def test_a_post_reaches_the_resolved_address_with_the_urls_host(port: int) -> None:
+    client = WebhookClient(timeout_seconds=5, allow_private=True)
+    outcome = await client.post(f"http://localhost:{port}/hook?x=1", {"webhook-id": "e"}, b"{}")
+    await client.close()
+    assert outcome.delivered and outcome.status_code == 204
+    assert Handler.seen == [("/hook?x=1", f"localhost:{port}", b"{}")]
+
+
+async def test_a_redirect_is_a_failed_attempt_and_not_followed(port: int) -> None:
+    client = WebhookClient(timeout_seconds=5, allow_private=True)
+    outcome = await client.post(f"http://127.0.0.1:{port}/moved", {}, b"{}")
+    await client.close()
+    assert not outcome.delivered and outcome.status_code == 302
+    assert outcome.error == "redirects are not followed"
+    assert [path for path, _, _ in Handler.seen] == ["/moved"]
+
+
+async def test_without_the_setting_a_loopback_target_is_never_contacted(port: int) -> None:
+    client = WebhookClient(timeout_seconds=5, allow_private=False)
+    outcome = await client.post(f"http://localhost:{port}/hook", {}, b"{}")
+    await client.close()
+    assert outcome.status_code is None and "loopback" in (outcome.error or "")
+    assert Handler.seen == []
