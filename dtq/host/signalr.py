@@ -11,12 +11,9 @@ web process under ``/signalr`` (behind the browser guard):
   with a token whose ``aud`` is its URL: ``POST /api/v1/hubs/H`` (everyone),
   ``POST .../users/U``, ``POST .../groups/G``, ``PUT|DELETE .../groups/G/users/U``;
 - one call of its own, ``POST /api/v1/hubs/H/:batch``: the items of one ``signalR``
-  output binding (messages and group actions, as the binding's value lists them),
-  applied in order. The local host's bindings send an output in one call: a request to
-  this process costs several milliseconds of Python, so one REST call per message put
-  a 10-job batch's 20 messages half a second behind (docs/performance.md). Azure's
-  Functions extension talks to its service its own way too (REST calls, or one
-  persistent connection); what the functions set on the binding is the same.
+  output (messages and group actions) in order, how the local host's bindings send an
+  output: one call per message put a 10-job batch half a second behind
+  (docs/performance.md).
 
 Groups hold users, as Azure's user-group membership does: every connection of a user,
 now and later, receives what its groups are sent. Written by hand: no maintained Python
@@ -33,7 +30,6 @@ import re
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -44,11 +40,11 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dtq.host.guard import problem
+from dtq.host.signalr_frames import RS, record, step
 from dtq.host.signalr_keys import SERVICE_PATH, LocalSignalR, TokenRefused, bearer
 
 log = logging.getLogger(__name__)
 
-RS = "\x1e"
 PING_SECONDS = 15.0
 #: How long a negotiated connection may take to open its WebSocket.
 PENDING_SECONDS = 120.0
@@ -63,10 +59,6 @@ def _raw_path(scope: Scope) -> str:
     names it."""
     raw = scope.get("raw_path") or scope.get("path", "").encode()
     return bytes(raw).decode("latin-1").split("?", 1)[0][len(SERVICE_PATH) :]
-
-
-def record(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), default=str) + RS
 
 
 @dataclass
@@ -287,11 +279,11 @@ class SignalRService:
             items = json.loads(await request.body())
             if not isinstance(items, list):
                 raise TypeError("not a list")
-            steps = [_step(item) for item in items]  # all checked before any is applied
+            steps = [step(item) for item in items]  # all checked before any is applied
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return problem(400, "Bad request", f"send a list of messages and group actions: {exc}")
-        for step in steps:
-            step(hub)
+        for apply in steps:
+            apply(hub)
         return Response(status_code=202)
 
     def close_all(self) -> None:
@@ -299,30 +291,3 @@ class SignalRService:
         for hub in self.hubs.values():
             for conn in hub.connections.values():
                 conn.push(None)
-
-
-def _step(item: dict[str, Any]) -> Callable[[Hub], object]:
-    """One item of a batch, as what it does to a hub: a group action (``action`` add or
-    remove, ``groupName``, ``userId``) or a message (``target``, ``arguments``, sent to
-    its ``groupName``, else its ``userId``, else everyone)."""
-    if "action" in item:
-        action, group, user = (
-            str(item["action"]).lower(),
-            str(item["groupName"]),
-            str(item["userId"]),
-        )
-        if action == "add":
-            return lambda hub: hub.groups_of[user].add(group)
-        if action == "remove":
-            return lambda hub: hub.groups_of.get(user, set()).discard(group)
-        raise ValueError(f"group action {item['action']!r} is not supported")
-    frame = record(
-        {"type": 1, "target": str(item["target"]), "arguments": list(item.get("arguments", []))}
-    )
-    if item.get("groupName"):
-        group = str(item["groupName"])
-        return lambda hub: hub.send(frame, group=group)
-    if item.get("userId"):
-        user = str(item["userId"])
-        return lambda hub: hub.send(frame, user=user)
-    return lambda hub: hub.send(frame)
