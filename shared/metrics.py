@@ -15,6 +15,9 @@ they are Service Bus's own platform metrics).
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,18 @@ Gauges = dict[str, tuple[str, list[tuple[dict[str, str], float]]]]
 #: prometheus_client reads its multiprocess folder from this variable, when it is
 #: imported: the local host sets it (``prepare_multiprocess``) before that.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir(data_dir: Path) -> Path:
+    """The multiprocess folder of the processes sharing ``data_dir``: a folder of that
+    data folder's own in RAM (``/dev/shm``, else the system's temp folder), never on the
+    data folder's disk. prometheus_client memory-maps sparse files there, and a process
+    writing into a mapping that a full disk cannot back is killed by SIGBUS: a full data
+    disk must refuse writes (507), not kill the workers (tests/e2e/test_disk_full.py)."""
+    ram = Path("/dev/shm")
+    base = ram if ram.is_dir() and os.access(ram, os.W_OK) else Path(tempfile.gettempdir())
+    folder = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    return base / f"dtq-metrics-{os.getuid()}-{folder}"
 
 
 def prepare_multiprocess(directory: Path, environ: Any, *, clear: bool) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import hashlib
 import logging
 import os
 import shutil
@@ -24,7 +23,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +39,7 @@ from functions.runtime import install
 from shared import telemetry, traces
 from shared.composition import Runtime
 from shared.errors import BackendUnavailable
-from shared.metrics import prepare_multiprocess
+from shared.metrics import multiprocess_dir, prepare_multiprocess
 from shared.ports import JobQueue, WorkerBeat
 from shared.push import PublishingStatusStore
 from shared.settings import Settings, environment_overrides, host_json_overrides
@@ -53,18 +51,6 @@ def configure_logging(settings: Settings) -> None:
     telemetry.configure_logging(settings.log_level, settings.log_format)
 
 
-def metrics_dir(settings: Settings) -> Path:
-    """Where the local host's processes keep their Prometheus values: a folder of this
-    data folder's own in RAM (``/dev/shm``, else the system's temp folder), never on the
-    data folder's disk. prometheus_client memory-maps sparse files there, and a process
-    writing into a mapping that a full disk cannot back is killed by SIGBUS: a full data
-    disk must refuse writes (507), not kill the workers (tests/e2e/test_disk_full.py)."""
-    ram = Path("/dev/shm")
-    base = ram if ram.is_dir() and os.access(ram, os.W_OK) else Path(tempfile.gettempdir())
-    folder = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:16]
-    return base / f"dtq-metrics-{os.getuid()}-{folder}"
-
-
 # --- worker processes -------------------------------------------------------------
 
 
@@ -73,8 +59,8 @@ async def run_worker(settings: Settings, app_dir: Path) -> None:
     settings = joined_service(settings)  # the push path of the host on this data folder
     config = HostConfig.load(app_dir, host_json_overrides(app_dir / "local.settings.json"))
     app = load_app(app_dir)  # first: puts the app folder on sys.path for job type modules
-    prepare_multiprocess(metrics_dir(settings), os.environ, clear=False)
-    runtime = Runtime.from_settings(settings, prometheus_dir=metrics_dir(settings))
+    prepare_multiprocess(multiprocess_dir(settings.data_dir), os.environ, clear=False)
+    runtime = Runtime.from_settings(settings, prometheus_dir=multiprocess_dir(settings.data_dir))
     install(runtime)
     local = LocalSignalR.parse(settings.signalr_connection)  # set by dtq serve
     catalog = build_catalog(app, settings, local_signalr=local is not None)
@@ -239,8 +225,8 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
     if local is not None:
         note_service(settings, local)  # for `dtq worker` processes started apart
     # Before any Prometheus metric exists: the workers started below inherit it.
-    prepare_multiprocess(metrics_dir(settings), os.environ, clear=True)
-    runtime = Runtime.from_settings(settings, prometheus_dir=metrics_dir(settings))
+    prepare_multiprocess(multiprocess_dir(settings.data_dir), os.environ, clear=True)
+    runtime = Runtime.from_settings(settings, prometheus_dir=multiprocess_dir(settings.data_dir))
     traces.note_traces_dir(settings.telemetry)  # `dtq trace` reads where this host writes
     runtime.enable_worker_registry()  # /api/v1/stats lists the worker processes
     install(runtime)
@@ -295,7 +281,7 @@ async def run_serve(settings: Settings, options: ServeOptions) -> None:
         log.info("shutting down: stopping workers")
         await supervisor.stop(settings.shutdown_grace_seconds)
         await runtime.close()
-        shutil.rmtree(metrics_dir(settings), ignore_errors=True)  # RAM, not the data folder
+        shutil.rmtree(multiprocess_dir(settings.data_dir), ignore_errors=True)
         telemetry.flush()
         install(None)
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dtq.host.serve import metrics_dir
-from shared.settings import Settings
+from shared.metrics import multiprocess_dir
 
 
 def test_the_metrics_folder_is_off_the_data_folder_and_shared_by_its_processes(
     tmp_path: Path,
 ) -> None:
-    one = Settings(data_dir=tmp_path / "one")
-    folder = metrics_dir(one)
+    folder = multiprocess_dir(tmp_path / "one")
     assert not folder.resolve().is_relative_to(tmp_path.resolve())
-    assert metrics_dir(Settings(data_dir=tmp_path / "one")) == folder
-    assert metrics_dir(Settings(data_dir=tmp_path / "two")) != folder
+    assert multiprocess_dir(tmp_path / "one") == folder
+    assert multiprocess_dir(tmp_path / "two") != folder
