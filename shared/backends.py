@@ -3,7 +3,7 @@ a new entry here, not an edit of every place that picks one.
 
 Three settings choose (shared/settings.py): ``status_backend`` picks the stores kept
 beside the jobs (status, idempotency keys, rate counters, running slots, API keys,
-webhook secrets and outbox),
+webhook secrets and outbox, schedules),
 ``result_backend`` the result store, ``queue_backend`` the queues. The embedded entries
 use one SQLite file; the Azure entries import their SDKs only when chosen.
 """
@@ -23,6 +23,7 @@ from shared.adapters.sqlite import (
 )
 from shared.adapters.sqlite.api_keys import SqliteApiKeyStore
 from shared.adapters.sqlite.rates import SqliteRateCounters
+from shared.adapters.sqlite.schedules import SqliteScheduleStore
 from shared.adapters.sqlite.slots import SqliteRunSlots
 from shared.adapters.sqlite.webhooks import SqliteWebhookStore
 from shared.ports import (
@@ -35,6 +36,7 @@ from shared.ports import (
     StatusStore,
     WebhookStore,
 )
+from shared.schedules.port import ScheduleStore
 from shared.settings import Settings
 from shared.usage import Usage
 
@@ -61,6 +63,7 @@ class Stores(Protocol):
     def run_slots(self, r: Resources) -> RunSlots: ...
     def api_keys(self, r: Resources) -> ApiKeyStore: ...
     def webhooks(self, r: Resources) -> WebhookStore: ...
+    def schedules(self, r: Resources) -> ScheduleStore: ...
 
 
 class SqliteStores:
@@ -84,6 +87,9 @@ class SqliteStores:
 
     def webhooks(self, r: Resources) -> WebhookStore:
         return SqliteWebhookStore(r.sqlite())
+
+    def schedules(self, r: Resources) -> ScheduleStore:
+        return SqliteScheduleStore(r.sqlite())
 
 
 class TableStores:
@@ -128,6 +134,11 @@ class TableStores:
         from shared.adapters.azure.table_webhooks import TableWebhookStore
 
         return TableWebhookStore(self._service(r), r.settings.webhooks_table)
+
+    def schedules(self, r: Resources) -> ScheduleStore:
+        from shared.adapters.azure.table_schedules import TableScheduleStore
+
+        return TableScheduleStore(self._service(r), r.settings.schedules_table)
 
 
 def sqlite_results(r: Resources) -> ResultStore:

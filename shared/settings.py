@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     idempotency_table: str = Field(default="dtqidempotency", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
     #: Table of webhook secrets and the webhook outbox (when the status backend is Table storage).
     webhooks_table: str = Field(default="dtqwebhooks", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+    #: Table of schedules and their tick claims (when the status backend is Table storage).
+    schedules_table: str = Field(default="dtqschedules", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
     #: Partitions per tenant; fixed for the life of a table (see docs/storage.md).
     status_table_shards: int = Field(default=8, ge=1, le=64)
     #: A connection string (Azurite, quick trials) ...

@@ -79,6 +79,7 @@ var tables = {
   slots: 'dtqslots'
   idempotency: 'dtqidempotency'
   webhooks: 'dtqwebhooks'
+  schedules: 'dtqschedules'
 }
 var cosmosDatabase = 'dtq'
 var cosmosContainer = 'results'
@@ -122,7 +123,7 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     deploymentContainer: deploymentContainer
-    tables: [ tables.status, tables.apiKeys, tables.rates, tables.slots, tables.idempotency, tables.webhooks ]
+    tables: [ tables.status, tables.apiKeys, tables.rates, tables.slots, tables.idempotency, tables.webhooks, tables.schedules ]
   }
 }
 
@@ -224,6 +225,7 @@ var appSettings = {
   DTQ_EVENTS_QUEUE: eventsQueue
   DTQ_WEBHOOKS_QUEUE: webhooksQueue
   DTQ_WEBHOOKS_TABLE: tables.webhooks
+  DTQ_SCHEDULES_TABLE: tables.schedules
   DTQ_SIGNALR_HUB: signalrHub
   DTQ_STATUS_TABLE: tables.status
   DTQ_API_KEYS_TABLE: tables.apiKeys

@@ -27,6 +27,7 @@ from shared.ports import (
     StatusStore,
     WebhookStore,
 )
+from shared.schedules.port import ScheduleStore
 from shared.settings import Settings
 from shared.usage import Usage
 from tests.support.servicebus_fake import FakeNamespace
@@ -39,6 +40,7 @@ API_KEY_BACKENDS = ["sqlite", "table"]
 RATE_BACKENDS = ["sqlite", "table"]
 SLOT_BACKENDS = ["sqlite", "table"]
 WEBHOOK_BACKENDS = ["sqlite", "table"]
+SCHEDULE_BACKENDS = ["sqlite", "table"]
 
 T = TypeVar("T")
 
@@ -216,6 +218,9 @@ class Backends:
 
     def webhooks(self, kind: str) -> WebhookStore:
         return self._store(kind, "webhooks_table", "webhooks")
+
+    def schedules(self, kind: str) -> ScheduleStore:
+        return self._store(kind, "schedules_table", "schedules")
 
     async def aclose(self) -> None:
         for closable in self.closables:

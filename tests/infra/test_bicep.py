@@ -64,6 +64,7 @@ REQUIRED = {
     "DTQ_EVENTS_QUEUE",
     "DTQ_WEBHOOKS_QUEUE",
     "DTQ_WEBHOOKS_TABLE",
+    "DTQ_SCHEDULES_TABLE",
     "DTQ_WEBHOOK_SWEEP_SCHEDULE",
     "DTQ_SIGNALR_HUB",
     "DTQ_STATUS_TABLE",
@@ -287,6 +288,7 @@ def test_the_templates_create_the_queues_tables_and_container_the_settings_name(
             "DTQ_SLOTS_TABLE",
             "DTQ_IDEMPOTENCY_TABLE",
             "DTQ_WEBHOOKS_TABLE",
+            "DTQ_SCHEDULES_TABLE",
         )
     }
     created = {resolve(t) for t in params("storage")["tables"]}
@@ -300,6 +302,7 @@ def test_the_templates_create_the_queues_tables_and_container_the_settings_name(
             defaults.slots_table,
             defaults.idempotency_table,
             defaults.webhooks_table,
+            defaults.schedules_table,
         }
     )
     cosmos = params("cosmos")
