@@ -1,5 +1,6 @@
-"""``dtq serve``, ``dtq worker``, ``dtq keys`` and ``dtq trace``: commands that run the
-app or act on its stores directly (on this machine, with the app's settings).
+"""``dtq serve``, ``dtq worker``, ``dtq keys``, ``dtq trace`` and ``dtq rebuild-index``
+(dtq/cli/rebuild.py): commands that run the app or act on its stores directly (on this
+machine, with the app's settings).
 
 The app is not installed with the tools: each of these commands loads it from its
 folder (``--app-dir``, by default the current one), as ``func start`` does, and refuses
@@ -277,3 +278,7 @@ def register(sub: Any) -> None:
     traced.add_argument("--json", action="store_true", help="print the spans as JSON")
     common(traced)
     traced.set_defaults(run=_trace)
+
+    from dtq.cli import rebuild
+
+    rebuild.register(sub, common)

@@ -9,6 +9,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,12 +17,13 @@ import pytest
 from shared.errors import Conflict, NotFound, PreconditionFailed
 from shared.jobs import Job, JobState
 from shared.ports import JobCounts, StatusStore
-from tests.contract.backends import Backends, port_fixture
+from tests.contract.backends import STATUS_BACKENDS, Backends, port_fixture
 
 MakeStatus = Callable[[], StatusStore]
-new_status = port_fixture(Backends.status, ["sqlite"])
+new_status = port_fixture(Backends.status, STATUS_BACKENDS)
 
 BASE = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[2]
 TYPES = ("echo", "simulate")
 
 
@@ -186,24 +188,37 @@ async def test_rebuild_index_counts_a_store_written_before(new_status: MakeStatu
         job = await store.create(new_job(job_type=TYPES[i % 2]))
         if state is not JobState.QUEUED:
             await store.replace(moved(job, state, minute=i))
-    truth = await store.counts("t1", completed_since=BASE)
     await forget_index(store)
-    assert await store.counts("t1", completed_since=BASE) != truth
     rebuild = getattr(store, "rebuild_index")  # noqa: B009 (not a port method)
     assert await rebuild() == 6
+    assert await getattr(store, "uses_index", _true)()
     await assert_consistent(store)
     assert await rebuild() == 6  # again: the same
+    await assert_consistent(store)
+
+
+async def _true() -> bool:
+    return True
 
 
 async def forget_index(store: StatusStore) -> None:
-    """Break the store's counters (and Table storage's index rows) as a table written
-    before issue 21, or a bug, would have them."""
+    """Break the store's counters as a bug would (SQLite), or take Table storage's
+    index rows and counters away as a table written before them has none (its lists
+    and counts then scan the job rows)."""
+    from shared.adapters.azure.table_status import TableStatusStore
     from shared.adapters.sqlite import SqliteStatusStore
 
+    truth = await store.counts("t1", completed_since=BASE)
     if isinstance(store, SqliteStatusStore):
         await store.db.write(lambda conn: conn.execute("UPDATE job_counts SET n = n + 5"))
+        assert await store.counts("t1", completed_since=BASE) != truth
         return
-    await getattr(store, "drop_index")()  # noqa: B009 (Table storage only)
+    assert isinstance(store, TableStatusStore)
+    await store.drop_index()
+    assert not await store.uses_index()
+    found = [e async for e in store.table.query_entities("RowKey ge '~'")]
+    assert [e["PartitionKey"] for e in found] == ["~markers"] * len(found)
+    assert await store.counts("t1", completed_since=BASE) == truth  # by scanning
 
 
 # --- SQLite only: the query plans, and a database file written before the counters
@@ -251,3 +266,46 @@ async def test_sqlite_counts_a_database_written_before_the_counters(backends: Ba
     assert await reopened.counts("t1", completed_since=BASE) == want
     assert len(want.completed_per_minute) == 2
     await assert_consistent(reopened)
+
+
+# --- dtq rebuild-index, on the store the app's settings name
+
+
+@pytest.mark.parametrize("kind", STATUS_BACKENDS)
+async def test_dtq_rebuild_index_repairs_the_configured_store(
+    backends: Backends, kind: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    backends.path = backends.path.parent / "data" / "dtq.sqlite3"  # where the settings look
+    store = backends.status(kind)
+    for i, state in enumerate([JobState.QUEUED, JobState.COMPLETED, JobState.FAILED]):
+        job = await store.create(new_job(job_type=TYPES[i % 2]))
+        if state is not JobState.QUEUED:
+            await store.replace(moved(job, state, minute=i))
+    await forget_index(store)
+    settings = backends.settings(kind)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DTQ_")}
+    env["DTQ_DATA_DIR"] = str(backends.path.parent)
+    if kind == "table":
+        env.update(
+            DTQ_STATUS_BACKEND="table",
+            DTQ_STATUS_TABLE=settings.status_table,
+            TableStorageConnection=settings.table_connection or "",
+        )
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "dtq.cli", "rebuild-index", "--app-dir", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"rebuilt the index of 3 jobs ({kind})" in done.stdout
+    if kind == "table":
+        assert await backends.status(kind).uses_index()  # type: ignore[attr-defined]
+    await assert_consistent(backends.status(kind))

@@ -12,25 +12,34 @@ Keys (see docs/storage.md):
 The job is stored as JSON split over ``data0..dataN`` string properties (Table caps a
 property at 64 KiB and an entity at 1 MiB, both counting strings as UTF-16: an emoji is
 4 bytes), cut by UTF-16 length and never inside a surrogate pair; ``state``,
-``job_type`` and ``job_id`` are properties of their own for server-side filters.
+``job_type`` and ``job_id`` are properties of their own.
 Every write is conditional on the entity's ETag.
+
+Each job row has index rows and counter shares beside it, changed in the same
+entity-group transaction (shared/adapters/azure/table_index.py): a list by state or
+type reads a RowKey range of them, and the counts read the counters, so every read
+costs what it returns whatever the table holds. A table written before them is read by
+scans (shared/adapters/azure/table_scans.py) until ``rebuild_index`` has run.
 """
 
 from __future__ import annotations
 
-import asyncio
+import time
 import zlib
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError
 from azure.data.tables import TableErrorCode, UpdateMode
 
+from shared.adapters.azure import table_scans
 from shared.adapters.azure.errors import translated
-from shared.adapters.azure.tables import TableAdapter, odata_quote, tenant_key
+from shared.adapters.azure.table_chunks import MAX_CHUNKS, utf16_chunks
+from shared.adapters.azure.table_index import INDEXED, Counted
+from shared.adapters.azure.table_reads import IndexedReads
+from shared.adapters.azure.table_writes import IndexedWrites
+from shared.adapters.azure.tables import TableAdapter, tenant_key
 from shared.errors import NotFound, PreconditionFailed, TooLarge
 from shared.jobs import Job, JobState
 from shared.paging import decode_cursor, encode_cursor
@@ -46,52 +55,37 @@ T = TypeVar("T")
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case (ULID)
 _INVERT = str.maketrans(ALPHABET, ALPHABET[::-1])
-#: UTF-16 bytes per data property at most: under the 64 KiB (65,536 bytes) cap.
-CHUNK_BYTES = 64_000
-#: 15 x 64,000 bytes stays under the 1 MiB entity cap with the other properties; a job
-#: within MAX_JOB_UTF16_BYTES always fits (a chunk loses at most 2 bytes to a pair).
-MAX_CHUNKS = 15
-TERMINAL = frozenset(s.value for s in JobState if s.terminal)
-#: Most rows one counts() call reads (Table storage cannot aggregate).
-COUNT_SCAN_LIMIT = 50_000
 #: The partition of the markers (get_marker / put_marker): no tenant's partition, as a
 #: tenant id cannot contain ``~``; the rows have no ``finished_at``, so retention skips them.
 MARKERS_PARTITION = "~markers"
+#: The marker row that says every job row of the table has its index rows and counters.
+INDEX_MARKER = "~status-index"
+#: How often a store that found the table without its index looks again.
+INDEX_RECHECK_SECONDS = 60.0
 
 
 def row_key(job_id: str) -> str:
     return job_id.translate(_INVERT)
 
 
-def utf16_chunks(text: str, chunk_bytes: int = CHUNK_BYTES) -> list[str]:
-    """``text`` cut into pieces of at most ``chunk_bytes`` bytes as UTF-16, never between
-    the two halves of a surrogate pair (a character outside the BMP, e.g. an emoji)."""
-    if text.isascii() or max(text) < "\U00010000":  # one UTF-16 unit per character
-        step = chunk_bytes // 2
-        return [text[i : i + step] for i in range(0, len(text), step)]
-    data = text.encode("utf-16-le", "surrogatepass")
-    chunks: list[str] = []
-    start = 0
-    while start < len(data):
-        end = min(start + chunk_bytes - chunk_bytes % 2, len(data))
-        if end < len(data) and 0xD800 <= int.from_bytes(data[end - 2 : end], "little") < 0xDC00:
-            end -= 2  # the last unit is a pair's high half: keep the pair together
-        chunks.append(data[start:end].decode("utf-16-le", "surrogatepass"))
-        start = end
-    return chunks
-
-
-class TableStatusStore(TableAdapter):
+class TableStatusStore(IndexedWrites, IndexedReads, TableAdapter):
     """See :class:`shared.ports.StatusStore`."""
 
     def __init__(self, service: Any, table_name: str, shards: int = 8) -> None:
-        super().__init__(service, table_name)
+        TableAdapter.__init__(self, service, table_name)
+        IndexedWrites.__init__(self)
         self.shards = shards
+        self._indexed = False
+        self._index_checked = 0.0
 
     # -- keys and entities --------------------------------------------------------
 
     def partition_key(self, tenant_id: str, job_id: str) -> str:
         return f"{tenant_key(tenant_id)}~{zlib.crc32(job_id.encode()) % self.shards:02d}"
+
+    def partitions(self, tenant_id: str) -> list[str]:
+        tenant_key(tenant_id)  # validates the tenant id
+        return [f"{tenant_id}~{index:02d}" for index in range(self.shards)]
 
     def _entity(self, job: Job) -> dict[str, Any]:
         data = job_json(job)
@@ -106,6 +100,7 @@ class TableStatusStore(TableAdapter):
             "job_type": job.job_type,
             "state": job.state.value,
             "chunks": len(chunks),
+            INDEXED: 1,
         }
         if job.finished_at is not None:
             entity["finished_at"] = job.finished_at
@@ -117,6 +112,13 @@ class TableStatusStore(TableAdapter):
     def _job(entity: Any) -> Job:
         data = "".join(entity[f"data{i}"] for i in range(int(entity["chunks"])))
         return Job.model_validate_json(data).model_copy(update={"etag": entity.metadata["etag"]})
+
+    async def _ensure_table(self) -> None:
+        """The table, and (on first use) whether it has its index: a new table is marked
+        indexed before its first job is written."""
+        await super()._ensure_table()
+        if not self._index_checked:
+            await self.uses_index()
 
     # -- the port -----------------------------------------------------------------
 
@@ -131,40 +133,55 @@ class TableStatusStore(TableAdapter):
             if getattr(exc.__cause__, "error_code", None) != TableErrorCode.TABLE_NOT_FOUND:
                 raise
             self._ready = False
+            self.forget_counters()
             await self._ensure_table()
             with translated(what):
                 return await operation()
 
     async def create(self, job: Job) -> Job:
         entity = self._entity(job)
-        meta = await self._call(f"job {job.job_id}", lambda: self.table.create_entity(entity))
-        return job.model_copy(update={"etag": meta["etag"]})
+        after = Counted.of_job(entity["RowKey"], job)
+        etag = await self._call(
+            f"job {job.job_id}", lambda: self.transact(("create", entity), None, after)
+        )
+        return job.model_copy(update={"etag": etag})
+
+    async def create_many(self, jobs: list[Job]) -> None:
+        """Store new jobs a partition's transaction at a time (up to 100 entities each,
+        with their index rows and counters): a bulk load (bench/scale.py)."""
+        await self._ensure_table()
+        await self.create_batched([(self._entity(job), job) for job in jobs])
 
     async def get(self, tenant_id: str, job_id: str) -> Job:
         pk = self.partition_key(tenant_id, job_id)
         entity = await self._call(
             f"job {job_id}", lambda: self.table.get_entity(pk, row_key(job_id))
         )
+        self.remember(entity)
         return self._job(entity)
 
     async def replace(self, job: Job) -> Job:
-        if job.etag is None:
+        etag = job.etag
+        if etag is None:
             raise PreconditionFailed("replace needs the etag of the version it read")
         entity = self._entity(job)
-        meta = await self._call(
-            f"job {job.job_id}",
-            lambda: self.table.update_entity(
-                entity,
-                mode=UpdateMode.REPLACE,
-                etag=job.etag,
-                match_condition=MatchConditions.IfNotModified,
-            ),
+        before = await self._call(f"job {job.job_id}", lambda: self.stored_version(entity, etag))
+        op = (
+            "update",
+            entity,
+            {
+                "mode": UpdateMode.REPLACE,
+                "etag": etag,
+                "match_condition": MatchConditions.IfNotModified,
+            },
         )
-        return job.model_copy(update={"etag": meta["etag"]})
+        after = Counted.of_job(entity["RowKey"], job)
+        new = await self._call(f"job {job.job_id}", lambda: self.transact(op, before, after))
+        return job.model_copy(update={"etag": new})
 
     async def delete(self, tenant_id: str, job_id: str) -> None:
         pk = self.partition_key(tenant_id, job_id)
-        await self._call(f"job {job_id}", lambda: self.table.delete_entity(pk, row_key(job_id)))
+        await self._call(f"job {job_id}", lambda: self.remove(pk, row_key(job_id)))
 
     async def list(
         self,
@@ -176,112 +193,98 @@ class TableStatusStore(TableAdapter):
         cursor: str | None = None,
     ) -> Page[Job]:
         await self._ensure_table()
-        self.partition_key(tenant_id, "")  # validates the tenant id
-        conditions = []
-        if cursor:
-            conditions.append(f"RowKey gt {odata_quote(row_key(decode_cursor(cursor)))}")
-        if state is not None:
-            conditions.append(f"state eq {odata_quote(state.value)}")
-        if job_type is not None:
-            conditions.append(f"job_type eq {odata_quote(job_type)}")
-
-        async def shard(index: int) -> list[Any]:
-            pk = f"{tenant_id}~{index:02d}"
-            query = " and ".join([f"PartitionKey eq {odata_quote(pk)}", *conditions])
-            found: list[Any] = []
-            with translated(f"jobs of tenant {tenant_id}"):
-                async for entity in self.table.query_entities(query, results_per_page=limit + 1):
-                    found.append(entity)
-                    if len(found) > limit:
-                        break
-            return found
-
-        per_shard = await asyncio.gather(*(shard(i) for i in range(self.shards)))
-        merged = sorted((e for found in per_shard for e in found), key=lambda e: e["RowKey"])
-        jobs = [self._job(e) for e in merged[:limit]]
-        next_cursor = encode_cursor(jobs[-1].job_id) if len(merged) > limit and jobs else None
+        pks = self.partitions(tenant_id)
+        after = row_key(decode_cursor(cursor)) if cursor else None
+        if (state is None and job_type is None) or not await self.uses_index():
+            rows, more = await table_scans.job_rows(self, pks, state, job_type, limit, after)
+        else:
+            rows, more = await self.indexed_rows(pks, state, job_type, limit, after)
+        jobs = [self._job(e) for e in rows]
+        next_cursor = encode_cursor(row_key(more)) if more else None  # mirroring undoes it
         return Page(items=jobs, next_cursor=next_cursor)
 
     async def purge_finished(self, finished_before: datetime, limit: int) -> int:
         """Scans the whole table for terminal rows finished before the cutoff (a timer
-        runs this, not a request) and deletes each one conditionally on its ETag."""
+        runs this, not a request) and deletes each with its index rows and counter
+        shares, conditionally on its ETag."""
         await self._ensure_table()
-        cutoff = finished_before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        query = f"finished_at lt datetime'{cutoff}'"
         deleted = 0
-        with translated(f"table {self.table_name}"):
-            async for entity in self.table.query_entities(
-                query, select=["PartitionKey", "RowKey", "state"], results_per_page=1000
-            ):
-                if entity["state"] not in TERMINAL:
-                    continue
-                try:
-                    await self.table.delete_entity(
-                        entity["PartitionKey"],
-                        entity["RowKey"],
-                        etag=entity.metadata["etag"],
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-                except ResourceModifiedError:
-                    continue  # changed meanwhile: the next run looks again
+        async for entity in table_scans.finished_rows(self, finished_before):
+            if await self.remove(entity["PartitionKey"], entity["RowKey"], known=entity):
                 deleted += 1
                 if deleted >= limit:
                     break
         return deleted
 
     async def counts(self, tenant_id: str, completed_since: datetime) -> JobCounts:
-        """Table storage cannot aggregate: this scans the tenant's partitions, reading
-        three small properties of each row, and stops at COUNT_SCAN_LIMIT rows (then
-        ``truncated``). Retention bounds the rows a tenant keeps."""
+        """The partitions' counters (exact): two short range reads per partition. A table
+        written before the counters is counted by a scan instead (maybe ``truncated``)."""
         await self._ensure_table()
-        self.partition_key(tenant_id, "")  # validates the tenant id
-        since = completed_since.astimezone(UTC)
-        per_shard_limit = COUNT_SCAN_LIMIT // self.shards
+        pks = self.partitions(tenant_id)
+        if not await self.uses_index():
+            return await table_scans.counts(self, pks, completed_since)
+        return await self.read_counts(pks, completed_since)
 
-        async def shard(index: int) -> tuple[list[Any], bool]:
-            pk = odata_quote(f"{tenant_id}~{index:02d}")
-            rows: list[Any] = []
-            with translated(f"jobs of tenant {tenant_id}"):
-                async for entity in self.table.query_entities(
-                    f"PartitionKey eq {pk}",
-                    select=["state", "job_type", "finished_at"],
-                    results_per_page=1000,
+    # -- the index: whether the table has it, and making it for one written before ------
+
+    async def uses_index(self) -> bool:
+        """Whether every job row has its index rows: the marker says so, or the table
+        holds no tenant's row yet (then the marker is written)."""
+        now = time.monotonic()
+        if self._indexed or (
+            self._index_checked and now - self._index_checked < INDEX_RECHECK_SECONDS
+        ):
+            return self._indexed
+        self._index_checked = now
+        with translated(f"table {self.table_name}"):
+            if await self._marker(INDEX_MARKER) is None:
+                async for _ in self.table.query_entities(
+                    "PartitionKey lt '~'", select=["RowKey"], results_per_page=1
                 ):
-                    rows.append(entity)
-                    if len(rows) >= per_shard_limit:
-                        return rows, True
-            return rows, False
+                    return False
+                await self._put_marker(INDEX_MARKER, "1")
+        self._indexed = True
+        return True
 
-        shards = await asyncio.gather(*(shard(i) for i in range(self.shards)))
-        by: Counter[tuple[str, str]] = Counter()
-        minutes: Counter[datetime] = Counter()
-        for rows, _ in shards:
-            for row in rows:
-                by[(row["state"], row["job_type"])] += 1
-                finished = row.get("finished_at")
-                if row["state"] == JobState.COMPLETED.value and finished is not None:
-                    finished = finished.astimezone(UTC)
-                    if finished >= since:
-                        minutes[finished.replace(second=0, microsecond=0)] += 1
-        return JobCounts(dict(by), sorted(minutes.items()), truncated=any(cut for _, cut in shards))
+    async def rebuild_index(self) -> int:
+        """Make every job row's index rows and the counters again from the job rows, one
+        partition at a time, then mark the table indexed; returns the jobs seen. Run it
+        with no writer on the table (``dtq admin rebuild-index``)."""
+        await self._ensure_table()
+        jobs = await table_scans.rebuild(self)
+        await self._put_marker(INDEX_MARKER, "1")
+        self._indexed, self._index_checked = True, time.monotonic()
+        return jobs
 
-    async def get_marker(self, name: str) -> str | None:
-        marker_name(name)
+    async def drop_index(self) -> None:
+        """Delete every index row and counter and mark the job rows unindexed (as a
+        table written before them); lists and counts scan until ``rebuild_index``."""
+        await self._ensure_table()
+        await table_scans.drop(self)
+        with translated(f"table {self.table_name}"):
+            await self.table.delete_entity(MARKERS_PARTITION, INDEX_MARKER)
+        self._indexed, self._index_checked = False, time.monotonic()
+
+    # -- markers ------------------------------------------------------------------
+
+    async def _marker(self, key: str) -> Any:
         try:
-            entity = await self._call(
-                f"marker {name}", lambda: self.table.get_entity(MARKERS_PARTITION, name)
+            return await self._call(
+                f"marker {key}", lambda: self.table.get_entity(MARKERS_PARTITION, key)
             )
         except NotFound:
             return None
-        return str(entity["value"])
+
+    async def _put_marker(self, key: str, value: str) -> None:
+        entity = {"PartitionKey": MARKERS_PARTITION, "RowKey": key, "value": value}
+        await self._call(f"marker {key}", lambda: self.table.upsert_entity(entity))
+
+    async def get_marker(self, name: str) -> str | None:
+        entity = await self._marker(marker_name(name))
+        return None if entity is None else str(entity["value"])
 
     async def put_marker(self, name: str, value: str) -> None:
-        entity = {
-            "PartitionKey": MARKERS_PARTITION,
-            "RowKey": marker_name(name),
-            "value": marker_value(value),
-        }
-        await self._call(f"marker {name}", lambda: self.table.upsert_entity(entity))
+        await self._put_marker(marker_name(name), marker_value(value))
 
     async def ping(self) -> None:
         await self._ensure_table()

@@ -92,6 +92,15 @@ class SqliteStatusStore:
             raise Conflict(f"job {job.job_id} already exists") from exc
         status_counts.shift(conn, status_counts.counted(job), 1)
 
+    async def create_many(self, jobs: list[Job]) -> None:
+        """Store new jobs in one transaction (a bulk load: bench/scale.py)."""
+        await self.db.write(self._create_many, [(job, job_json(job)) for job in jobs])
+
+    @classmethod
+    def _create_many(cls, conn: sqlite3.Connection, rows: list[tuple[Job, str]]) -> None:
+        for job, data in rows:
+            cls._create(conn, job, data)
+
     async def get(self, tenant_id: str, job_id: str) -> Job:
         return await self.db.read(self._get, tenant_id, job_id)
 
