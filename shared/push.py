@@ -82,9 +82,12 @@ def job_group(job_id: str) -> str:
 
 
 def event_message(job: Job) -> OutgoingMessage:
-    """The events-queue message for one change of ``job``."""
+    """The events-queue message for one change of ``job`` (as stored: its etag tells
+    apart two writes with the same ``updated_at``, e.g. a logs-only write after a
+    progress step, which a queue with duplicate detection would otherwise drop)."""
+    written = f".{job.etag}" if job.etag else ""
     return OutgoingMessage(
-        message_id=f"{job.job_id}.{job.updated_at.timestamp():.6f}",
+        message_id=f"{job.job_id}.{job.updated_at.timestamp():.6f}{written}"[:128],
         body=json.dumps({"job": lean_job(job)}, default=str).encode(),
         application_properties={PROP_JOB_ID: job.job_id, PROP_TENANT_ID: job.tenant_id},
     )

@@ -8,7 +8,6 @@ import re
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.browser.conftest import expect
 
@@ -62,16 +61,6 @@ def test_a_failed_negotiate_falls_back_to_polling(page: Any, api: httpx.Client) 
     expect(row.get_by_test_id("job-state")).to_have_text("completed")
 
 
-# The event of a logs-only write is dropped on the local host: its message id (job id
-# and updated_at, shared/push.py event_message) repeats the previous event's, and the
-# embedded events queue applies duplicate detection, which Azure's events queue does not
-# have (infra/bicep/modules/servicebus.bicep). Strict: it fails once that is fixed, so
-# this mark goes then.
-@pytest.mark.xfail(
-    strict=True,
-    reason="a logs-only write's event repeats the previous message id and the embedded"
-    " events queue drops it as a duplicate (shared/push.py event_message)",
-)
 def test_a_log_line_alone_reaches_the_open_detail_by_push(page: Any, api: httpx.Client) -> None:
     """A line logged while a job runs is stored by a write of its own (no progress, no
     new state, the same ``updated_at``: shared/job_logs.py); its pushed event alone,

@@ -270,3 +270,12 @@ async def test_an_event_the_events_queue_refuses_never_fails_the_status_write(
     assert submitted.status_code == 202
     stored = await pushing.status.get("local", as_json(submitted)["job_id"])
     assert stored.state is JobState.QUEUED
+
+
+def test_two_writes_with_one_updated_at_are_two_events() -> None:
+    """A logs-only write keeps ``updated_at``: its event must not carry the previous
+    event's message id, or a queue with duplicate detection (the local host's) drops it."""
+    job = Job.new(tenant_id="t", job_type="echo", payload={}, max_attempts=3)
+    first, second = job.model_copy(update={"etag": "1"}), job.model_copy(update={"etag": "2"})
+    assert event_message(first).message_id != event_message(second).message_id
+    assert len(event_message(job.model_copy(update={"etag": "x" * 300})).message_id) <= 128
