@@ -49,6 +49,10 @@ class WebhookClient:
                 timeout=self.timeout,
                 follow_redirects=False,
                 trust_env=False,  # a proxy from the environment would resolve the name itself
+                # No connection is reused: the pool knows a connection by its address, and
+                # two targets behind one address would share a TLS session whose
+                # certificate was checked for the first target's name only.
+                limits=httpx.Limits(max_keepalive_connections=0),
                 headers={"User-Agent": USER_AGENT},
             )
         return self._http
