@@ -1,5 +1,6 @@
-// One job: state, progress and stage, attempts with each attempt's error, its log lines,
-// timestamps, trace id, payload and result (readable, with the raw JSON one click away).
+// One job: state, progress and stage, attempts with each attempt's error, its log lines, the
+// delivery of its completion webhook, timestamps, trace id, payload and result (readable, with
+// the raw JSON one click away).
 import { api, ApiError, CANCELLABLE, Poller, TERMINAL } from "./api.js";
 import { cancelJob, requeueJob } from "./actions.js";
 import { $, el, announce, badge, fill, onJob, progressParts, readable, short, time } from "./dom.js";
@@ -77,6 +78,7 @@ function render(job) {
     el("td", { "data-label": "Message", class: "long", text: e.message }), el("td", { "data-label": "Retryable", text: e.retryable ? "yes" : "no" }),
     el("td", { "data-label": "At" }, time(e.at)))));
 
+  renderWebhook(job);
   $("#detail-payload").replaceChildren(readable(job.payload));
   $("#detail-payload-json").textContent = JSON.stringify(job.payload, null, 2);
   $("#detail-cancel").hidden = !CANCELLABLE.has(job.state) || Boolean(job.cancel_requested_at);
@@ -133,6 +135,35 @@ function logsBox() {
   $("#detail-errors-box").after(box);
 }
 
+/** The completion webhook: where the job's end goes, and each attempt at delivering it. */
+function renderWebhook(job) {
+  const hook = job.webhook;
+  $("#detail-webhook-box").hidden = !job.callback_url;
+  if (!job.callback_url) return;
+  const state = !hook ? "sent when the job ends"
+    : hook.state === "delivered" ? "delivered" : hook.state === "gave_up" ? "gave up" : "pending";
+  const next = hook?.state === "pending" && hook.next_attempt_at ? el("span", {}, " · next attempt at ", time(hook.next_attempt_at)) : null;
+  fill($("#detail-webhook-summary"),
+    el("code", { class: "long", text: job.callback_url }),
+    el("span", { "data-testid": "detail-webhook-state" }, `${state}${hook ? ` (${hook.event_type}, ${hook.attempts_made} attempt(s))` : ""}`, next));
+  $("#detail-webhook-attempts").replaceChildren(...(hook?.attempts ?? []).map((a) => el("tr", { "data-testid": "detail-webhook-attempt" },
+    el("td", { "data-label": "Attempt", text: String(a.attempt) }), el("td", { "data-label": "At" }, time(a.at)),
+    el("td", { "data-label": "Answer", text: a.status_code ? String(a.status_code) : "none" }),
+    el("td", { "data-label": "Error", class: "long", text: a.error || "" }), el("td", { "data-label": "Took", text: `${a.duration_ms} ms` }))));
+}
+
+/** The webhook's region, after the log (index.html has none). */
+function webhookBox() {
+  const head = el("tr", {}, ...["Attempt", "At", "Answer", "Error", "Took"].map((h) => el("th", { scope: "col", text: h })));
+  const box = el("section", { id: "detail-webhook-box", "aria-labelledby": "detail-webhook-title", "data-testid": "detail-webhook-box", hidden: "" },
+    el("h3", { id: "detail-webhook-title", text: "Completion webhook" }),
+    el("p", { id: "detail-webhook-summary", class: "hint" }),
+    el("div", { class: "table-wrap" }, el("table", { "data-testid": "detail-webhook-attempts" },
+      el("caption", { class: "visually-hidden", text: "Delivery attempts" }),
+      el("thead", {}, head), el("tbody", { id: "detail-webhook-attempts" }))));
+  $("#detail-logs-box").after(box);
+}
+
 async function loadResult(id) {
   detail.resultFor = id;
   const answer = await api(`/jobs/${encodeURIComponent(id)}/result`).catch((error) => error);
@@ -151,11 +182,11 @@ export function openDetail(id) {
   if (detail.id !== id) {
     Object.assign(detail, { id, job: null, resultFor: null });
     $("#detail-title").textContent = `Job ${short(id)}`;
-    for (const node of ["#detail-summary", "#detail-fields", "#detail-errors", "#detail-payload", "#detail-logs"]) $(node).replaceChildren();
+    for (const node of ["#detail-summary", "#detail-fields", "#detail-errors", "#detail-payload", "#detail-logs", "#detail-webhook-attempts"]) $(node).replaceChildren();
     $("#detail-logs-note").textContent = "Loading…";
     Object.assign(logs, { id: null, etag: null });
     $("#detail-result").replaceChildren(el("span", { class: "hint", text: "Loading…" }));
-    $("#detail-dead-letter").hidden = $("#detail-errors-box").hidden = $("#detail-cancel").hidden = $("#detail-requeue").hidden = true;
+    $("#detail-dead-letter").hidden = $("#detail-errors-box").hidden = $("#detail-webhook-box").hidden = $("#detail-cancel").hidden = $("#detail-requeue").hidden = true;
     $("#detail-result-raw").hidden = true;
     poller.reset();
   }
@@ -185,6 +216,7 @@ export function closeDetail({ focus = true } = {}) {
 
 export function startDetail() {
   logsBox();
+  webhookBox();
   $("#detail-cancel").addEventListener("click", async () => {
     const job = await cancelJob(detail.id);
     if (job) { $("#detail-title").focus(); poller.now(); }

@@ -94,6 +94,7 @@ function collect() {
     if (input.validity.badInput) problems.push({ field: key, message: "Enter a number." });
     else if (input.value.trim() !== "") body[key] = Number(input.value);
   }
+  if ($("#callback-url").value.trim() !== "") body.callback_url = $("#callback-url").value.trim();
   return { body, problems };
 }
 
