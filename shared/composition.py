@@ -43,6 +43,7 @@ from shared.queries import Queries
 from shared.quotas import ProviderQuotas
 from shared.retries import RetryPolicy
 from shared.runcap import RunningCap
+from shared.schedules.service import Schedules
 from shared.settings import Settings
 from shared.settling import Backoffs
 from shared.stats import Stats
@@ -84,6 +85,8 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     #: Completion webhooks: deliveries, the sweep, the tenants' secrets.
     webhooks: Webhooks | None = None
+    #: Recurring schedules (docs/schedules.md).
+    schedules: Schedules | None = None
     _sqlite: Callable[[], Database] | None = None
     _databases: list[Database] = field(default_factory=list)
 
@@ -224,6 +227,7 @@ class Runtime:
             providers=providers,
             metrics=metrics,
             webhooks=Webhooks.from_settings(settings, status, outbox.store, outbox.queue),
+            schedules=Schedules.from_settings(settings, stores.schedules(r), submissions, status),
             _databases=databases,
             _sqlite=sqlite,
         )
@@ -267,6 +271,8 @@ class Runtime:
             await self.providers.close()
         if self.webhooks is not None:
             await self.webhooks.close()
+        if self.schedules is not None:
+            await self.schedules.close()
         for db in self._databases:
             db.close()
 

@@ -231,6 +231,12 @@ class Settings(BaseSettings):
     #: Each tenant's default callback URL, as JSON: {"acme": "https://acme.example/hook"}
     tenant_callback_urls: str = ""
 
+    # -- recurring schedules (shared/schedules/, docs/schedules.md) --------------------
+    #: When the fire_schedules timer looks for due ticks (NCRONTAB).
+    schedules_timer_schedule: str = "0 * * * * *"
+    #: A tick seen later than this is missed, and its schedule's misfire policy applies.
+    schedule_misfire_grace_seconds: float = Field(default=120.0, ge=60)
+
     # -- telemetry (docs/observability.md) -------------------------------------------
     #: Application Insights: traces, metrics and logs go there when set (Azure).
     applicationinsights_connection_string: str | None = Field(

@@ -240,6 +240,7 @@ var appSettings = {
   DTQ_RETENTION_SCHEDULE: '0 15 * * * *'
   DTQ_RECONCILE_SCHEDULE: '30 * * * * *'
   DTQ_WEBHOOK_SWEEP_SCHEDULE: '45 * * * * *'
+  DTQ_SCHEDULES_TIMER_SCHEDULE: '0 * * * * *'
   // Access: API keys for every caller, the web UI included. The function app is reached
   // directly, so a forged x-ms-client-principal header must never be trusted.
   DTQ_REQUIRE_API_KEYS: 'true'

@@ -66,6 +66,7 @@ REQUIRED = {
     "DTQ_WEBHOOKS_TABLE",
     "DTQ_SCHEDULES_TABLE",
     "DTQ_WEBHOOK_SWEEP_SCHEDULE",
+    "DTQ_SCHEDULES_TIMER_SCHEDULE",
     "DTQ_SIGNALR_HUB",
     "DTQ_STATUS_TABLE",
     "DTQ_API_KEYS_TABLE",
@@ -320,6 +321,7 @@ def test_the_templates_create_the_queues_tables_and_container_the_settings_name(
         defaults.reconcile_schedule,
     )
     assert settings["DTQ_WEBHOOK_SWEEP_SCHEDULE"] == defaults.webhook_sweep_schedule
+    assert settings["DTQ_SCHEDULES_TIMER_SCHEDULE"] == defaults.schedules_timer_schedule
 
 
 def test_the_results_container_is_partitioned_and_indexed_as_the_adapter_expects() -> None:

@@ -320,7 +320,7 @@ async def test_every_function_of_the_app_runs_through_the_worker(
     # In Azure the metrics go to Application Insights; only the local host serves them.
     assert "Application Insights" in (await ok("metrics", "GET", "metrics", 404))["detail"]
 
-    for timer in ("reconcile_dead_letters", "apply_retention", "sweep_webhooks"):
+    for timer in ("reconcile_dead_letters", "apply_retention", "sweep_webhooks", "fire_schedules"):
         outcome = await w.timer(timer)
         assert outcome.succeeded, outcome.error
 
