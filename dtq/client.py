@@ -145,10 +145,11 @@ class ApiClient:
         max_attempts: int | None = None,
         timeout_seconds: float | None = None,
         idempotency_key: str | None = None,
+        callback_url: str | None = None,
     ) -> dict[str, Any]:
         """Submit a job. ``scheduled_at`` (a datetime or an RFC 3339 string) or
-        ``delay_seconds``, not both, start it later; the API refuses a time without a UTC
-        offset (a naive datetime) rather than guess its zone."""
+        ``delay_seconds``, not both, start it later (the API refuses a naive datetime);
+        ``callback_url`` gets a signed POST when it ends (docs/api.md)."""
         body: dict[str, Any] = {"job_type": job_type, "payload": payload}
         if isinstance(scheduled_at, datetime):
             scheduled_at = scheduled_at.isoformat()
@@ -158,6 +159,7 @@ class ApiClient:
             "scheduled_at": scheduled_at,
             "max_attempts": max_attempts,
             "timeout_seconds": timeout_seconds,
+            "callback_url": callback_url,
         }
         body.update({k: v for k, v in options.items() if v is not None})
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
@@ -182,6 +184,14 @@ class ApiClient:
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         return dict(self._json("DELETE", f"/jobs/{job_id}"))
+
+    def webhook_secret(self, *, rotate: bool = False, keep: int | None = None) -> dict[str, Any]:
+        """The tenant's webhook signing secret, or (``rotate``) a new one; the replaced
+        one still signs for ``keep`` seconds (None: the server's default)."""
+        if not rotate:
+            return dict(self._json("GET", "/webhooks/secret"))
+        body = {} if keep is None else {"keep_previous_seconds": keep}
+        return dict(self._json("POST", "/webhooks/secret:rotate", json=body))
 
     def logs(self, job_id: str) -> dict[str, Any]:
         """The job's last log lines and its state: ``{"job_id", "state", "lines"}``."""

@@ -15,7 +15,7 @@ from functions.endpoint import endpoint
 from functions.request_models import RotateSecretRequest
 from functions.responses import json_response
 from functions.runtime import runtime
-from shared.jobs import iso_utc
+from shared.jobs import iso_utc, utcnow
 from shared.ports import WebhookSecrets
 from shared.webhooks.service import Webhooks
 
@@ -32,10 +32,11 @@ def _webhooks() -> Webhooks:
 
 def secret_body(secrets: WebhookSecrets) -> dict[str, object]:
     until = secrets.previous_until
+    signing = secrets.previous and until and until > utcnow()
     return {
         "secret": secrets.current,
         # Whether the replaced secret still signs too, and until when (not the secret).
-        "previous_signs_until": iso_utc(until) if secrets.previous and until else None,
+        "previous_signs_until": iso_utc(until) if signing and until else None,
     }
 
 

@@ -6,8 +6,8 @@ Two kinds of command share it:
 - ``submit``, ``get``, ``watch``, ``list``, ``cancel`` (:mod:`dtq.cli.jobs`), ``logs``
   (:mod:`dtq.cli.logs`), ``dlq``
   (:mod:`dtq.cli.dead_letters`), ``stats``, ``health`` and ``types``
-  (:mod:`dtq.cli.service`) talk to the HTTP API, local or deployed, through
-  :mod:`dtq.cli.connection`.
+  (:mod:`dtq.cli.service`) and ``webhook-secret`` (:mod:`dtq.cli.webhooks`) talk to
+  the HTTP API, local or deployed, through :mod:`dtq.cli.connection`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 
-from dtq.cli import admin, dead_letters, jobs, logs, service
+from dtq.cli import admin, dead_letters, jobs, logs, service, webhooks
 from dtq.host.indexing import FunctionRefused
 
 EPILOG = """examples:
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.register(sub)
     dead_letters.register(sub)
     service.register(sub)
+    webhooks.register(sub)
     return parser
 
 

@@ -71,6 +71,7 @@ def submit(api: ApiClient, args: argparse.Namespace) -> int:
         max_attempts=args.max_attempts,
         timeout_seconds=args.time_limit,
         idempotency_key=args.idempotency_key,
+        callback_url=args.callback_url,
     )
     if args.watch:
         if not args.json:
@@ -211,6 +212,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--idempotency-key", help="repeat-safe: the same key and body give back the same job"
+    )
+    p.add_argument(
+        "--callback-url",
+        metavar="URL",
+        help="gets a signed POST when the job ends (see `dtq webhook-secret`)",
     )
     p.add_argument(
         "--watch", action="store_true", help="follow the job to its end (exit code as `dtq watch`)"

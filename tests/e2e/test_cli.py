@@ -194,6 +194,38 @@ def test_bad_input_is_explained_with_its_field(cli_host: LocalHost) -> None:
     assert missing.returncode == 2 and "cannot read the payload file" in missing.stderr
 
 
+def test_callback_url_and_the_webhook_secret(cli_host: LocalHost) -> None:
+    """``submit --callback-url`` sends it (a loopback target is refused with its field:
+    this host does not allow private targets); ``webhook-secret`` prints the tenant's
+    secret, and ``--rotate`` a new one, the old one still signing unless kept 0 s."""
+    refused = dtq(
+        cli_host, "submit", "echo", "--set", "message=hi", "--callback-url", "http://127.0.0.1:9/h"
+    )
+    assert refused.returncode == 2 and "callback_url" in refused.stderr, refused.stderr
+    taken = dtq(
+        cli_host,
+        "submit",
+        "echo",
+        "--set",
+        "message=hi",
+        "--callback-url",
+        "https://hooks.example.com/d",
+        "--json",
+    )
+    assert taken.returncode == 0, taken.stderr
+    job = json.loads(dtq(cli_host, "get", json.loads(taken.stdout)["job_id"], "--json").stdout)
+    assert job["callback_url"] == "https://hooks.example.com/d"
+
+    first = dtq(cli_host, "webhook-secret")
+    assert first.returncode == 0 and first.stdout.startswith("whsec_"), first.stdout
+    assert dtq(cli_host, "webhook-secret").stdout == first.stdout  # made once, then kept
+    rotated = dtq(cli_host, "webhook-secret", "--rotate").stdout.splitlines()
+    assert rotated[0].startswith("whsec_") and rotated[0] != first.stdout.strip()
+    assert "previous secret also signs until" in rotated[1]
+    leaked = dtq(cli_host, "webhook-secret", "--rotate", "--keep-previous", "0", "--json")
+    assert json.loads(leaked.stdout)["previous_signs_until"] is None
+
+
 def test_a_stopped_server_is_reported_with_advice() -> None:
     nobody = f"http://127.0.0.1:{free_port()}"
     down = dtq(None, "list", "--url", nobody)
