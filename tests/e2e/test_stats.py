@@ -69,8 +69,9 @@ def test_stats_after_a_known_workload(
     # Four job runs, and the batches of the live-update push (the events queue), whose
     # number depends on how the changes were batched.
     assert sum(w["invocations"] for w in workers) >= 4
-    jobs_queues = {"dtq-jobs", "dtq-jobs-high", "dtq-jobs-low"}
-    assert all(set(w["queues"]) == jobs_queues | {"dtq-events"} for w in workers)
+    # The job queues, the live updates' and the completion webhooks' (shared/webhooks/).
+    queues = {"dtq-jobs", "dtq-jobs-high", "dtq-jobs-low", "dtq-events", "dtq-webhooks"}
+    assert all(set(w["queues"]) == queues for w in workers), workers
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
