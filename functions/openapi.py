@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic.json_schema import JsonSchemaMode
 
+from functions import openapi_schedules
 from functions.request_models import (
     BatchSubmitRequest,
     BulkDeadLetterRequest,
@@ -120,6 +121,7 @@ def _schemas(registry: JobTypeRegistry, max_timeout: float) -> dict[str, Any]:
     _add(out, "WebhookSecret", WebhookSecret)
     _add(out, "RotateSecretRequest", RotateSecretRequest, mode="validation")
     _add(out, "BulkResult", BulkResult)
+    openapi_schedules.add_schemas(_add, out)
     del out["Job"]["properties"]["logs"]  # not in the job's body: GET .../logs has them
     # Filters name a known job type (anything else is a 422 naming the field).
     out["BulkDeadLetterRequest"]["properties"]["job_type"] = {
@@ -375,6 +377,7 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
             },
             **_dlq_paths(registry, body),
             **_webhook_paths(body),
+            **openapi_schedules.paths(body, _json, _problems),
             "/api/v1/stats": {
                 "get": {
                     "operationId": "stats",

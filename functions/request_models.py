@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.constants import MAX_ATTEMPTS, MAX_BATCH, MAX_BULK, MAX_SCHEDULE_AHEAD
 from shared.errors import ValidationFailed
 from shared.jobs import Priority
+from shared.schedules.model import Misfire, Overlap
+from shared.schedules.timing import MIN_INTERVAL_SECONDS
 from shared.submissions import Submission
 from shared.webhooks.targets import MAX_URL_CHARS, check_url
 
@@ -141,3 +143,73 @@ class RotateSecretRequest(BaseModel):
             " can switch without losing a delivery; 0 stops it at once (a leaked secret)."
         ),
     )
+
+
+class JobTemplateRequest(BaseModel):
+    """The job each tick of a schedule submits (validated against its job type)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_type: str = Field(min_length=1, max_length=100)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    priority: Priority = Priority.NORMAL
+    max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+
+
+class _ScheduleFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    cron: str | None = Field(
+        default=None,
+        max_length=200,
+        description="5 fields, or 6 with the seconds first (NCRONTAB); docs/schedules.md.",
+    )
+    interval_seconds: float | None = Field(
+        default=None, ge=MIN_INTERVAL_SECONDS, le=366 * 86400, description="Instead of cron."
+    )
+    timezone: str | None = Field(
+        default=None, min_length=1, max_length=64, description="IANA zone the cron is read in."
+    )
+    start_at: AwareDatetime | None = Field(default=None, description="No tick before this.")
+    end_at: AwareDatetime | None = Field(default=None, description="No tick after this.")
+    template: JobTemplateRequest | None = None
+    misfire: Misfire | None = Field(
+        default=None,
+        description="After missed ticks: skip them, or run_once for all (docs/schedules.md).",
+    )
+    overlap: Overlap | None = Field(
+        default=None,
+        description="allow, or skip a tick while the previous job has not ended.",
+    )
+    paused: bool | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The fields the caller set (``None`` clears an optional one)."""
+        return self.model_dump(exclude_unset=True)
+
+
+class ScheduleRequest(_ScheduleFields):
+    """Body of ``POST /api/v1/schedules``: a cron expression or an interval."""
+
+    name: str = Field(min_length=1, max_length=200)
+    timezone: str = Field(default="UTC", min_length=1, max_length=64)
+    template: JobTemplateRequest
+    misfire: Misfire = Misfire.SKIP
+    overlap: Overlap = Overlap.ALLOW
+    paused: bool = False
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> ScheduleRequest:
+        if (self.cron is None) == (self.interval_seconds is None):
+            raise ValueError("give cron or interval_seconds (one of them)")
+        return self
+
+    def fields(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+class SchedulePatch(_ScheduleFields):
+    """Body of ``PATCH /api/v1/schedules/{id}``: the fields to change (JSON merge: to
+    switch from cron to an interval, send ``interval_seconds`` and ``"cron": null``)."""

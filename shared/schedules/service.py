@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from shared.constants import MAX_PAGE_SIZE
 from shared.errors import FieldError, PreconditionFailed, ValidationFailed
 from shared.jobs import new_job_id
 from shared.ports import Page, StatusStore
@@ -15,6 +16,9 @@ from shared.schedules.port import ScheduleStore
 from shared.schedules.ticks import ScheduleTicks, submission_of, timing_of
 from shared.settings import Settings
 from shared.submissions import Submissions
+
+#: Most next fire times a preview shows.
+MAX_PREVIEW = 50
 
 #: The fields whose change moves the next fire time.
 TIMING_FIELDS = frozenset({"cron", "interval_seconds", "timezone", "start_at", "end_at"})
@@ -89,6 +93,10 @@ class Schedules:
     async def list_schedules(
         self, tenant_id: str, limit: int, cursor: str | None = None
     ) -> Page[Schedule]:
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValidationFailed(
+                "limit is out of range", [FieldError("limit", f"must be 1 to {MAX_PAGE_SIZE}")]
+            )
         return await self.store.list_schedules(tenant_id, limit, cursor)
 
     async def update(

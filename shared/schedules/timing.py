@@ -13,10 +13,11 @@ schedule's start (its creation time if none), whatever the zone's clocks do.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronsim import CronSim, CronSimError
 
@@ -25,12 +26,19 @@ MIN_INTERVAL_SECONDS = 60.0
 EPSILON = timedelta(microseconds=1)
 
 
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
 def zone(name: str) -> ZoneInfo:
     """The IANA zone ``name``; ValueError if there is none."""
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{name!r} is not an IANA time zone (e.g. Europe/London)") from None
+        if name in _zone_names():  # not a folder of the database, nor a file beside it
+            return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    raise ValueError(f"{name!r} is not an IANA time zone (e.g. Europe/London)")
 
 
 def split_cron(expr: str) -> tuple[str, int]:

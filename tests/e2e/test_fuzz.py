@@ -7,6 +7,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.e2e.conftest import module_host
 from tests.support.processes import LocalHost
@@ -15,6 +16,11 @@ pytestmark = pytest.mark.e2e
 
 
 fuzz_host = module_host("fuzz")
+
+#: Operations whose bodies JSON Schema cannot describe whole: a schedule's cron
+#: expression, time zone and job template are checked by the service, so a body valid
+#: by the schema may still be a 422 (the other checks still apply to them).
+SCHEMA_UNDERSTATES = {"POST /api/v1/schedules", "PATCH /api/v1/schedules/{schedule_id}"}
 
 
 def operations() -> list[str]:
@@ -47,10 +53,11 @@ def test_api_survives_generated_requests(operation: str, fuzz_host: LocalHost) -
     api = schemathesis.openapi.from_dict(document)
     method, path = operation.split(" ", 1)
     strategy = api[path][method].as_strategy()
+    excluded = [positive_data_acceptance] if operation in SCHEMA_UNDERSTATES else []
 
     @given(case=strategy)
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
     def run(case) -> None:  # type: ignore[no-untyped-def]
-        case.call_and_validate(base_url=fuzz_host.base_url)
+        case.call_and_validate(base_url=fuzz_host.base_url, excluded_checks=excluded)
 
     run()

@@ -301,6 +301,26 @@ async def test_every_function_of_the_app_runs_through_the_worker(
     rotated = await ok("rotate_webhook_secret", "POST", "v1/webhooks/secret:rotate", body={})
     assert rotated["secret"] != secret["secret"] and rotated["previous_signs_until"]
 
+    tick = {"job_type": "echo", "payload": {"message": "tick"}}
+    body = {"name": "nightly", "cron": "30 1 * * *", "timezone": "Europe/London"}
+    made = await ok("create_schedule", "POST", "v1/schedules", 201, body={**body, "template": tick})
+    sid, at = made["schedule_id"], {"route_params": {"schedule_id": made["schedule_id"]}}
+    assert [
+        s["schedule_id"] for s in (await ok("list_schedules", "GET", "v1/schedules"))["items"]
+    ] == [sid]
+    detail = await ok("get_schedule", "GET", f"v1/schedules/{sid}", **at)
+    assert len(detail["next_fire_times"]) == 5 and detail["jobs"] == []
+    changed = await ok("update_schedule", "PATCH", f"v1/schedules/{sid}", body={"name": "n"}, **at)
+    assert changed["name"] == "n"
+    paused = await ok(
+        "schedule_action",
+        "POST",
+        f"v1/schedules/{sid}:pause",
+        route_params={"schedule_id": f"{sid}:pause"},
+    )
+    assert paused["paused"] is True
+    await ok("delete_schedule", "DELETE", f"v1/schedules/{sid}", 204, **at)
+
     waiting = await submit(w, "echo", {"message": "cancelled"})
     cancelled = await ok(
         "cancel_job", "DELETE", f"v1/jobs/{waiting}", route_params={"job_id": waiting}
