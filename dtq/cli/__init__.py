@@ -6,7 +6,8 @@ Two kinds of command share it:
 - ``submit``, ``get``, ``watch``, ``list``, ``cancel`` (:mod:`dtq.cli.jobs`), ``logs``
   (:mod:`dtq.cli.logs`), ``dlq``
   (:mod:`dtq.cli.dead_letters`), ``stats``, ``health`` and ``types``
-  (:mod:`dtq.cli.service`) and ``webhook-secret`` (:mod:`dtq.cli.webhooks`) talk to
+  (:mod:`dtq.cli.service`), ``webhook-secret`` (:mod:`dtq.cli.webhooks`) and
+  ``schedules`` (:mod:`dtq.cli.schedules`) talk to
   the HTTP API, local or deployed, through :mod:`dtq.cli.connection`.
 """
 
@@ -17,7 +18,7 @@ import os
 import signal
 import sys
 
-from dtq.cli import admin, dead_letters, jobs, logs, service, webhooks
+from dtq.cli import admin, dead_letters, jobs, logs, schedules, service, webhooks
 from dtq.host.indexing import FunctionRefused
 
 EPILOG = """examples:
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     dead_letters.register(sub)
     service.register(sub)
     webhooks.register(sub)
+    schedules.register(sub)
     return parser
 
 

@@ -226,6 +226,47 @@ def test_callback_url_and_the_webhook_secret(cli_host: LocalHost) -> None:
     assert json.loads(leaked.stdout)["previous_signs_until"] is None
 
 
+def test_schedules_created_listed_shown_paused_resumed_and_deleted(cli_host: LocalHost) -> None:
+    """``dtq schedules``: a bad cron is a 2 naming the field; a schedule is created,
+    listed, shown with its next fire times (in its zone), paused, resumed and deleted."""
+    bad = dtq(
+        cli_host, "schedules", "create", "n", "echo", "--set", "message=hi", "--cron", "61 * * * *"
+    )
+    assert bad.returncode == 2 and "cron" in bad.stderr, bad.stderr
+    neither = dtq(cli_host, "schedules", "create", "n", "echo", "--set", "message=hi")
+    assert neither.returncode == 2 and "--cron" in neither.stderr
+    made = dtq(
+        cli_host,
+        "schedules",
+        "create",
+        "nightly",
+        "echo",
+        '{"message": "hi"}',
+        "--cron",
+        "30 1 * * *",
+        "--tz",
+        "Europe/London",
+        "--overlap",
+        "skip",
+        "--json",
+    )
+    assert made.returncode == 0, made.stderr
+    s = json.loads(made.stdout)
+    sid = s["schedule_id"]
+    assert (s["cron"], s["timezone"], s["overlap"]) == ("30 1 * * *", "Europe/London", "skip")
+    assert s["template"]["payload"] == {"message": "hi"}
+    listed = dtq(cli_host, "schedules", "list")
+    assert sid in listed.stdout and "nightly" in listed.stdout, listed.stdout
+    shown = dtq(cli_host, "schedules", "get", sid, "--preview", "2")
+    assert shown.returncode == 0 and "next: " in shown.stdout, shown.stderr
+    assert shown.stdout.count("T00:30:00Z") + shown.stdout.count("T01:30:00Z") == 2
+    assert "paused" in dtq(cli_host, "schedules", "pause", sid).stdout
+    resumed = json.loads(dtq(cli_host, "schedules", "resume", sid, "--json").stdout)
+    assert resumed["paused"] is False and resumed["next_fire_at"]
+    assert dtq(cli_host, "schedules", "delete", sid).stdout.strip() == f"deleted {sid}"
+    assert dtq(cli_host, "schedules", "get", sid).returncode == 4
+
+
 def test_a_stopped_server_is_reported_with_advice() -> None:
     nobody = f"http://127.0.0.1:{free_port()}"
     down = dtq(None, "list", "--url", nobody)
