@@ -5,12 +5,15 @@ host in the ``Host`` header and, for https, as the TLS server name (httpcore's
 ``sni_hostname`` request extension): the certificate is verified for the host name,
 while no second look-up can send the request elsewhere. Redirects are not followed (a
 3xx is a failed attempt), proxies from the environment are not used (they would resolve
-the name themselves), timeouts are short, and the answer's body is never read.
+the name themselves), one timeout bounds the whole attempt (the look-up included), and
+the answer's body is never read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -38,6 +41,10 @@ class WebhookClient:
 
     def __init__(self, *, timeout_seconds: float, allow_private: bool) -> None:
         self.allow_private = allow_private
+        #: The whole attempt's limit: name look-up, connection, TLS, request and answer
+        #: headers together (httpx's own timeouts bound each read only, so a receiver
+        #: trickling a header line at a time would hold an attempt for ever).
+        self.timeout_seconds = timeout_seconds
         self.timeout = httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
         self._http: httpx.AsyncClient | None = None
 
@@ -64,6 +71,15 @@ class WebhookClient:
         def took() -> int:
             return round((time.monotonic() - began) * 1000)
 
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                return await self._attempt(url, headers, body, took)
+        except TimeoutError:
+            return Outcome(took(), error="timed out")
+
+    async def _attempt(
+        self, url: str, headers: dict[str, str], body: bytes, took: Callable[[], int]
+    ) -> Outcome:
         try:
             target = await resolve(url, allow_private=self.allow_private)
         except TargetRefused as exc:

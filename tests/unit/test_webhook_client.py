@@ -4,7 +4,11 @@ followed, a loopback target refused without DTQ_WEBHOOK_ALLOW_PRIVATE."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -65,3 +69,39 @@ async def test_without_the_setting_a_loopback_target_is_never_contacted(port: in
     await client.close()
     assert outcome.status_code is None and "loopback" in (outcome.error or "")
     assert Handler.seen == []
+
+
+@pytest.fixture
+def trickling_port() -> Iterator[int]:
+    """A receiver that answers one header line every 0.4 s, for ever (slowloris)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not stop.wait(0.4):
+                conn.sendall(b"X-Slow: 1\r\n")
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield listener.getsockname()[1]
+    stop.set()
+    listener.close()
+
+
+async def test_the_timeout_bounds_the_whole_attempt_not_each_read(trickling_port: int) -> None:
+    client = WebhookClient(timeout_seconds=1, allow_private=True)
+    began = time.monotonic()
+    url = f"http://127.0.0.1:{trickling_port}/hook"
+    outcome = await asyncio.wait_for(client.post(url, {}, b"{}"), 5)  # the test's own bound
+    took = time.monotonic() - began
+    await client.close()
+    assert outcome.status_code is None and outcome.error == "timed out"
+    assert took < 1.5
