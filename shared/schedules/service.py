@@ -114,8 +114,9 @@ class Schedules:
             if if_match is not None and current.etag != if_match:
                 raise PreconditionFailed(f"schedule {schedule_id} changed since it was read")
             now = self.clock()
-            changed = current.model_copy(update={**changes, "updated_at": now})
-            changed = Schedule.model_validate(changed.model_dump() | {"etag": current.etag})
+            changed = Schedule.model_validate(
+                current.model_dump() | changes | {"updated_at": now}
+            ).model_copy(update={"etag": current.etag})
             move = bool(TIMING_FIELDS & changes.keys()) or (
                 "paused" in changes and changes["paused"] != current.paused
             )

@@ -137,3 +137,12 @@ async def test_a_ticks_outcome_is_recorded_and_ticks_read_newest_first(
     assert ticks[1].outcome is TickOutcome.CLAIMED and ticks[1].job_id is None
     assert len(await store.ticks("acme", "s1", 2)) == 2
     assert await store.ticks("other", "s1", 10) == []
+
+
+@pytest.mark.parametrize("odd", ["a/b", "a#b", "a?b", "a\\\\b", "é", "x" * 300])
+async def test_an_id_no_schedule_can_have_is_not_found(new_store: MakeStore, odd: str) -> None:
+    store = new_store()
+    with pytest.raises(NotFound):
+        await store.get("acme", odd)
+    await store.delete("acme", odd)
+    assert await store.ticks("acme", odd, 5) == []

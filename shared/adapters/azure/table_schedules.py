@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +31,7 @@ from shared.schedules.model import Schedule, TickClaim, TickOutcome
 DUE = "due"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TOP = 10**16 - 1
+_ID = re.compile(r"[A-Za-z0-9_.@-]{1,200}")
 
 
 def _us(at: datetime) -> int:
@@ -38,6 +40,12 @@ def _us(at: datetime) -> int:
 
 def _at(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
+
+
+def _known(schedule_id: str) -> bool:
+    """Whether ``schedule_id`` could be a schedule's (a Table key refuses ``/``, ``#``,
+    ``?``, ``\\`` and control characters with a 400, or worse: none of them is an id)."""
+    return _ID.fullmatch(schedule_id) is not None
 
 
 def _partition(tenant_id: str) -> str:
@@ -116,6 +124,8 @@ class TableScheduleStore(TableAdapter):
         return schedule.model_copy(update={"etag": meta["etag"]})
 
     async def _entity(self, tenant_id: str, schedule_id: str) -> Any:
+        if not _known(schedule_id):
+            raise NotFound(f"schedule {schedule_id} not found")
         await self._ensure_table()
         with translated(f"schedule {schedule_id}"):
             return await self.table.get_entity(_partition(tenant_id), schedule_id)
@@ -212,6 +222,8 @@ class TableScheduleStore(TableAdapter):
             await self.table.upsert_entity(_tick_entity(claim), mode=UpdateMode.REPLACE)
 
     async def ticks(self, tenant_id: str, schedule_id: str, limit: int) -> list[TickClaim]:
+        if not _known(schedule_id):
+            return []
         await self._ensure_table()
         partition = f"t.{tenant_key(tenant_id)}.{schedule_id}"
         query = f"PartitionKey eq {odata_quote(partition)}"
