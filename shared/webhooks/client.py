@@ -12,6 +12,7 @@ the answer's body is never read.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ import httpx
 from shared.webhooks.targets import TargetRefused, resolve
 
 USER_AGENT = "dtq-webhooks/1"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class WebhookClient:
         return self._http
 
     async def post(self, url: str, headers: dict[str, str], body: bytes) -> Outcome:
-        """POST ``body`` to ``url``; never raises for the target's failures."""
+        """POST ``body`` to ``url``; never raises: every failure is an Outcome."""
         began = time.monotonic()
 
         def took() -> int:
@@ -76,6 +79,9 @@ class WebhookClient:
                 return await self._attempt(url, headers, body, took)
         except TimeoutError:
             return Outcome(took(), error="timed out")
+        except Exception as exc:  # whatever it is, the attempt failed: it never escapes
+            log.warning("webhook POST to %s failed unexpectedly", url, exc_info=True)
+            return Outcome(took(), error=f"{type(exc).__name__}: {exc}"[:200])
 
     async def _attempt(
         self, url: str, headers: dict[str, str], body: bytes, took: Callable[[], int]

@@ -15,7 +15,9 @@ publisher is one), sees that write go by and
    the attempt numbers make a second copy a no-op.
 
 Each later attempt's message is sent before the attempt before it is recorded, so a
-crash there leaves a message, never a delivery nobody will make.
+crash there leaves a message. The row stays until the delivery is delivered or given
+up: the sweep moves it a grace period past each next attempt's time and re-sends an
+attempt that is that overdue (a message lost, or dead-lettered in a store outage).
 """
 
 from __future__ import annotations

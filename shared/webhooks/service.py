@@ -12,6 +12,11 @@ What one message means, decided from the stored job (as the job worker decides):
   recorded failed and, with attempts left, the next one's message is sent, due after
   the backoff, *before* this one is recorded; past ``max_attempts``: ``gave_up``.
 
+An exception (a store outage) leaves the attempt unrecorded: the host abandons the
+message and it comes again, until the queue dead-letters it. Whatever happens to a
+message, the outbox row of its delivery stays until the delivery is delivered or given
+up, and the sweep re-sends an attempt that is overdue (:meth:`Webhooks.sweep`).
+
 The event body is the job as the live updates show it (no payload, no errors list, no
 result; a receiver reads those from the API), under ``type`` and ``timestamp``; the same
 for every attempt at one event.
@@ -24,18 +29,18 @@ import json
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from shared.errors import NotFound
 from shared.guarded import guarded_update
 from shared.jobs import Job, iso_utc, utcnow
-from shared.ports import JobQueue, StatusStore, WebhookSecrets, WebhookStore
+from shared.ports import JobQueue, PendingDelivery, StatusStore, WebhookSecrets, WebhookStore
 from shared.push import lean_job
 from shared.settings import Settings
 from shared.webhooks import signing
 from shared.webhooks.client import Outcome, WebhookClient
-from shared.webhooks.outbox import WebhookMessage
+from shared.webhooks.outbox import OUTBOX_GRACE_SECONDS, WebhookMessage
 from shared.webhooks.records import MAX_ATTEMPT_ERROR_CHARS, DeliveryAttempt, DeliveryState
 
 log = logging.getLogger(__name__)
@@ -188,27 +193,48 @@ class Webhooks:
     # -- recovering -------------------------------------------------------------------
 
     async def sweep(self, limit: int = 100) -> int:
-        """Send the first attempt of each delivery the outbox keeps past its due time
-        whose job shows none made yet (its message may have been lost), then drop the
-        rows; returns how many it sent. Run by a timer."""
+        """Look at each delivery the outbox keeps past its due time: drop it once the
+        job shows it delivered, given up or replaced (or the job is gone); if the
+        attempt it waits for is overdue by a grace period (its message lost, or
+        dead-lettered by a store outage), send that attempt's message again; then keep
+        the row due a grace period after the next attempt's time. Returns how many it
+        sent. Run by a timer."""
+        now = self.clock()
         sent = 0
-        for pending in await self.store.due(self.clock(), limit):
-            try:
-                job = await self.status.get(pending.tenant_id, pending.job_id)
-            except NotFound:
-                job = None
-            d = job.webhook if job is not None else None
-            if (
-                d is not None
-                and d.event_id == pending.event_id
-                and d.state is DeliveryState.PENDING
-                and d.attempts_made == 0
-            ):
-                first = WebhookMessage(pending.tenant_id, pending.job_id, d.event_id, 1)
-                await self.queue.send([first.outgoing()])
-                sent += 1
-                log.warning("job %s: webhook re-sent by the sweep", pending.job_id)
+        for pending in await self.store.due(now, limit):
+            sent += await self._check(pending, now)
+        return sent
+
+    async def _check(self, pending: PendingDelivery, now: datetime) -> int:
+        try:
+            job: Job | None = await self.status.get(pending.tenant_id, pending.job_id)
+        except NotFound:
+            job = None
+        d = job.webhook if job is not None else None
+        if (
+            job is None
+            or d is None
+            or not job.callback_url
+            or d.event_id != pending.event_id
+            or d.state is not DeliveryState.PENDING
+        ):
             await self.store.forget(pending)
+            return 0
+        grace = timedelta(seconds=OUTBOX_GRACE_SECONDS)
+        expected = d.next_attempt_at or pending.due_at
+        sent = 0
+        if expected + grace <= now:
+            # The same message id as the lost one: a copy still on its way is dropped
+            # by duplicate detection, and _due makes any copy after the first a no-op.
+            message = WebhookMessage(job.tenant_id, job.job_id, d.event_id, d.attempts_made + 1)
+            await self.queue.send([message.outgoing()])
+            sent = 1
+            log.warning("job %s: webhook attempt %d re-sent", job.job_id, message.attempt)
+            due = now + grace
+        else:
+            due = expected + grace
+        await self.store.track(replace(pending, due_at=due))
+        await self.store.forget(pending)
         return sent
 
     # -- secrets ----------------------------------------------------------------------

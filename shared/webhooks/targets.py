@@ -41,6 +41,7 @@ class Target:
     """A callback URL's parts and the one address to connect to."""
 
     scheme: str
+    #: In ASCII (an international name in its IDNA form), as DNS, Host and TLS take it.
     host: str
     port: int
     #: Path and query, as sent in the request line.
@@ -95,7 +96,18 @@ def _literal(host: str) -> IPAddress | None:
         return None
 
 
-def _split(url: str) -> SplitResult:
+def _ascii_host(parts: SplitResult) -> str | None:
+    """The URL's host as DNS, the ``Host`` header and TLS see it: an international name
+    in its IDNA (punycode) form; None if it is no valid name (an empty label, a label
+    over 63 characters)."""
+    try:
+        return (parts.hostname or "").encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+
+
+def _split(url: str) -> tuple[SplitResult, str]:
+    """The URL's parts and its host in ASCII; ValidationFailed naming ``callback_url``."""
     problems = []
     if len(url) > MAX_URL_CHARS:
         problems.append(f"must be at most {MAX_URL_CHARS} characters")
@@ -110,22 +122,24 @@ def _split(url: str) -> SplitResult:
         parts.port  # noqa: B018 - raises ValueError when out of range
     except ValueError:
         problems.append("has an invalid port")
+    host = _ascii_host(parts)
     if not parts.hostname:
         problems.append("must name a host")
+    elif host is None:
+        problems.append("has a host name that is not a valid (IDNA) name")
     if any(ord(c) < 33 or ord(c) == 127 for c in url):
         problems.append("must not contain spaces or control characters")
     if problems:
         raise ValidationFailed(
             "the callback URL is not valid", [FieldError("callback_url", "; ".join(problems))]
         )
-    return parts
+    return parts, host or ""
 
 
 def check_url(url: str, *, allow_private: bool) -> str:
     """``url`` if it may be a callback URL (what can be told without DNS), else
     ValidationFailed naming ``callback_url``."""
-    parts = _split(url)
-    host = parts.hostname or ""
+    _, host = _split(url)
     literal = _literal(host)
     reason = (
         refusal(literal, allow_private=allow_private)
@@ -165,10 +179,9 @@ async def resolve(url: str, *, allow_private: bool) -> Target:
     it has checked; TargetRefused if the URL or any address is refused, or the name
     does not resolve."""
     try:
-        parts = _split(url)
+        parts, host = _split(url)
     except ValidationFailed as exc:
         raise TargetRefused(exc.errors[0].message) from None
-    host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     literal = _literal(host)
     if literal is not None:

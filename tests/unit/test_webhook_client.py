@@ -105,3 +105,33 @@ async def test_the_timeout_bounds_the_whole_attempt_not_each_read(trickling_port
     await client.close()
     assert outcome.status_code is None and outcome.error == "timed out"
     assert took < 1.5
+
+
+async def test_an_international_name_goes_out_in_idna_form(
+    port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[str] = []
+
+    async def getaddrinfo(host: str, *args: Any, **kwargs: Any) -> list[Any]:
+        looked_up.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+    client = WebhookClient(timeout_seconds=5, allow_private=True)
+    outcome = await client.post(f"http://bücher.example:{port}/x", {}, b"{}")
+    await client.close()
+    assert outcome.delivered, outcome
+    assert looked_up == ["xn--bcher-kva.example"]
+    assert Handler.seen == [("/x", f"xn--bcher-kva.example:{port}", b"{}")]
+
+
+async def test_any_failure_of_an_attempt_is_an_outcome_never_an_exception(port: int) -> None:
+    client = WebhookClient(timeout_seconds=5, allow_private=True)
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("something nobody foresaw")
+
+    client.http.send = broken  # type: ignore[method-assign]
+    outcome = await client.post(f"http://127.0.0.1:{port}/x", {}, b"{}")
+    await client.close()
+    assert outcome.status_code is None and outcome.error

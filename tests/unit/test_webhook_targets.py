@@ -123,3 +123,15 @@ def test_a_public_url_passes_and_private_ones_pass_with_the_setting() -> None:
     assert check_url("http://127.0.0.1:9000/hook", allow_private=True)
     with pytest.raises(ValidationFailed):
         check_url("http://169.254.169.254/", allow_private=True)
+
+
+def test_an_international_name_passes_at_submit() -> None:
+    # Sent in its IDNA form (tests/unit/test_webhook_client.py)
+    assert check_url("https://bücher.example/x", allow_private=False)
+
+
+@pytest.mark.parametrize("host", ["a..b.example", "x" * 64 + ".example"])
+def test_a_name_that_is_no_idna_name_is_refused_at_submit(host: str) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        check_url(f"https://{host}/hook", allow_private=False)
+    assert caught.value.errors[0].field == "callback_url"

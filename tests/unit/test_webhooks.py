@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -250,13 +250,72 @@ async def test_the_sweep_sends_a_first_attempt_a_crash_lost(parts: Parts) -> Non
     assert await parts.webhooks.sweep() == 0, "a delivery under way is left alone"
 
 
+def later(seconds: float) -> Callable[[], datetime]:
+    return lambda: datetime.now(UTC) + timedelta(seconds=seconds)
+
+
 async def test_the_sweep_leaves_a_delivery_under_way_alone(parts: Parts) -> None:
     await ended(parts)
     parts.receiver.answers = [500]
+    await parts.webhooks.deliver(await next_message(parts))  # attempt 2 due in 5 to 10 s
+    parts.webhooks.clock = later(62)
+    assert await parts.webhooks.sweep() == 0, "attempt 2 is not overdue"
+    assert await parts.store.due(datetime.now(UTC) + timedelta(seconds=62), 10) == []
+    kept = await parts.store.due(datetime.now(UTC) + timedelta(seconds=71), 10)
+    assert len(kept) == 1, "kept, due a grace period after attempt 2's time"
+
+
+class LostQueue:
+    """A queue whose sends go nowhere (a message lost, or dead-lettered unread)."""
+
+    async def send(self, messages: object) -> None:
+        return None
+
+
+async def test_the_sweep_recovers_a_later_attempt_whose_message_was_lost(parts: Parts) -> None:
+    job = await ended(parts)
+    parts.receiver.answers = [500]
+    parts.webhooks.queue = LostQueue()  # type: ignore[assignment]
     await parts.webhooks.deliver(await next_message(parts))
-    parts.webhooks.clock = lambda: datetime.now(UTC) + timedelta(minutes=2)
+    parts.webhooks.queue = parts.queue
+    parts.webhooks.clock = later(120)
+    assert await parts.webhooks.sweep() == 1, "attempt 2 re-sent"
+    resent = await next_message(parts)
+    assert WebhookMessage.decode(resent).attempt == 2
+    outcome = await parts.webhooks.deliver(resent)
+    assert outcome is not None and outcome.delivered
+    assert await parts.webhooks.deliver(resent) is None, "a second copy records nothing"
+    stored = await parts.status.get("acme", job.job_id)
+    assert stored.webhook is not None and stored.webhook.state is DeliveryState.DELIVERED
+    assert [a.attempt for a in stored.webhook.attempts] == [1, 2]
+    parts.webhooks.clock = later(600)
     assert await parts.webhooks.sweep() == 0
-    assert await parts.store.due(datetime.now(UTC) + timedelta(minutes=2), 10) == []
+    assert await parts.store.due(datetime.now(UTC) + timedelta(days=1), 10) == [], "done: dropped"
+
+
+async def test_a_delivery_the_store_could_not_record_is_recovered(parts: Parts) -> None:
+    parts.queue.duplicate_detection_window = 0  # as once its 10 minutes have passed
+    job = await ended(parts)
+    down = BackendUnavailable("the store is down")
+    store, parts.webhooks.store = parts.webhooks.store, DownStore(down)  # type: ignore[assignment]
+    message = await next_message(parts)
+    for _ in range(3):  # the host abandons the message each time; then it is dead-lettered
+        with pytest.raises(BackendUnavailable):
+            await parts.webhooks.deliver(message)
+    parts.webhooks.store = store
+    parts.webhooks.clock = later(120)
+    assert await parts.webhooks.sweep() == 1
+    await parts.webhooks.deliver(await next_message(parts))
+    stored = await parts.status.get("acme", job.job_id)
+    assert stored.webhook is not None and stored.webhook.state is DeliveryState.DELIVERED
+
+
+class DownStore:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def secrets(self, *args: object) -> None:
+        raise self.error
 
 
 async def test_a_job_keeps_its_last_attempts_only(parts: Parts) -> None:
