@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -45,6 +46,8 @@ from shared.webhooks.records import MAX_ATTEMPT_ERROR_CHARS, DeliveryAttempt, De
 
 log = logging.getLogger(__name__)
 
+#: Longest one sweep keeps reading due outbox rows (the timer runs every minute).
+SWEEP_BUDGET_SECONDS = 40.0
 #: Longest a rotated secret may keep signing.
 MAX_OVERLAP_SECONDS = 7 * 86400.0
 
@@ -192,18 +195,24 @@ class Webhooks:
 
     # -- recovering -------------------------------------------------------------------
 
-    async def sweep(self, limit: int = 100) -> int:
+    async def sweep(self, limit: int = 100, budget_seconds: float = SWEEP_BUDGET_SECONDS) -> int:
         """Look at each delivery the outbox keeps past its due time: drop it once the
         job shows it delivered, given up or replaced (or the job is gone); if the
         attempt it waits for is overdue by a grace period (its message lost, or
         dead-lettered by a store outage), send that attempt's message again; then keep
         the row due a grace period after the next attempt's time. Returns how many it
-        sent. Run by a timer."""
+        sent. Run by a timer: it reads ``limit`` rows at a time until none is due (each
+        row it looks at is dropped or moved past now), for at most ``budget_seconds``,
+        so a backlog of any size is cleared at the pace the job ends write it."""
         now = self.clock()
+        began = time.monotonic()
         sent = 0
-        for pending in await self.store.due(now, limit):
-            sent += await self._check(pending, now)
-        return sent
+        while True:
+            batch = await self.store.due(now, limit)
+            for pending in batch:
+                sent += await self._check(pending, now)
+            if len(batch) < limit or time.monotonic() - began > budget_seconds:
+                return sent
 
     async def _check(self, pending: PendingDelivery, now: datetime) -> int:
         try:

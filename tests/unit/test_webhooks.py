@@ -250,6 +250,16 @@ async def test_the_sweep_sends_a_first_attempt_a_crash_lost(parts: Parts) -> Non
     assert await parts.webhooks.sweep() == 0, "a delivery under way is left alone"
 
 
+async def test_one_sweep_clears_a_backlog_larger_than_its_page(parts: Parts) -> None:
+    queue, parts.status.queue = parts.status.queue, DownQueue()  # type: ignore[assignment]
+    for _ in range(150):
+        await ended(parts)
+    parts.status.queue = queue
+    parts.webhooks.clock = later(120)
+    assert await parts.webhooks.sweep() == 150
+    assert await parts.store.due(datetime.now(UTC) + timedelta(seconds=120), 1) == []
+
+
 def later(seconds: float) -> Callable[[], datetime]:
     return lambda: datetime.now(UTC) + timedelta(seconds=seconds)
 
