@@ -186,8 +186,7 @@ class ApiClient:
         return dict(self._json("DELETE", f"/jobs/{job_id}"))
 
     def webhook_secret(self, *, rotate: bool = False, keep: int | None = None) -> dict[str, Any]:
-        """The tenant's webhook signing secret, or (``rotate``) a new one; the replaced
-        one still signs for ``keep`` seconds (None: the server's default)."""
+        """The tenant's webhook secret, or a new one (the old signs ``keep`` s more)."""
         if not rotate:
             return dict(self._json("GET", "/webhooks/secret"))
         body = {} if keep is None else {"keep_previous_seconds": keep}

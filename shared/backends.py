@@ -10,7 +10,8 @@ use one SQLite file; the Azure entries import their SDKs only when chosen.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -199,3 +200,23 @@ QUEUES: dict[str, Callable[[Resources, str], JobQueue]] = {
     "sqlite": sqlite_queue,
     "servicebus": servicebus_queue,
 }
+
+
+@asynccontextmanager
+async def bare_status_store(settings: Settings) -> AsyncIterator[StatusStore]:
+    """The job store of ``settings`` alone (no live-update or webhook decorators), for
+    the maintenance commands (``dtq rebuild-index``); closed with its database after."""
+    databases: list[Database] = []
+
+    def sqlite() -> Database:
+        if not databases:
+            databases.append(Database(settings.sqlite_path))
+        return databases[0]
+
+    store = STORES[settings.status_backend].status(Resources(settings, Usage(), sqlite))
+    try:
+        yield store
+    finally:
+        await store.close()
+        for db in databases:
+            db.close()

@@ -20,30 +20,17 @@ def run(args: argparse.Namespace) -> int:
     from dtq.cli.admin import _settings
 
     settings = _settings(args)  # first: finds the app folder and puts it on sys.path
-    from shared.adapters.sqlite import Database
-    from shared.backends import STORES, Resources
+    from shared.backends import bare_status_store
     from shared.errors import DtqError
-    from shared.usage import Usage
 
     async def rebuild() -> int:
-        databases: list[Database] = []
-
-        def sqlite() -> Database:
-            if not databases:
-                databases.append(Database(settings.sqlite_path))
-            return databases[0]
-
-        store: Any = STORES[settings.status_backend].status(Resources(settings, Usage(), sqlite))
-        started = time.monotonic()
-        try:
-            jobs = await store.rebuild_index()
-        except DtqError as exc:
-            print(f"dtq rebuild-index: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            await store.close()
-            for db in databases:
-                db.close()
+        async with bare_status_store(settings) as store:
+            started = time.monotonic()
+            try:
+                jobs = await store.rebuild_index()  # type: ignore[attr-defined]
+            except DtqError as exc:
+                print(f"dtq rebuild-index: {exc}", file=sys.stderr)
+                return 1
         took = time.monotonic() - started
         print(f"rebuilt the index of {jobs} jobs ({settings.status_backend}) in {took:.1f} s")
         return 0
