@@ -4,7 +4,8 @@
 that ends the job. :class:`WebhookOutbox`, a StatusStore decorator (as the push's
 publisher is one), sees that write go by and
 
-1. first keeps a :class:`~shared.ports.PendingDelivery` in the webhook store, due a
+1. takes the event every attempt will POST (:func:`with_event`) into the write, and
+   keeps a :class:`~shared.ports.PendingDelivery` in the webhook store, due a
    minute later (:data:`OUTBOX_GRACE_SECONDS`);
 2. then lets the write through (if it fails, the outbox row finds a job with nothing
    to deliver and is dropped);
@@ -27,10 +28,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.constants import PROP_JOB_ID, PROP_TENANT_ID
 from shared.errors import BackendUnavailable, FieldError, TooLarge, ValidationFailed
-from shared.jobs import Job, JobState, utcnow
+from shared.job_logs import fitted
+from shared.jobs import Job, JobState, iso_utc, utcnow
 from shared.ports import (
     JobCounts,
     JobQueue,
@@ -40,6 +43,7 @@ from shared.ports import (
     StatusStore,
     WebhookStore,
 )
+from shared.push import lean_job
 from shared.webhooks.records import DeliveryState
 
 log = logging.getLogger(__name__)
@@ -94,6 +98,25 @@ def first_message(job: Job) -> WebhookMessage | None:
     return WebhookMessage(job.tenant_id, job.job_id, delivery.event_id, 1)
 
 
+def end_event(job: Job) -> dict[str, Any]:
+    """The event of the job's end: the job as the live updates show it (no payload, no
+    list of errors, no result), under ``type`` and ``timestamp``."""
+    assert job.webhook is not None
+    data = {k: v for k, v in lean_job(job).items() if k not in ("webhook", "callback_url")}
+    at = iso_utc(job.finished_at or job.updated_at)
+    return {"type": job.webhook.event_type, "timestamp": at, "data": data}
+
+
+def with_event(job: Job) -> Job:
+    """The write that ends ``job`` with its delivery's event taken (a few KB at most: the
+    cut texts of shared/push.py), its oldest log lines dropped if the row would no
+    longer fit (shared/job_logs.py)."""
+    if job.webhook is None or job.webhook.event is not None:
+        return job
+    delivery = job.webhook.model_copy(update={"event": end_event(job)})
+    return fitted(job.model_copy(update={"webhook": delivery}))
+
+
 class WebhookOutbox:
     """A StatusStore that starts the delivery of each job end it writes (see above)."""
 
@@ -113,6 +136,7 @@ class WebhookOutbox:
         first = first_message(job)
         if first is None:
             return await self.inner.replace(job)
+        job = with_event(job)
         due = self.clock() + timedelta(seconds=OUTBOX_GRACE_SECONDS)
         await self.store.track(PendingDelivery(job.tenant_id, job.job_id, first.event_id, due))
         stored = await self.inner.replace(job)

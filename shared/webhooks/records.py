@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,6 +59,10 @@ class WebhookDelivery(BaseModel):
     next_attempt_at: datetime | None = None
     #: The last MAX_KEPT_ATTEMPTS attempts, oldest first.
     attempts: list[DeliveryAttempt] = Field(default_factory=list)
+    #: The event every attempt POSTs (``type``, ``timestamp``, ``data``), as the job was
+    #: when it ended: taken in the write that ends it (shared/webhooks/outbox.py), so a
+    #: requeue meanwhile changes no attempt's body.
+    event: dict[str, Any] | None = None
 
     def after(
         self, attempt: DeliveryAttempt, state: DeliveryState, next_at: datetime | None

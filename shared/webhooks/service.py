@@ -18,8 +18,11 @@ message, the outbox row of its delivery stays until the delivery is delivered or
 up, and the sweep re-sends an attempt that is overdue (:meth:`Webhooks.sweep`).
 
 The event body is the job as the live updates show it (no payload, no errors list, no
-result; a receiver reads those from the API), under ``type`` and ``timestamp``; the same
-for every attempt at one event.
+result; a receiver reads those from the API), under ``type`` and ``timestamp``, taken in
+the write that ends the job: the same for every attempt at one event, even after a
+requeue. A requeue leaves the delivery of the earlier end going (its messages still
+match it); when the job ends again, the new end's delivery replaces it and the earlier
+one's remaining attempts become no-ops: it is superseded by the newer news.
 """
 
 from __future__ import annotations
@@ -35,13 +38,12 @@ from datetime import datetime, timedelta
 
 from shared.errors import NotFound
 from shared.guarded import guarded_update
-from shared.jobs import Job, iso_utc, utcnow
+from shared.jobs import Job, utcnow
 from shared.ports import JobQueue, PendingDelivery, StatusStore, WebhookSecrets, WebhookStore
-from shared.push import lean_job
 from shared.settings import Settings
 from shared.webhooks import signing
 from shared.webhooks.client import Outcome, WebhookClient
-from shared.webhooks.outbox import OUTBOX_GRACE_SECONDS, WebhookMessage
+from shared.webhooks.outbox import OUTBOX_GRACE_SECONDS, WebhookMessage, end_event
 from shared.webhooks.records import MAX_ATTEMPT_ERROR_CHARS, DeliveryAttempt, DeliveryState
 
 log = logging.getLogger(__name__)
@@ -69,11 +71,10 @@ class DeliveryPolicy:
 
 
 def event_body(job: Job) -> bytes:
-    """The POST body of the job's end event."""
+    """The POST body of the job's end event: the one taken when it ended (the same for
+    every attempt), or, for a delivery recorded without it, the job's view now."""
     assert job.webhook is not None
-    data = {k: v for k, v in lean_job(job).items() if k not in ("webhook", "callback_url")}
-    at = iso_utc(job.finished_at or job.updated_at)
-    event = {"type": job.webhook.event_type, "timestamp": at, "data": data}
+    event = job.webhook.event if job.webhook.event is not None else end_event(job)
     return json.dumps(event, separators=(",", ":"), default=str).encode()
 
 

@@ -227,6 +227,23 @@ async def test_a_requeued_job_that_ends_again_is_a_new_event(parts: Parts) -> No
     )
 
 
+async def test_every_attempt_sends_the_end_as_it_was_even_after_a_requeue(
+    parts: Parts,
+) -> None:
+    job = await ended(parts, JobState.FAILED)
+    parts.receiver.answers = [500, 204]
+    await parts.webhooks.deliver(await next_message(parts))
+    job = await parts.status.get("acme", job.job_id)
+    await parts.status.replace(job.moved_to(JobState.QUEUED, requeues=job.requeues + 1))
+    second = WebhookMessage("acme", job.job_id, f"evt_{job.job_id}_0", 2).outgoing().body
+    outcome = await parts.webhooks.deliver(second)
+    assert outcome is not None and outcome.delivered, "the earlier end's delivery goes on"
+    first_body, second_body = (body for _, _, body in parts.receiver.received)
+    assert second_body == first_body, "the same body for every attempt at one end"
+    event = json.loads(second_body)
+    assert (event["type"], event["data"]["state"]) == ("job.failed", "failed")
+
+
 class DownQueue:
     """A queue that refuses every send (as if the process died before it)."""
 
