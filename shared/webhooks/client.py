@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,22 @@ class Outcome:
     @property
     def delivered(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def _general(exc: httpx.HTTPError) -> str:
+    """What a failed POST came to, in terms that name no address."""
+    causes: list[BaseException] = []
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and len(causes) < 5:
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    if any(isinstance(c, ssl.SSLError) for c in causes) or "SSL" in str(exc):
+        return "TLS error"
+    if isinstance(exc, httpx.ConnectError):
+        return "connection failed"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
+        return "the answer was not valid HTTP"
+    return "connection failed"
 
 
 class WebhookClient:
@@ -79,9 +96,9 @@ class WebhookClient:
                 return await self._attempt(url, headers, body, took)
         except TimeoutError:
             return Outcome(took(), error="timed out")
-        except Exception as exc:  # whatever it is, the attempt failed: it never escapes
+        except Exception:  # whatever it is, the attempt failed: it never escapes
             log.warning("webhook POST to %s failed unexpectedly", url, exc_info=True)
-            return Outcome(took(), error=f"{type(exc).__name__}: {exc}"[:200])
+            return Outcome(took(), error="failed")
 
     async def _attempt(
         self, url: str, headers: dict[str, str], body: bytes, took: Callable[[], int]
@@ -89,7 +106,8 @@ class WebhookClient:
         try:
             target = await resolve(url, allow_private=self.allow_private)
         except TargetRefused as exc:
-            return Outcome(took(), error=f"refused: {exc}")
+            log.info("webhook to %s refused: %s", url, exc)
+            return Outcome(took(), error=f"refused: {exc.public}")
         ip = target.address
         literal = f"[{ip}]" if ip.version == 6 else str(ip)
         default = {"http": 80, "https": 443}[target.scheme]
@@ -109,7 +127,10 @@ class WebhookClient:
         except httpx.TimeoutException:
             return Outcome(took(), error="timed out")
         except httpx.HTTPError as exc:
-            return Outcome(took(), error=f"{type(exc).__name__}: {exc}"[:200])
+            # The job's record, which its tenant reads, says what went wrong in general
+            # terms; the detail (addresses, the OS's words) goes to the service's log.
+            log.info("webhook POST to %s (%s) failed: %r", url, ip, exc)
+            return Outcome(took(), error=_general(exc))
         if 300 <= response.status_code < 400:
             return Outcome(took(), response.status_code, "redirects are not followed")
         return Outcome(took(), response.status_code)

@@ -7,7 +7,10 @@ once and refuses it if *any* of its addresses is refused; the POST then connects
 the first address, so a name cannot resolve to another address in between (DNS
 rebinding). Refused: loopback, private (RFC 1918, unique local fc00::/7), shared
 (100.64.0.0/10), link-local (169.254.0.0/16 with cloud metadata 169.254.169.254,
-fe80::/10), multicast, unspecified, reserved and every other non-global range; an IPv6
+fe80::/10), multicast, unspecified, reserved and every other non-global range, and
+always, from a list of our own (:data:`DENIED`): cloud metadata and platform endpoints
+(Azure's 168.63.129.16, Alibaba's 100.100.100.200, AWS's fd00:ec2::254), link-local
+and site-local fec0::/10; an IPv6
 address that embeds an IPv4 one (IPv4-mapped, 6to4, Teredo, NAT64) is judged by that
 IPv4 address. ``DTQ_WEBHOOK_ALLOW_PRIVATE=true`` lets loopback, private and shared
 addresses through (tests, a receiver on one's own network); link-local, multicast,
@@ -32,8 +35,29 @@ NAT64 = ipaddress.ip_network("64:ff9b::/96")
 LOCAL_NAMES = ("localhost", "localhost.", "ip6-localhost", "ip6-loopback")
 
 
+#: Always refused, whatever the setting and whatever this Python's ``ipaddress`` tables
+#: say: cloud metadata and platform endpoints, and the ranges they live in.
+DENIED = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "169.254.0.0/16",  # link-local: AWS, Azure, GCP metadata at 169.254.169.254
+        "168.63.129.16/32",  # Azure WireServer / platform endpoint (a global address)
+        "100.100.100.200/32",  # Alibaba Cloud metadata
+        "fd00:ec2::254/128",  # AWS metadata over IPv6
+        "fe80::/10",  # link-local
+        "fec0::/10",  # site-local (deprecated, still routed by some networks)
+    )
+)
+
+
 class TargetRefused(Exception):
-    """The callback URL may not be called (the reason is the message)."""
+    """The callback URL may not be called. The message is the detail, for the service's
+    log (it may name the resolved address); ``public`` says why in general terms, for
+    the job's record, which its tenant reads."""
+
+    def __init__(self, detail: str, public: str | None = None) -> None:
+        super().__init__(detail)
+        self.public = public or detail
 
 
 @dataclass(frozen=True)
@@ -64,7 +88,10 @@ def _embedded_v4(ip: IPAddress) -> IPAddress:
 
 def refusal(ip: IPAddress, *, allow_private: bool) -> str | None:
     """Why ``ip`` may not be called, or None if it may."""
-    ip = _embedded_v4(ip)
+    embedded = _embedded_v4(ip)
+    if any(a in n for a in (ip, embedded) for n in DENIED if a.version == n.version):
+        return "a cloud metadata, platform or link-local address"
+    ip = embedded
     if ip.is_unspecified:
         return "an unspecified address"
     if ip.is_link_local:
@@ -192,14 +219,16 @@ async def resolve(url: str, *, allow_private: bool) -> Target:
                 host, port, type=socket.SOCK_STREAM
             )
         except (OSError, UnicodeError) as exc:
-            raise TargetRefused(f"{host} does not resolve: {exc}") from None
+            detail = f"{host} does not resolve: {exc}"
+            raise TargetRefused(detail, "the name does not resolve") from None
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     for address in addresses:
         reason = refusal(address, allow_private=allow_private)
         if reason is not None:
-            raise TargetRefused(f"{host} resolves to {address}, {reason}")
+            public = f"the URL names {reason}" if literal else f"the name resolves to {reason}"
+            raise TargetRefused(f"{host} resolves to {address}, {reason}", public)
     if not addresses:
-        raise TargetRefused(f"{host} has no address")
+        raise TargetRefused(f"{host} has no address", "the name does not resolve")
     path = parts.path or "/"
     return Target(
         parts.scheme, host, port, path + (f"?{parts.query}" if parts.query else ""), addresses[0]

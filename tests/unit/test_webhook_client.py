@@ -135,3 +135,20 @@ async def test_any_failure_of_an_attempt_is_an_outcome_never_an_exception(port: 
     outcome = await client.post(f"http://127.0.0.1:{port}/x", {}, b"{}")
     await client.close()
     assert outcome.status_code is None and outcome.error
+
+
+async def test_a_connection_error_is_recorded_in_general_terms() -> None:
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    client = WebhookClient(timeout_seconds=5, allow_private=True)
+    outcome = await client.post(f"http://127.0.0.1:{port}/x", {}, b"{}")
+    await client.close()
+    assert (outcome.status_code, outcome.error) == (None, "connection failed")
+
+
+async def test_a_tls_failure_is_recorded_in_general_terms(port: int) -> None:
+    client = WebhookClient(timeout_seconds=5, allow_private=True)
+    outcome = await client.post(f"https://127.0.0.1:{port}/x", {}, b"{}")  # plain HTTP there
+    await client.close()
+    assert (outcome.status_code, outcome.error) == (None, "TLS error")

@@ -3,7 +3,9 @@ the SSRF rules, at submit (the URL alone) and at delivery (every address resolve
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
 
 import pytest
 
@@ -20,6 +22,11 @@ REFUSED_ALWAYS = [
     "ff02::1",
     "240.0.0.1",  # reserved
     "::ffff:169.254.169.254",  # IPv4-mapped metadata
+    "168.63.129.16",  # Azure WireServer / platform endpoint (a global address)
+    "::ffff:168.63.129.16",
+    "100.100.100.200",  # Alibaba Cloud metadata (in 100.64.0.0/10)
+    "fd00:ec2::254",  # AWS metadata over IPv6 (in fc00::/7)
+    "fec0::1",  # site-local (deprecated)
 ]
 REFUSED_UNLESS_ALLOWED = [
     "127.0.0.1",
@@ -135,3 +142,16 @@ def test_a_name_that_is_no_idna_name_is_refused_at_submit(host: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
         check_url(f"https://{host}/hook", allow_private=False)
     assert caught.value.errors[0].field == "callback_url"
+
+
+async def test_a_name_resolving_to_a_private_address_is_refused_without_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def getaddrinfo(host: str, port: int, **kwargs: object) -> list[object]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port))]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+    with pytest.raises(TargetRefused) as refused:
+        await resolve("https://hooks.example.com/x", allow_private=False)
+    assert "10.1.2.3" in str(refused.value), "the detail, for the service's log"
+    assert refused.value.public == "the name resolves to a private or non-global address"
