@@ -8,15 +8,16 @@ import { failuresView, startFailures } from "./js/failures.js";
 import { loadTypes, startForm } from "./js/form.js";
 import { jobsView, setFilters, startJobs } from "./js/jobs.js";
 import { overviewView } from "./js/overview.js";
+import { closeSchedule, openSchedule, schedulesView, startSchedules } from "./js/schedules.js";
 import { startPush } from "./js/push.js";
 
-const VIEWS = { jobs: jobsView, failures: failuresView, overview: overviewView };
-const TITLES = { jobs: "Jobs", failures: "Failures", overview: "Overview" };
+const VIEWS = { jobs: jobsView, failures: failuresView, schedules: schedulesView, overview: overviewView };
+const TITLES = { jobs: "Jobs", failures: "Failures", schedules: "Schedules", overview: "Overview" };
 let current = null;
 
-/** #/jobs[?state=&type=], #/jobs/{id}, #/failures, #/overview */
+/** #/jobs[?state=&type=], #/jobs/{id}, #/failures, #/schedules, #/schedules/{id}, #/overview */
 function route() {
-  const [, name = "jobs", id, query] = location.hash.match(/^#\/(jobs|failures|overview)(?:\/([^?]*))?(?:\?(.*))?$/) || [];
+  const [, name = "jobs", id, query] = location.hash.match(/^#\/(jobs|failures|schedules|overview)(?:\/([^?]*))?(?:\?(.*))?$/) || [];
   const switched = current !== name;
   if (switched) {
     current && VIEWS[current].hide();
@@ -33,7 +34,9 @@ function route() {
   }
   if (name === "jobs" && id) openDetail(decodeURIComponent(id));
   else closeDetail({ focus: !switched });
-  if (switched && current !== null && !(name === "jobs" && id)) $(`#${name}-title`)?.focus();
+  if (name === "schedules" && id) openSchedule(decodeURIComponent(id));
+  else if (name === "schedules") closeSchedule();
+  if (switched && current !== null && !id) $(`#${name}-title`)?.focus();
   current = name;
 }
 
@@ -49,6 +52,7 @@ startForm();
 startJobs();
 startDetail();
 startFailures();
+startSchedules();
 window.addEventListener("hashchange", route);
 checkHealth();
 loadTypes(() => { if (location.hash.includes("type=")) route(); });

@@ -38,11 +38,14 @@ const madeUpTitle = (name) => name.replace(/[A-Za-z]+/g, (w) => w[0].toUpperCase
 /** The schema's own title where its author wrote one, else the name made readable. */
 const labelText = (name, prop) => (prop.title && prop.title !== madeUpTitle(name) ? prop.title : humanize(name));
 
-function payloadField(name, prop, required) {
-  const id = `f-${name}`; // kinds: enum -> select, anything but a scalar -> JSON textarea
+/** One payload property's field; `ids` prefix its id, its error slot's id and its test id
+ * (the Jobs form's JOB_IDS; the Schedules form has its own). */
+function payloadField(name, prop, required, ids = JOB_IDS) {
+  const id = `${ids.input}${name}`; // kinds: enum -> select, anything but a scalar -> JSON textarea
+  const errId = `${ids.error}${name}`;
   const kind = Array.isArray(prop.enum) ? "enum" : ["string", "integer", "number", "boolean"].includes(prop.type) ? prop.type : "json";
   const numeric = kind === "integer" || kind === "number";
-  const common = { id, name, required, "data-kind": kind, "data-testid": `field-${name}`, "aria-describedby": `${id}-hint err-payload.${name}` };
+  const common = { id, name, required, "data-kind": kind, "data-testid": `${ids.testid}${name}`, "aria-describedby": `${id}-hint ${errId}` };
   let input;
   if (kind === "boolean") input = el("input", { ...common, type: "checkbox", checked: prop.default === true });
   else if (kind === "enum") {
@@ -62,32 +65,48 @@ function payloadField(name, prop, required) {
   return el("div", { class: kind === "boolean" ? "field check" : "field" },
     kind === "boolean" ? [input, label] : [label, input],
     el("p", { id: `${id}-hint`, class: "hint", text: hint }),
-    el("p", { id: `err-payload.${name}`, class: "field-error", "data-for": id }));
+    el("p", { id: errId, class: "field-error", "data-for": id }));
+}
+
+const JOB_IDS = { input: "f-", error: "err-payload.", testid: "field-" };
+
+/** The payload fields of `jobType` (from its JSON Schema) into `container`. Shared by the
+ * Jobs form and the Schedules form (a schedule's job template). */
+export function renderPayloadFields(container, jobType, ids = JOB_IDS) {
+  const type = types.find((t) => t.job_type === jobType);
+  const schema = type?.payload_schema || {};
+  const required = new Set(schema.required || []);
+  const fields = Object.entries(schema.properties || {}).map(([name, prop]) => payloadField(name, resolve(schema, prop), required.has(name), ids));
+  container.replaceChildren(...(fields.length ? fields : [el("p", { class: "hint", text: "This job type takes no payload." })]));
+  return type;
 }
 
 function renderFields() {
-  const type = types.find((t) => t.job_type === $("#job-type").value);
-  $("#job-type-hint").textContent = type?.description || "";
   clearErrors();
-  const schema = type?.payload_schema || {};
-  const required = new Set(schema.required || []);
-  const fields = Object.entries(schema.properties || {}).map(([name, prop]) => payloadField(name, resolve(schema, prop), required.has(name)));
-  $("#payload-fields").replaceChildren(...(fields.length ? fields : [el("p", { class: "hint", text: "This job type takes no payload." })]));
+  const type = renderPayloadFields($("#payload-fields"), $("#job-type").value);
+  $("#job-type-hint").textContent = type?.description || "";
+}
+
+/** The payload from the fields `renderPayloadFields` made, plus the errors found before
+ * sending (each naming `${field}.${name}`). */
+export function collectPayload(container, field = "payload") {
+  const [payload, problems] = [{}, []];
+  for (const input of container.querySelectorAll("[data-kind]")) {
+    const { kind } = input.dataset;
+    const name = `${field}.${input.name}`;
+    if (kind === "boolean") payload[input.name] = input.checked;
+    else if (input.validity.badInput) problems.push({ field: name, message: "Enter a number." });
+    else if (input.value.trim() === "") continue;
+    else if (kind === "integer" || kind === "number") payload[input.name] = Number(input.value);
+    else if (kind === "string") payload[input.name] = input.value;
+    else try { payload[input.name] = JSON.parse(input.value); } catch { problems.push({ field: name, message: "Enter valid JSON." }); }
+  }
+  return { payload, problems };
 }
 
 /** The request body from the form, plus the errors found before sending. */
 function collect() {
-  const [payload, problems] = [{}, []];
-  for (const input of $("#payload-fields").querySelectorAll("[data-kind]")) {
-    const { kind } = input.dataset;
-    const field = `payload.${input.name}`;
-    if (kind === "boolean") payload[input.name] = input.checked;
-    else if (input.validity.badInput) problems.push({ field, message: "Enter a number." });
-    else if (input.value.trim() === "") continue;
-    else if (kind === "integer" || kind === "number") payload[input.name] = Number(input.value);
-    else if (kind === "string") payload[input.name] = input.value;
-    else try { payload[input.name] = JSON.parse(input.value); } catch { problems.push({ field, message: "Enter valid JSON." }); }
-  }
+  const { payload, problems } = collectPayload($("#payload-fields"));
   const body = { job_type: $("#job-type").value, payload, priority: $("#priority").value };
   for (const [selector, key] of [["#max-attempts", "max_attempts"], ["#delay", "delay_seconds"], ["#timeout", "timeout_seconds"]]) {
     const input = $(selector);
@@ -98,32 +117,36 @@ function collect() {
   return { body, problems };
 }
 
-function clearErrors() {
-  for (const slot of $("#submit-form").querySelectorAll(".field-error")) slot.textContent = "";
-  for (const input of $("#submit-form").querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
-  $("#form-error").replaceChildren();
+export function clearFieldErrors(form, summaryBox) {
+  for (const slot of form.querySelectorAll(".field-error")) slot.textContent = "";
+  for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+  summaryBox.replaceChildren();
 }
 
-/** Each {field, message} next to its field ("payload.a.b" falls back to "payload.a", then "payload"). */
-function showErrors(summary, errors) {
-  clearErrors();
+const clearErrors = () => clearFieldErrors($("#submit-form"), $("#form-error"));
+const showErrors = (summary, errors) => showFieldErrors($("#submit-form"), $("#form-error"), summary, errors);
+
+/** Each {field, message} next to its field, in the slot with id `${prefix}${field}`
+ * ("payload.a.b" falls back to "payload.a", then "payload"); the rest in `summaryBox`. */
+export function showFieldErrors(form, summaryBox, summary, errors, prefix = "err-") {
+  clearFieldErrors(form, summaryBox);
   const elsewhere = [];
   let first = null;
   for (const { field = "", message } of errors) {
     let slot = null;
     const parts = field.split(".");
-    while (parts.length && !(slot = document.getElementById(`err-${parts.join(".")}`))) parts.pop();
+    while (parts.length && !(slot = document.getElementById(`${prefix}${parts.join(".")}`))) parts.pop();
     if (!slot) { elsewhere.push(`${field || "request"}: ${message}`); continue; }
     const text = parts.join(".") === field ? message : `${field}: ${message}`;
     slot.textContent = slot.textContent ? `${slot.textContent} ${text}` : text;
     const input = slot.dataset.for && document.getElementById(slot.dataset.for);
     if (input) { input.setAttribute("aria-invalid", "true"); first ??= input; }
   }
-  $("#form-error").append(el("p", { text: summary }), elsewhere.length ? el("ul", {}, elsewhere.map((t) => el("li", { text: t }))) : null);
+  summaryBox.append(el("p", { text: summary }), elsewhere.length ? el("ul", {}, elsewhere.map((t) => el("li", { text: t }))) : null);
   first?.focus();
 }
 
-const newKey = () => (crypto.randomUUID ? crypto.randomUUID() : [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join(""));
+export const newKey = () => (crypto.randomUUID ? crypto.randomUUID() : [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join(""));
 
 async function onSubmit(event) {
   event.preventDefault();
@@ -163,6 +186,7 @@ export async function loadTypes(onLoaded) {
     $("#job-type").replaceChildren(...options());
     for (const filter of document.querySelectorAll("select[data-testid$='filter-type']")) filter.append(...options());
     renderFields();
+    document.dispatchEvent(new CustomEvent("dtq:types"));
     onLoaded?.();
   } catch (error) {
     showErrors(`Could not load the job types (${error instanceof ApiError ? error.message : error}); retrying…`, []);

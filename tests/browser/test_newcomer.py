@@ -15,7 +15,7 @@ from tests.support.polling import wait_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-VIEWS = ["#/jobs", "#/failures", "#/overview"]
+VIEWS = ["#/jobs", "#/failures", "#/schedules", "#/overview"]
 WIDE = {"width": 1400, "height": 900}
 PHONE = {"width": 360, "height": 740}
 

@@ -17,7 +17,7 @@ from tests.support.processes import create_key, running_host
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-VIEWS = ["#/jobs", "#/failures", "#/overview"]
+VIEWS = ["#/jobs", "#/failures", "#/schedules", "#/overview"]
 
 HERE = Path(__file__).parent
 #: Page functions (JavaScript) run by page.evaluate.
