@@ -223,8 +223,11 @@ class Settings(BaseSettings):
     #: after attempt n, capped, jittered down by up to half (defaults: about a day).
     webhook_max_attempts: int = Field(default=8, ge=1, le=20)
     webhook_backoff_base_seconds: float = Field(default=10.0, ge=0)
-    webhook_backoff_max_seconds: float = Field(default=36000.0, ge=0)
-    #: Longest one POST may take (connect, send, answer), in seconds.
+    #: At most a day: the last wait's message must still be in the webhooks queue when
+    #: it is due, and the queue drops messages after 2 days (infra/bicep, P2D).
+    webhook_backoff_max_seconds: float = Field(default=36000.0, ge=0, le=86400)
+    #: Longest one attempt may take, all told (name look-up, connect, TLS, send, the
+    #: answer's headers), in seconds.
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     #: When the sweep re-sends deliveries whose message may be lost (NCRONTAB).
     webhook_sweep_schedule: str = "45 * * * * *"

@@ -387,3 +387,13 @@ async def test_a_message_that_is_not_one_is_refused(parts: Parts) -> None:
     for body in (b"{", b"[]", json.dumps({"tenant_id": "a"}).encode()):
         with pytest.raises(ValidationFailed):
             await parts.webhooks.deliver(body)
+
+
+def test_the_backoff_cap_stays_inside_the_webhooks_queues_message_ttl() -> None:
+    from pydantic import ValidationError
+
+    from shared.settings import Settings
+
+    assert Settings(webhook_backoff_max_seconds=86400).webhook_backoff_max_seconds == 86400
+    with pytest.raises(ValidationError, match="webhook_backoff_max_seconds"):
+        Settings(webhook_backoff_max_seconds=2 * 86400)  # the queue's TTL (P2D in Bicep)
