@@ -450,8 +450,9 @@ class WebhookSecrets:
 
 @dataclass(frozen=True)
 class PendingDelivery:
-    """A job end whose webhook message may not have been sent: the sweep looks at it
-    once ``due_at`` passed (shared/webhooks/outbox.py)."""
+    """A job end whose delivery is not over: the sweep looks at it once ``due_at``
+    passed, and keeps it (due again later) until the delivery is delivered or given up
+    (shared/webhooks/outbox.py)."""
 
     tenant_id: str
     job_id: str
