@@ -34,11 +34,8 @@ def dlq(api: ApiClient, args: argparse.Namespace) -> int:
             ]
             for j in page["items"]
         ]
-        output.table(["JOB ID", "TYPE", "REASON", "ATTEMPTS", "FAILED", "LAST ERROR"], rows)
-        if not rows:
-            print("(the dead-letter queue is empty)")
-        if page.get("next_cursor"):
-            print(f"more: dtq dlq list --cursor {page['next_cursor']}")
+        headings = ["JOB ID", "TYPE", "REASON", "ATTEMPTS", "FAILED", "LAST ERROR"]
+        output.page_table(headings, rows, "(the dead-letter queue is empty)", page, "dtq dlq list")
         return EXIT_OK
     if bool(args.job_ids) == bool(args.all):
         return usage(f"dlq {args.action}: name job ids, or pass --all (with --type to narrow it)")

@@ -42,6 +42,18 @@ def table(headings: list[str], rows: list[list[str]], out: TextIO = sys.stdout) 
         print(line(row), file=out)
 
 
+def page_table(
+    headings: list[str], rows: list[list[str]], empty: str, page: dict[str, Any], more: str
+) -> None:
+    """One page of a list: its table, ``empty`` when it has no rows, and the command
+    (``more`` with the page's cursor) that prints the next page."""
+    table(headings, rows)
+    if not rows:
+        print(empty)
+    if page.get("next_cursor"):
+        print(f"more: {more} --cursor {page['next_cursor']}")
+
+
 def status_line(job: dict[str, Any]) -> str:
     """One line for a job's current state: the bar, stage, state and attempt."""
     stage = f"  {job['stage']}" if job.get("stage") else ""

@@ -80,11 +80,8 @@ def schedules(api: ApiClient, args: argparse.Namespace) -> int:
                 ]
                 for s in answer["items"]
             ]
-            output.table(["SCHEDULE ID", "NAME", "WHEN", "ZONE", "NEXT", "JOB TYPE"], rows)
-            if not rows:
-                print("(no schedules)")
-            if answer.get("next_cursor"):
-                print(f"more: dtq schedules list --cursor {answer['next_cursor']}")
+            headings = ["SCHEDULE ID", "NAME", "WHEN", "ZONE", "NEXT", "JOB TYPE"]
+            output.page_table(headings, rows, "(no schedules)", answer, "dtq schedules list")
             return EXIT_OK
     elif action == "get":
         params = {"preview": args.preview}

@@ -99,6 +99,8 @@ def test_watch_exit_codes_say_how_the_job_ended(cli_host: LocalHost) -> None:
 
 def test_json_output_is_the_apis_json(cli_host: LocalHost) -> None:
     payload = '{"message": "from stdin"}'
+    # An older echo job, so a page of one has a next page whatever ran before.
+    assert dtq(cli_host, "submit", "echo", "--set", "message=older").returncode == 0
     args = ["submit", "echo", "-", "--priority", "high", "--idempotency-key", "cli-1", "--json"]
     job = json.loads(dtq(cli_host, *args, stdin=payload).stdout)
     assert (job["payload"], job["priority"]) == ({"message": "from stdin"}, "high")
