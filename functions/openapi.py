@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic.json_schema import JsonSchemaMode
 
-from functions import openapi_schedules
+from functions import openapi_pauses, openapi_schedules
 from functions.request_models import (
     BatchSubmitRequest,
     BulkDeadLetterRequest,
@@ -122,6 +122,7 @@ def _schemas(registry: JobTypeRegistry, max_timeout: float) -> dict[str, Any]:
     _add(out, "RotateSecretRequest", RotateSecretRequest, mode="validation")
     _add(out, "BulkResult", BulkResult)
     openapi_schedules.add_schemas(_add, out)
+    openapi_pauses.add_schemas(_add, out, registry.names())
     del out["Job"]["properties"]["logs"]  # not in the job's body: GET .../logs has them
     # Filters name a known job type (anything else is a 422 naming the field).
     out["BulkDeadLetterRequest"]["properties"]["job_type"] = {
@@ -378,6 +379,7 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
             **_dlq_paths(registry, body),
             **_webhook_paths(body),
             **openapi_schedules.paths(body, _json, _problems),
+            **openapi_pauses.paths(body, _json, _problems, registry.names()),
             "/api/v1/stats": {
                 "get": {
                     "operationId": "stats",
@@ -387,7 +389,8 @@ def document(registry: JobTypeRegistry, max_timeout: float = 540.0) -> dict[str,
                             " last hour and its dead-letter queue; for the operator (scope"
                             " 'operator') also queue depth per priority, the queues'"
                             " dead-lettered messages and worker processes (local host); a"
-                            " keyed tenant gets scope 'tenant' and none of the shared figures"
+                            " keyed tenant gets scope 'tenant' and none of the shared figures;"
+                            " everyone gets the pauses in force (docs/pauses.md)"
                         ),
                         **NOT_MODIFIED,
                         **_problems(503),

@@ -145,6 +145,42 @@ class RotateSecretRequest(BaseModel):
     )
 
 
+class PauseRequest(BaseModel):
+    """Body of ``POST /api/v1/pauses``: hold the jobs of one job type or one priority
+    (docs/pauses.md); operator only."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [{"required": ["job_type"]}, {"required": ["priority"]}],
+        },
+    )
+
+    job_type: str | None = Field(default=None, min_length=1, max_length=100)
+    priority: Priority | None = None
+    reason: str = Field(default="", max_length=500, description="Shown with the pause.")
+
+    @field_validator("job_type", "priority", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:  # leave it out instead (the schema's oneOf says so)
+            raise ValueError("must not be null")
+        return value
+
+    @model_validator(mode="after")
+    def _one_target(self) -> PauseRequest:
+        if (self.job_type is None) == (self.priority is None):
+            raise ValueError("give job_type or priority, one of them")
+        return self
+
+    def target(self) -> tuple[str, str]:
+        """(kind, value): ``("job_type", name)`` or ``("priority", level)``."""
+        if self.priority is not None:
+            return "priority", self.priority.value
+        assert self.job_type is not None
+        return "job_type", self.job_type
+
+
 class JobTemplateRequest(BaseModel):
     """The job each tick of a schedule submits (validated against its job type)."""
 

@@ -27,6 +27,7 @@ from shared.jobtypes.discovery import load_job_types
 from shared.limits import Limits, TenantLimits
 from shared.maintenance import Reconciler, Retention
 from shared.metrics import Metrics
+from shared.pauses import Pauses
 from shared.ports import (
     IdempotencyKeys,
     JobQueue,
@@ -87,6 +88,8 @@ class Runtime:
     webhooks: Webhooks | None = None
     #: Recurring schedules (docs/schedules.md).
     schedules: Schedules | None = None
+    #: Paused job types and priorities (docs/pauses.md).
+    pauses: Pauses | None = None
     _sqlite: Callable[[], Database] | None = None
     _databases: list[Database] = field(default_factory=list)
 
@@ -117,13 +120,13 @@ class Runtime:
         stores = STORES[settings.status_backend]
         status: StatusStore = stores.status(r)
         rates = stores.rate_counters(r)
-        # Quotas count in the rate counters, pauses are markers beside the jobs: both
-        # shared by every process and instance on the store (shared/quotas.py).
+        # Quotas count in the rate counters, pauses are markers: shared/quotas.py.
         quotas = ProviderQuotas(settings.providers.quotas(), rates, markers=status)
         providers = ProviderClient(
             settings.provider_timeout_seconds, metrics=metrics, quotas=quotas
         )
         registry = registry or build_registry(settings, providers)
+        pauses = Pauses(status, registry.names, *settings.pause_timing)
         new_queue = QUEUES[settings.queue_backend]
         # A job's end starts its webhook's delivery (shared/webhooks/outbox.py).
         status = outbox = WebhookOutbox(
@@ -142,11 +145,8 @@ class Runtime:
             trust_client_principal=settings.trust_client_principal,
             operator_keys=operator_key_ids(settings.operator_key_ids),
         )
-        names = {
-            Priority.HIGH: settings.jobs_queue_high,
-            Priority.NORMAL: settings.jobs_queue,
-            Priority.LOW: settings.jobs_queue_low,
-        }
+        high, low = settings.jobs_queue_high, settings.jobs_queue_low
+        names = {Priority.HIGH: high, Priority.NORMAL: settings.jobs_queue, Priority.LOW: low}
         by_name = {name: new_queue(r, name) for name in set(names.values())}
         queue = PriorityQueues({p: by_name[name] for p, name in names.items()})
         queries = Queries(
@@ -205,6 +205,7 @@ class Runtime:
             ),
             cap=RunningCap(tenant_limits, slots),
             metrics=metrics,
+            pauses=pauses,
         )
         return cls(
             settings=settings,
@@ -217,7 +218,7 @@ class Runtime:
             dead_letters=dead_letters,
             retention=retention,
             reconciler=Reconciler(status=status, queue=queue, metrics=metrics),
-            stats=Stats(status=status, queue=queue),
+            stats=Stats(status=status, queue=queue, pauses=pauses),
             health=Health(status=status, results=results, queue=queue),
             worker=worker,
             keys=keys,
@@ -228,6 +229,7 @@ class Runtime:
             metrics=metrics,
             webhooks=Webhooks.from_settings(settings, status, outbox.store, outbox.queue),
             schedules=Schedules.from_settings(settings, stores.schedules(r), submissions, status),
+            pauses=pauses,
             _databases=databases,
             _sqlite=sqlite,
         )
@@ -269,10 +271,9 @@ class Runtime:
         await self.access.keys.close()
         if self.providers is not None:
             await self.providers.close()
-        if self.webhooks is not None:
-            await self.webhooks.close()
-        if self.schedules is not None:
-            await self.schedules.close()
+        for service in (self.webhooks, self.schedules):
+            if service is not None:
+                await service.close()
         for db in self._databases:
             db.close()
 

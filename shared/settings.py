@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     #: How often a running job's status is read to notice a cancellation between its
     #: progress reports, in seconds (0: only at progress reports).
     cancel_check_seconds: float = Field(default=2.0, ge=0)
+    #: How long the message of a job whose type or priority is paused waits before it
+    #: is delivered again (one message re-sent per held job per interval; docs/pauses.md).
+    pause_recheck_seconds: float = Field(default=5.0, gt=0)
+    #: How long a worker trusts the pause markers it read before reading them again.
+    pause_cache_seconds: float = Field(default=2.0, ge=0)
     #: How long finished jobs (completed, failed, cancelled) keep their status rows, in
     #: seconds; the retention timer deletes older ones (results expire by their own TTL).
     retention_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
@@ -257,6 +262,11 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     #: Logging level of the local host and workers.
     log_level: str = "INFO"
+
+    @property
+    def pause_timing(self) -> tuple[float, float]:
+        """(re-check interval, cache time) of the pauses, in seconds."""
+        return self.pause_recheck_seconds, self.pause_cache_seconds
 
     @property
     def lease_timing(self) -> tuple[float, float]:

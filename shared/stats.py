@@ -1,5 +1,6 @@
 """Stats: a tenant's jobs by state and type, its completions per minute and its
-dead-letter queue; for the operator also the shared queues and worker processes."""
+dead-letter queue, and the pauses in force (shared/pauses.py); for the operator also the
+shared queues and worker processes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.jobs import JobState, iso_utc, utcnow
+from shared.pauses import Pauses
 from shared.ports import JobQueue, StatusStore, WorkerRegistry
 from shared.priorities import PriorityQueues
 
@@ -22,8 +24,10 @@ class Stats:
         status: StatusStore,
         queue: JobQueue | PriorityQueues,
         clock: Callable[[], datetime] = utcnow,
+        pauses: Pauses | None = None,
     ) -> None:
         self.status = status
+        self.pauses = pauses
         self.queues = PriorityQueues.of(queue)
         self.clock = clock
 
@@ -31,7 +35,8 @@ class Stats:
         self, tenant_id: str, workers: WorkerRegistry | None = None, *, operator: bool = False
     ) -> dict[str, Any]:
         """The tenant's jobs by state and type, completions per minute over the last
-        hour and its dead-letter queue. The queues and the workers are shared by every
+        hour, its dead-letter queue, and the pauses (they hold every tenant's jobs, so
+        every tenant sees them). The queues and the workers are shared by every
         tenant, so only the ``operator`` also gets each queue's messages (and those the
         queues dead-lettered) and (local host) the worker processes; a tenant's
         ``queues`` is empty (docs/tenants.md)."""
@@ -61,6 +66,7 @@ class Stats:
             "dead_letter": {"jobs": by_state.get(JobState.FAILED.value, 0)},
             "queues": {},
             "truncated": counts.truncated,
+            "pauses": [p.to_public() for p in await self.pauses.listed()] if self.pauses else [],
         }
         if not operator:
             return out

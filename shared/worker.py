@@ -23,13 +23,14 @@ attempt and renewed by its run (:class:`~shared.attempts.AttemptRun`), so no att
 ever runs twice at once, however often its message is delivered. Every state change is
 a conditional write, so two workers racing on one job cannot both win.
 
-A tenant at its running cap waits (shared/runcap.py). A started attempt is settled from
-what its run returned or raised (shared/settling.py: completed, cancelled, deferred,
-retried, or failed for good with its dead-letter record), and :meth:`Worker.handle`
-returns, so the host completes the message, on Azure and on the local host alike. A
-backend down, shutdown or a function timeout hands the message back instead; only a
-message that raises past ``maxDeliveryCount`` (an undecodable one, or a backend down
-for that long) reaches the queue's own dead-letter queue (docs/retries.md).
+A tenant at its running cap waits (shared/runcap.py), and so does a job whose type or
+priority is paused (shared/pauses.py), without spending an attempt. A started attempt
+is settled from what its run returned or raised (shared/settling.py: completed,
+cancelled, deferred, retried, or failed for good with its dead-letter record), and
+:meth:`Worker.handle` returns, so the host completes the message, on Azure and on the
+local host alike. A backend down, shutdown or a function timeout hands the message back
+instead; only a message that raises past ``maxDeliveryCount`` (an undecodable one, or a
+backend down for that long) reaches the queue's own dead-letter queue (docs/retries.md).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from shared.jobs import Job, JobState, lease_timing
 from shared.jobtypes import JobTypeRegistry
 from shared.messages import Delivery, JobMessage
 from shared.metrics import Metrics
+from shared.pauses import HELD_STATES, Pause, Pauses
 from shared.ports import JobQueue, ResultStore, StatusStore
 from shared.priorities import PriorityQueues
 from shared.runcap import SLOT_WAIT_SECONDS, RunningCap
@@ -64,8 +66,8 @@ class Worker:
     types. ``timing`` holds the clock, the lease, the cancellation checks and the
     deployment's time limit (by default: the lease from the queues' lock duration, see
     shared.jobs.lease_timing); ``backoffs`` the waits before a delivery is tried again
-    and their jitter; ``cap`` the per-tenant running cap (None: none). Each is read per
-    delivery: a test may replace one, e.g.
+    and their jitter; ``cap`` the per-tenant running cap (None: none); ``pauses`` the
+    paused job types and priorities (None: none). Each is read per delivery: e.g.
     ``worker.timing = dataclasses.replace(worker.timing, timeout_seconds=1)``."""
 
     def __init__(
@@ -79,6 +81,7 @@ class Worker:
         backoffs: Backoffs | None = None,
         cap: RunningCap | None = None,
         metrics: Metrics | None = None,
+        pauses: Pauses | None = None,
     ) -> None:
         self.status = status
         self.results = results
@@ -91,6 +94,7 @@ class Worker:
         self.backoffs = backoffs or Backoffs()
         self.cap = cap
         self.metrics = metrics or Metrics()
+        self.pauses = pauses
 
     async def handle(self, delivery: Delivery) -> None:
         """Run the delivered attempt; returns normally when the message may be completed,
@@ -131,7 +135,7 @@ class Worker:
         ):
             job = await self._start(delivery)
             if not isinstance(job, Job):
-                span.set_attribute("dtq.outcome", job)  # skipped, or deferred
+                span.set_attribute("dtq.outcome", job)  # skipped, deferred or paused
                 return
             span.update_name(f"run {job.job_type}")
             queue_name = self.queues[job.priority].queue_name
@@ -156,7 +160,7 @@ class Worker:
 
     async def _start(self, delivery: Delivery) -> Job | str:
         """The job with this delivery's attempt started (or taken over) under a new
-        lease; else what became of the delivery: ``skipped`` or ``deferred``."""
+        lease; else what became of the delivery: ``skipped``, ``deferred`` or ``paused``."""
         msg = delivery.message
         now = self.timing.clock()
         lease = {
@@ -197,11 +201,19 @@ class Worker:
         except NotFound:
             log.warning("message for unknown job %s completed as a no-op", msg.job_id)
             return "skipped"
+        starts = change(current) is not None
+        if starts and self.pauses is not None and current.state in HELD_STATES:
+            pause = await self.pauses.holding(current)
+            if pause is not None:  # not started: a copy is sent for the next re-check
+                await self._hold(current, msg, pause)
+                return "paused"
         cap = self.cap.of(msg.tenant_id) if self.cap else 0
-        if self.cap and cap and change(current) is not None:
+        if self.cap and cap and starts:
             hold = (self.timing.timeout_seconds or 600) + 60
             if not await self.cap.take(msg, now, hold):
-                await self._wait_for_slot(current, msg, cap)
+                delay = (self.backoffs.rng or random).uniform(*SLOT_WAIT_SECONDS)
+                await self._send_later(current, msg, delay)
+                log.info("job %s waits for a running slot (its tenant's cap)", msg.job_id)
                 return "skipped"  # the tenant runs its cap: a copy was sent for later
         try:
             job, changed = await guarded_update(
@@ -235,20 +247,19 @@ class Worker:
             )
         return job
 
-    async def _wait_for_slot(self, job: Job, msg: JobMessage, cap: int) -> None:
-        """The tenant runs ``cap`` jobs already: send this attempt again a little later (a
-        scheduled copy under a fresh message id) instead of holding a worker slot."""
-        delay = (self.backoffs.rng or random).uniform(*SLOT_WAIT_SECONDS)
+    async def _send_later(self, job: Job, msg: JobMessage, delay: float) -> None:
+        """Send this attempt again in ``delay`` s (a copy under a fresh id), not started."""
         due = self.timing.clock() + timedelta(seconds=delay)
         copy_id = f"{msg.message_id}.w{secrets.token_hex(4)}"
         await self.queues[job.priority].send([msg.outgoing(scheduled_at=due, message_id=copy_id)])
-        log.info(
-            "job %s waits for a running slot (tenant %s runs %d already); again in %.1fs",
-            job.job_id,
-            job.tenant_id,
-            cap,
-            delay,
-        )
+
+    async def _hold(self, job: Job, msg: JobMessage, pause: Pause) -> None:
+        """A pause holds the job: its message again one re-check later, and its stage
+        ``paused`` (written once; its state and attempt count stay)."""
+        assert self.pauses is not None
+        await self._send_later(job, msg, self.pauses.recheck_seconds)
+        await guarded_update(self.status, msg.tenant_id, msg.job_id, Pauses.held, known=job)
+        log.info("job %s held: %s %s is paused", job.job_id, pause.kind, pause.value)
 
     async def _defer(self, job: Job, delivery: Delivery) -> None:
         """Another run holds this attempt's lease: send a copy of the message due at the

@@ -6,8 +6,9 @@ Two kinds of command share it:
 - ``submit``, ``get``, ``watch``, ``list``, ``cancel`` (:mod:`dtq.cli.jobs`), ``logs``
   (:mod:`dtq.cli.logs`), ``dlq``
   (:mod:`dtq.cli.dead_letters`), ``stats``, ``health`` and ``types``
-  (:mod:`dtq.cli.service`), ``webhook-secret`` (:mod:`dtq.cli.webhooks`) and
-  ``schedules`` (:mod:`dtq.cli.schedules`) talk to
+  (:mod:`dtq.cli.service`), ``webhook-secret`` (:mod:`dtq.cli.webhooks`),
+  ``schedules`` (:mod:`dtq.cli.schedules`) and ``pause``, ``resume`` and ``pauses``
+  (:mod:`dtq.cli.pauses`) talk to
   the HTTP API, local or deployed, through :mod:`dtq.cli.connection`.
 """
 
@@ -18,7 +19,7 @@ import os
 import signal
 import sys
 
-from dtq.cli import admin, dead_letters, jobs, logs, schedules, service, webhooks
+from dtq.cli import admin, dead_letters, jobs, logs, pauses, schedules, service, webhooks
 from dtq.host.indexing import FunctionRefused
 
 EPILOG = """examples:
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     service.register(sub)
     webhooks.register(sub)
     schedules.register(sub)
+    pauses.register(sub)
     return parser
 
 

@@ -124,6 +124,9 @@ def show_stats(stats: dict[str, Any], out: TextIO = sys.stdout) -> None:
         p(f"dead-letter queue: {dead['jobs']} jobs, {dead['messages']} queue messages")
     else:
         p(f"dead-letter queue: {dead['jobs']} jobs")
+    for pause in stats.get("pauses", []):
+        kind = "type" if pause["kind"] == "job_type" else "priority"
+        p(f"paused: {kind} {pause['value']} since {when(pause['since'])}")
     if not stats.get("queues"):  # a keyed tenant: the queues and workers are the operator's
         p("queues and worker processes: shown to the operator only")
         return

@@ -321,6 +321,17 @@ async def test_every_function_of_the_app_runs_through_the_worker(
     assert paused["paused"] is True
     await ok("delete_schedule", "DELETE", f"v1/schedules/{sid}", 204, **at)
 
+    held = await ok("pause", "POST", "v1/pauses", 201, body={"job_type": "echo"})
+    assert (held["kind"], held["value"]) == ("job_type", "echo")
+    assert [p["value"] for p in (await ok("list_pauses", "GET", "v1/pauses"))["items"]] == ["echo"]
+    resumed = await ok(
+        "resume",
+        "DELETE",
+        "v1/pauses/job_type/echo",
+        route_params={"kind": "job_type", "value": "echo"},
+    )
+    assert resumed["resumed"] is True
+
     waiting = await submit(w, "echo", {"message": "cancelled"})
     cancelled = await ok(
         "cancel_job", "DELETE", f"v1/jobs/{waiting}", route_params={"job_id": waiting}

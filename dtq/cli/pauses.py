@@ -1,0 +1,75 @@
+"""The CLI's ``pause``, ``resume`` and ``pauses`` commands: hold the jobs of a job type
+or a priority and let them run again (operator only), and list what is paused, through
+/api/v1/pauses (docs/pauses.md)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from dtq.cli import output
+from dtq.cli.connection import EXIT_OK, add_command, usage
+from dtq.client import ApiClient
+
+PATH = "/pauses"
+
+EXAMPLES = {
+    "pause": """examples:
+  dtq pause --type weather --reason "provider maintenance"
+  dtq pause --priority low                    hold the low-priority jobs""",
+    "resume": """examples:
+  dtq resume --type weather
+  dtq resume --priority low""",
+    "pauses": "example:\n  dtq pauses",
+}
+
+
+def _target(args: argparse.Namespace) -> tuple[str, str]:
+    if (args.type is None) == (args.priority is None):
+        raise SystemExit(usage(f"dtq {args.command}: give --type JOB_TYPE or --priority P"))
+    return ("job_type", args.type) if args.type is not None else ("priority", args.priority)
+
+
+def line(p: dict[str, Any]) -> str:
+    """One pause as the CLI prints it."""
+    kind = "type" if p["kind"] == "job_type" else "priority"
+    why = f"  ({p['reason']})" if p.get("reason") else ""
+    return f"{kind} {p['value']}  paused {output.when(p['since'])} by {p['by'] or '-'}{why}"
+
+
+def pause(api: ApiClient, args: argparse.Namespace) -> int:
+    kind, value = _target(args)
+    body = {kind: value, "reason": args.reason or ""}
+    answer = api.request("POST", PATH, json=body).json()
+    output.emit_json(answer) if args.json else print(f"paused: {line(answer)}")
+    return EXIT_OK
+
+
+def resume(api: ApiClient, args: argparse.Namespace) -> int:
+    kind, value = _target(args)
+    answer = api.request("DELETE", f"{PATH}/{kind}/{value}").json()
+    output.emit_json(answer) if args.json else print(f"resumed: {line(answer)}")
+    return EXIT_OK
+
+
+def pauses(api: ApiClient, args: argparse.Namespace) -> int:
+    items = api.request("GET", PATH).json()["items"]
+    if args.json:
+        output.emit_json(items)
+    else:
+        print("\n".join(line(p) for p in items) if items else "(nothing is paused)")
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    """Add ``pause``, ``resume`` and ``pauses`` to the ``dtq`` parser's subcommands."""
+    for name, handler, help in (
+        ("pause", pause, "hold the jobs of a job type or priority (operator only)"),
+        ("resume", resume, "let the held jobs of a job type or priority run again"),
+    ):
+        p = add_command(sub, name, handler, help, EXAMPLES[name])
+        p.add_argument("--type", metavar="JOB_TYPE", help="a job type")
+        p.add_argument("--priority", choices=["high", "normal", "low"], help="a priority")
+        if name == "pause":
+            p.add_argument("--reason", help="shown with the pause")
+    add_command(sub, "pauses", pauses, "what is paused", EXAMPLES["pauses"])
