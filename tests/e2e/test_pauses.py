@@ -6,19 +6,31 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import module_host
+from tests.e2e.conftest import BACKENDS, backend_env
 from tests.e2e.test_cli import dtq
 from tests.support.api import Api
 from tests.support.processes import LocalHost
 
 pytestmark = pytest.mark.e2e
 
-pause_host = module_host(
-    "dtq-pauses", {"DTQ_PAUSE_RECHECK_SECONDS": "0.3", "DTQ_PAUSE_CACHE_SECONDS": "0.2"}
-)
+FAST = {"DTQ_PAUSE_RECHECK_SECONDS": "0.3", "DTQ_PAUSE_CACHE_SECONDS": "0.2"}
+
+
+@pytest.fixture(params=BACKENDS)
+def pause_host(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LocalHost]:
+    """``dtq serve`` with short re-checks, on the embedded backend and on the Azure
+    adapters (the held job's stage written to Table storage)."""
+    env = {**backend_env(request.param, request), **FAST}
+    host = LocalHost(data_dir=tmp_path, env=env).start()
+    try:
+        yield host
+    finally:
+        host.stop()
 
 
 def test_paused_echo_jobs_wait_unspent_then_all_run_once_resumed(pause_host: LocalHost) -> None:
