@@ -116,6 +116,32 @@ async def test_a_failed_attempt_is_retried_from_its_own_message(
     assert [e["attempt"] for e in job["errors"]] == [1]
 
 
+async def test_a_paused_job_type_is_held_through_the_worker_then_runs(
+    functions_worker: FunctionsWorker, runtime: Runtime
+) -> None:
+    """Pause echo over HTTP: its delivery succeeds (the message is completed) without
+    starting the job, whose message comes back; resumed, the copy runs attempt 1."""
+    w = functions_worker
+    assert runtime.pauses is not None
+    runtime.pauses.recheck_seconds, runtime.pauses.cache_seconds = 0.2, 0.0
+    held = await w.http("pause", "POST", "v1/pauses", body={"job_type": "echo"})
+    assert held.status == 201, held.returned
+    job_id = await submit(w, "echo", {"message": "held"})
+
+    outcome = await deliver(w, runtime)
+
+    assert outcome.succeeded, outcome.error
+    job = await get_job(w, job_id)
+    assert (job["state"], job["attempt"], job["stage"]) == ("queued", 0, "paused")
+    where = {"route_params": {"kind": "job_type", "value": "echo"}}
+    resumed = await w.http("resume", "DELETE", "v1/pauses/job_type/echo", **where)
+    assert resumed.status == 200, resumed.returned
+    again = await deliver(w, runtime)
+    assert again.succeeded, again.error
+    job = await get_job(w, job_id)
+    assert (job["state"], job["attempt"], job["error"]) == ("completed", 1, None)
+
+
 async def test_a_permanent_failure_ends_the_job_and_completes_its_message(
     functions_worker: FunctionsWorker, runtime: Runtime
 ) -> None:
