@@ -132,7 +132,12 @@ function renderDetail() {
     pair("While the previous job runs", s.overlap === "skip" ? "skip this run" : "start anyway"),
     pair("Last run", time(s.last_tick_at)), pair("ID", el("code", { text: s.schedule_id })));
   const next = s.next_fire_times || [];
-  fill($("#schedule-next"), next.length ? next.map((at) => el("li", { "data-testid": "schedule-fire-time" }, time(at)))
+  // In the browser's time, and on the schedule's own clock where that differs.
+  const zoned = (at) => {
+    if (s.timezone === browserZone()) return null;
+    try { return el("span", { class: "zone-time", text: ` (${new Date(at).toLocaleString(undefined, { timeZone: s.timezone, dateStyle: "medium", timeStyle: "short" })} ${s.timezone})` }); } catch { return null; }
+  };
+  fill($("#schedule-next"), next.length ? next.map((at) => el("li", { "data-testid": "schedule-fire-time" }, time(at), zoned(at)))
     : el("li", { class: "hint", text: s.paused ? "None while paused." : "None: the schedule has ended." }));
   const jobs = s.jobs || [];
   const cell = (label, ...content) => el("td", { "data-label": label }, ...content);

@@ -197,5 +197,10 @@ def test_a_schedule_can_be_edited_with_the_same_form(page: Any, api: httpx.Clien
         assert stored["cron"] == "30 9 * * *"
         assert stored["template"]["payload"] == {"message": "after"}
         expect(page.get_by_test_id("schedule-save")).to_have_text("Create schedule")
+        # The detail keeps focus; Escape closes it, and focus goes back to the row.
+        expect(page.get_by_test_id("schedule-detail-title")).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(page.get_by_test_id("schedule-detail")).to_be_hidden()
+        expect(row_of(page, "to edit").get_by_test_id("schedule-link")).to_be_focused()
     finally:
         api.delete(f"/schedules/{created['schedule_id']}")
