@@ -16,6 +16,7 @@ does not read the store for each message.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -110,10 +111,10 @@ class Pauses:
 
     async def listed(self) -> list[Pause]:
         """Every pause in force: the priorities', then the job types' (one marker read
-        each)."""
+        each, at once, through the cache: the stats, which a page polls, ask for them)."""
         wanted: list[tuple[Kind, str]] = [("priority", p.value) for p in Priority]
         wanted += [("job_type", name) for name in sorted(self.job_types())]
-        found = [await self._read(kind, value) for kind, value in wanted]
+        found = await asyncio.gather(*(self._cached(kind, value) for kind, value in wanted))
         return [p for p in found if p is not None]
 
     async def holding(self, job: Job) -> Pause | None:
