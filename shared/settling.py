@@ -162,15 +162,15 @@ class Settler:
         *,
         failure: JobError | None = None,
         **changes: Any,
-    ) -> bool:
+    ) -> bool | None:
         """Settle this attempt in ``state``, with the log lines its run had not stored
         yet and its ``failure`` added to the job's errors as stored now (not as this run
         read them); False if it was settled elsewhere meanwhile. If the next attempt
         started before this write (its message was due before this attempt's retrying
-        write landed), this attempt's failure is still recorded on the job."""
+        write landed), this attempt's failure is still recorded on the job: None."""
         attempt, holder = job.attempt, job.lease_holder
         now = self.clock()
-        settled = False
+        settled: bool | None = False
 
         def change(current: Job) -> Job | None:
             nonlocal settled
@@ -183,6 +183,7 @@ class Settler:
                 )
             mine = failure is not None and any(e.attempt == attempt for e in current.errors)
             if failure is not None and current.attempt > attempt and not mine:
+                settled = None
                 return current.model_copy(update=failed)  # a later attempt runs: keep ours
             return None  # someone else settled this attempt (e.g. took it over)
 
@@ -269,14 +270,15 @@ class Settler:
                 attributes=enqueue_attributes(job, queue.queue_name, retry.attempt),
             ):
                 await queue.send([retry.outgoing(scheduled_at=due)])
-            if await self.finish(
+            retried = await self.finish(
                 job,
                 JobState.RETRYING,
                 logs,
                 failure=error,
                 next_attempt_at=due,
                 stage=f"retrying in {delay:.1f}s",
-            ):
+            )
+            if retried is not False:  # also when the retry's attempt overtook this write
                 self.metrics.finished(job.job_type, "retried", elapsed)
             log.warning(
                 "job %s attempt %d failed, retry at %s: %s", job.job_id, job.attempt, due, message

@@ -89,20 +89,21 @@ def test_a_log_line_alone_reaches_the_open_detail_by_push(page: Any, api: httpx.
     )
     page.goto("/")
     expect(page.get_by_test_id("live-mode")).to_contain_text("pushed (SignalR)")
-    # Scheduled: the detail is open (and has read the job) before it runs.
+    # Scheduled: the detail is open (and has read the job) before it runs, with room for a
+    # busy machine (the page may take seconds to open it).
     response = api.post(
         "/jobs",
-        json={"job_type": "simulate", "payload": {"duration_ms": 30_000}, "delay_seconds": 2},
+        json={"job_type": "simulate", "payload": {"duration_ms": 30_000}, "delay_seconds": 6},
     )
     assert response.status_code == 202, response.text
     job_id = response.json()["job_id"]
     try:
         page.route(re.compile(rf".*/api/v1/jobs/{job_id}$"), job_unchanged)
         page.evaluate("id => { location.hash = `#/jobs/${id}`; }", job_id)
-        expect(page.get_by_test_id("detail-state")).to_have_text("scheduled")
-        expect(page.get_by_test_id("detail-state")).to_have_text("running", timeout=10_000)
+        expect(page.get_by_test_id("detail-state")).to_have_text("scheduled", timeout=6_000)
+        expect(page.get_by_test_id("detail-state")).to_have_text("running", timeout=15_000)
         line = page.get_by_test_id("detail-log-line").filter(has_text="1 step(s) of 30000 ms")
-        expect(line).to_have_count(1, timeout=5_000)
+        expect(line).to_have_count(1, timeout=10_000)
         # It came later than the job's start: the first log read (on "running") had none.
         assert logs_answers[0] == 0, logs_answers
         assert api.get(f"/jobs/{job_id}").json()["state"] == "running"

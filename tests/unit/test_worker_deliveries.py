@@ -634,11 +634,14 @@ async def test_an_attempts_error_is_kept_when_the_next_attempt_starts_before_its
     first = await start(1, "one")
     second = await start(2, "two")  # its message came before the first run settled
     settler = parts.worker._settler()
+    counted: list[str] = []
+    settler.metrics.finished = lambda job_type, outcome, *rest: counted.append(outcome)  # type: ignore[method-assign]
     msg = JobMessage(job.job_id, "t1", 1, job.trace_id)
     await settler.failed(first, msg, TransientJobError("first"), 0.1)
     stored = await parts.status.get("t1", job.job_id)
     assert (stored.state, stored.attempt) == (JobState.RUNNING, 2), "attempt 2 goes on"
     assert [e.attempt for e in stored.errors] == [1], "attempt 1's failure is recorded"
+    assert counted == ["retried"], "attempt 1 was retried, whoever wrote first"
 
     await settler.failed(second, msg, TransientJobError("second"), 0.1)  # read errors: []
     done = await parts.status.get("t1", job.job_id)
