@@ -133,7 +133,8 @@ export class Poller {
       else {
         this.etag = response.etag;
         const keepGoing = this.onData(response.data, sentAt);
-        this.delay = pushing ? SLOW : FAST;
+        // "unchanged": a resource that answers no 304 but came back the same slows down as one would.
+        this.delay = keepGoing === "unchanged" ? Math.min(this.delay * 1.5, SLOW) : pushing ? SLOW : FAST;
         if (keepGoing === false) return this.stop();
       }
     } catch (error) {

@@ -27,9 +27,16 @@ const listPoller = new Poller(() => `/schedules?limit=${Math.max(PAGE, state.ite
   renderList();
 }, { onError: (error) => { if (error.status) announce(`Could not refresh the schedules: ${error.message}`); } });
 
+// GET /schedules/{id} answers no 304 (its preview and history change under one ETag):
+// an answer equal to the last one counts as unchanged, so the polls slow down.
+let lastDetail = "";
 const detailPoller = new Poller(() => `/schedules/${encodeURIComponent(state.open)}?preview=${PREVIEW}&jobs=20`, (data) => {
+  const text = JSON.stringify(data);
+  if (text === lastDetail && state.detail?.schedule_id === data.schedule_id) return "unchanged";
+  lastDetail = text;
   state.detail = data;
   renderDetail();
+  return undefined;
 }, {
   onError: (error) => {
     if (error.status === 404) { announce("That schedule no longer exists."); location.hash = "#/schedules"; return false; }
@@ -157,6 +164,7 @@ export async function openSchedule(id) {
   if (state.open === id && !$("#schedule-detail").hidden) return;
   state.open = id;
   state.detail = state.items.find((s) => s.schedule_id === id) || null;
+  lastDetail = ""; // the first answer renders, whatever was shown before
   $("#schedule-detail").hidden = false;
   $("#schedule-detail-title").textContent = "Schedule";
   fill($("#schedule-next"));
