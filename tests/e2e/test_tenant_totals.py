@@ -89,6 +89,7 @@ def test_each_tenant_counts_only_its_own_jobs(deployment: Deployment) -> None:
         "completed_last_hour": 2,
         "dead_letter": {"jobs": 1},
         "queues": {},
+        "pauses": [],
         "truncated": False,
     }
     assert figures(globex.stats()) == {
@@ -101,6 +102,7 @@ def test_each_tenant_counts_only_its_own_jobs(deployment: Deployment) -> None:
         "completed_last_hour": 1,
         "dead_letter": {"jobs": 0},
         "queues": {},
+        "pauses": [],
         "truncated": False,
     }
 
