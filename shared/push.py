@@ -36,8 +36,9 @@ from typing import Any
 
 from shared.constants import PROP_JOB_ID, PROP_TENANT_ID
 from shared.errors import BackendUnavailable, TooLarge
-from shared.jobs import Job, JobState
-from shared.ports import JobCounts, JobQueue, OutgoingMessage, Page, StatusStore
+from shared.jobs import Job
+from shared.ports import JobQueue, OutgoingMessage, StatusStore
+from shared.store_decorators import DelegatingStatusStore
 
 log = logging.getLogger(__name__)
 
@@ -125,13 +126,13 @@ def _when(iso: str) -> datetime:
     return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
-class PublishingStatusStore:
+class PublishingStatusStore(DelegatingStatusStore):
     """A StatusStore that publishes each job it creates or replaces to the events
     queue. A failed publish is logged, never raised: push is a convenience, the store
     is the truth (pollers still see every change)."""
 
     def __init__(self, inner: StatusStore, events: JobQueue):
-        self.inner = inner
+        super().__init__(inner)
         self.events = events
 
     async def _publish(self, job: Job) -> None:
@@ -149,40 +150,6 @@ class PublishingStatusStore:
         stored = await self.inner.replace(job)
         await self._publish(stored)
         return stored
-
-    async def get(self, tenant_id: str, job_id: str) -> Job:
-        return await self.inner.get(tenant_id, job_id)
-
-    async def delete(self, tenant_id: str, job_id: str) -> None:
-        await self.inner.delete(tenant_id, job_id)
-
-    async def list(
-        self,
-        tenant_id: str,
-        *,
-        state: JobState | None = None,
-        job_type: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> Page[Job]:
-        return await self.inner.list(
-            tenant_id, state=state, job_type=job_type, limit=limit, cursor=cursor
-        )
-
-    async def purge_finished(self, finished_before: datetime, limit: int) -> int:
-        return await self.inner.purge_finished(finished_before, limit)
-
-    async def counts(self, tenant_id: str, completed_since: datetime) -> JobCounts:
-        return await self.inner.counts(tenant_id, completed_since)
-
-    async def get_marker(self, name: str) -> str | None:
-        return await self.inner.get_marker(name)
-
-    async def put_marker(self, name: str, value: str) -> None:
-        await self.inner.put_marker(name, value)
-
-    async def ping(self) -> None:
-        await self.inner.ping()
 
     async def close(self) -> None:
         await self.inner.close()

@@ -33,17 +33,16 @@ from typing import Any
 from shared.constants import PROP_JOB_ID, PROP_TENANT_ID
 from shared.errors import BackendUnavailable, FieldError, TooLarge, ValidationFailed
 from shared.job_logs import fitted
-from shared.jobs import Job, JobState, iso_utc, utcnow
+from shared.jobs import Job, iso_utc, utcnow
 from shared.ports import (
-    JobCounts,
     JobQueue,
     OutgoingMessage,
-    Page,
     PendingDelivery,
     StatusStore,
     WebhookStore,
 )
 from shared.push import lean_job
+from shared.store_decorators import DelegatingStatusStore
 from shared.webhooks.records import DeliveryState
 
 log = logging.getLogger(__name__)
@@ -117,7 +116,7 @@ def with_event(job: Job) -> Job:
     return fitted(job.model_copy(update={"webhook": delivery}))
 
 
-class WebhookOutbox:
+class WebhookOutbox(DelegatingStatusStore):
     """A StatusStore that starts the delivery of each job end it writes (see above)."""
 
     def __init__(
@@ -127,7 +126,7 @@ class WebhookOutbox:
         queue: JobQueue,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.store = store
         self.queue = queue
         self.clock = clock
@@ -145,43 +144,6 @@ class WebhookOutbox:
         except (BackendUnavailable, TooLarge, OSError) as exc:
             log.warning("job %s: webhook not enqueued, the sweep will (%s)", job.job_id, exc)
         return stored
-
-    async def create(self, job: Job) -> Job:
-        return await self.inner.create(job)
-
-    async def get(self, tenant_id: str, job_id: str) -> Job:
-        return await self.inner.get(tenant_id, job_id)
-
-    async def delete(self, tenant_id: str, job_id: str) -> None:
-        await self.inner.delete(tenant_id, job_id)
-
-    async def list(
-        self,
-        tenant_id: str,
-        *,
-        state: JobState | None = None,
-        job_type: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> Page[Job]:
-        return await self.inner.list(
-            tenant_id, state=state, job_type=job_type, limit=limit, cursor=cursor
-        )
-
-    async def purge_finished(self, finished_before: datetime, limit: int) -> int:
-        return await self.inner.purge_finished(finished_before, limit)
-
-    async def counts(self, tenant_id: str, completed_since: datetime) -> JobCounts:
-        return await self.inner.counts(tenant_id, completed_since)
-
-    async def get_marker(self, name: str) -> str | None:
-        return await self.inner.get_marker(name)
-
-    async def put_marker(self, name: str, value: str) -> None:
-        await self.inner.put_marker(name, value)
-
-    async def ping(self) -> None:
-        await self.inner.ping()
 
     async def close(self) -> None:
         await self.inner.close()
