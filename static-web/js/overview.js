@@ -36,6 +36,16 @@ function chart(points) {
     }));
 }
 
+/** The pauses in force (docs/pauses.md): whose jobs are held, since when, by whom, why. */
+function renderPauses(pauses) {
+  $("#pauses").hidden = !pauses.length;
+  $("#pauses").replaceChildren(
+    el("strong", { text: "Paused: their jobs stay queued, no attempt spent, until resumed." }),
+    el("ul", {}, ...pauses.map((p) => el("li", { "data-testid": "pause" },
+      `${p.kind === "job_type" ? "job type" : "priority"} `, el("code", { text: p.value }), " since ", time(p.since),
+      p.by ? ` by ${p.by}` : "", p.reason ? ` (${p.reason})` : ""))));
+}
+
 function render(stats) {
   const byState = stats.jobs.by_state;
   $("#state-cards").replaceChildren(
@@ -44,6 +54,7 @@ function render(stats) {
     card("in the dead-letter queue", stats.dead_letter.jobs, "#/failures", "card-dlq"),
     card("completed in the last hour", stats.completed_last_hour, "#/jobs?state=completed", "card-last-hour"));
   setNavCount(stats.dead_letter.jobs);
+  renderPauses(stats.pauses || []);
   $("#stats-note").textContent = [
     stats.dead_letter.messages ? `${stats.dead_letter.messages} message(s) dead-lettered by the queue itself (see Failures).` : "",
     stats.truncated ? "Counts stop at the store's scan limit: the real figures are higher." : "",

@@ -145,3 +145,20 @@ def test_the_overview_shows_counts_throughput_queues_and_workers(
     expect(page.get_by_test_id("job-row").first.get_by_test_id("job-state")).to_have_text(
         "completed"
     )
+
+
+def test_the_overview_says_which_job_types_are_paused(page: Any, api: httpx.Client) -> None:
+    """A pause holds every tenant's jobs of its type (docs/pauses.md): the Overview says so,
+    with its reason, and stops saying it once resumed."""
+    paused = api.post("/pauses", json={"job_type": "weather", "reason": "provider outage"})
+    assert paused.status_code in (200, 201), paused.text
+    try:
+        page.goto("/#/overview")
+        pause = page.get_by_test_id("pause")
+        expect(pause).to_have_count(1)
+        expect(pause).to_contain_text(re.compile(r"job type weather since .*provider outage"))
+    finally:
+        assert api.delete("/pauses/job_type/weather").status_code == 200
+    page.reload()
+    expect(page.get_by_test_id("card-total-value")).to_be_visible()
+    expect(page.get_by_test_id("pauses")).to_be_hidden()
