@@ -33,8 +33,6 @@ reader typically stays as it is (a poll shows a write only a few ms old, once a 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -47,18 +45,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support.browser import chromium_executable
+from tests.support.browser import launch as launch_chromium
 from tests.support.processes import LocalHost
-
-#: Chromium's switches of the browser tests (tests/browser/conftest.py).
-CHROMIUM_ARGS = [
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
-]
 
 #: In the page: every (job, updated_at) a row of the job list shows, first seen when.
 OBSERVE = """() => {
@@ -250,19 +239,12 @@ def long_poll_delays(
 
 
 def launch(playwright: Any, profile: str) -> Any:
-    executable = (
-        os.environ.get("DTQ_CHROMIUM")
-        or shutil.which("chromium")
-        or shutil.which("chromium-browser")
-    )
+    executable = chromium_executable()
     if executable is None:
         raise SystemExit(
             "Debian's chromium is needed for the page's figures (apt-get install chromium)"
         )
-    env = {name: profile for name in ("TMPDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
-    return playwright.chromium.launch(
-        executable_path=executable, headless=True, args=CHROMIUM_ARGS, env={**os.environ, **env}
-    )
+    return launch_chromium(playwright, executable, profile)
 
 
 def live(

@@ -6,7 +6,6 @@ installs both), then they fail."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,18 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.browser import chromium_executable, launch
 from tests.support.processes import LocalHost, running_host
-
-CHROMIUM_ARGS = [
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    # Chromium's own background look-ups go nowhere; the page's requests are what we see.
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
-]
 
 
 def _need(reason: str) -> None:
@@ -38,25 +27,18 @@ def _need(reason: str) -> None:
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Per module: Playwright's sync API runs an event loop in this thread while it is
     open, which async tests of other modules must not meet."""
-    # DTQ_CHROMIUM names a browser already there (GitHub's runner brings Google Chrome,
-    # and Ubuntu's chromium package is a snap stub); otherwise Debian's chromium.
     chosen = os.environ.get("DTQ_CHROMIUM")
     if chosen and not os.access(chosen, os.X_OK):
         _need(f"DTQ_CHROMIUM={chosen} is not an executable")
-    executable = chosen or shutil.which("chromium") or shutil.which("chromium-browser")
+    executable = chromium_executable()
     if executable is None:
         _need("Debian's chromium is not installed (./dev test installs it)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         _need("playwright is not installed (./dev test installs it)")
-    profile = str(tmp_path_factory.mktemp("chromium"))
-    # The browser's profile and caches go to a test folder, not $HOME.
-    env = {name: profile for name in ("TMPDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS, env={**os.environ, **env}
-        )
+        launched = launch(playwright, executable, str(tmp_path_factory.mktemp("chromium")))
         try:
             yield launched
         finally:
