@@ -213,6 +213,13 @@ class StatusStore(Protocol):
         ``finished_before``; returns how many were deleted (retention)."""
         ...
 
+    async def rebuild_index(self, recount: bool = False) -> int:
+        """Make what the lists and ``counts`` read from the jobs themselves (``dtq
+        rebuild-index``): index the jobs a store written before its indexes holds,
+        safely beside writers; with ``recount`` also count every job again (a repair
+        that may need the writers stopped: docs/storage.md). Returns the jobs seen."""
+        ...
+
     async def counts(self, tenant_id: str, completed_since: datetime) -> JobCounts:
         """The tenant's jobs by state and type, and those completed since
         ``completed_since`` per minute."""

@@ -42,6 +42,9 @@ class DelegatingStatusStore:
     async def purge_finished(self, finished_before: datetime, limit: int) -> int:
         return await self.inner.purge_finished(finished_before, limit)
 
+    async def rebuild_index(self, recount: bool = False) -> int:
+        return await self.inner.rebuild_index(recount)
+
     async def counts(self, tenant_id: str, completed_since: datetime) -> JobCounts:
         return await self.inner.counts(tenant_id, completed_since)
 

@@ -1,11 +1,15 @@
-"""``dtq rebuild-index``: make the job store's list indexes and counters again from the
-jobs themselves (issue 21), for a store written before they existed or after a fault.
+"""``dtq rebuild-index``: make the job store's list indexes and counters from the jobs
+themselves (issue 21), for a store written before they existed, or (``--recount``)
+after a fault.
 
 On SQLite it counts every job again in one transaction (the list indexes are SQLite's
-own). On Table storage it writes each partition's index rows and counters from its job
-rows and then marks the table indexed; until then the app reads that table by scanning.
-Run it with no worker or host writing to the store: a job changed while its partition
-is rebuilt may be counted as it was."""
+own), safe while the app runs. On Table storage it gives each job row written before the
+index its index rows and counter shares, each in one transaction conditional on the
+row's ETag (a row a writer changes meanwhile is indexed by that write), then marks the
+table indexed; until then the app reads that table by scanning. That is safe while the
+app runs. ``--recount`` writes every partition's index rows and counters again from its
+rows: run it with no worker or host writing to the table, as a job changed while its
+partition is recounted may be counted as it was."""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         async with bare_status_store(settings) as store:
             started = time.monotonic()
             try:
-                jobs = await store.rebuild_index()  # type: ignore[attr-defined]
+                jobs = await store.rebuild_index(recount=args.recount)
             except DtqError as exc:
                 print(f"dtq rebuild-index: {exc}", file=sys.stderr)
                 return 1
@@ -42,7 +46,14 @@ def register(sub: Any, common: Any) -> None:
     parser = sub.add_parser(
         "rebuild-index",
         help="make the job store's list indexes and counters again from its jobs",
-        epilog="example (with no host or worker running on the store): dtq rebuild-index",
+        epilog="example: dtq rebuild-index (safe while the app runs);"
+        " dtq rebuild-index --recount (a repair: stop the app's writers first)",
+    )
+    parser.add_argument(
+        "--recount",
+        action="store_true",
+        help="count and index every job again, not only those written before the index"
+        " (Table storage: with no writer on the table)",
     )
     common(parser)
     parser.set_defaults(run=run)

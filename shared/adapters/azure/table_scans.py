@@ -145,9 +145,22 @@ def _mark(row: Any, value: int) -> tuple[Any, ...]:
     return ("update", entity, {"mode": UpdateMode.MERGE, **condition})
 
 
-async def rebuild(store: TableStatusStore) -> int:
+async def index_unindexed(store: TableStatusStore) -> int:
+    """Each job row written before the index gets its index rows and counter shares,
+    one transaction per batch of a partition's rows, each row conditional on its ETag
+    (safe beside writers: see IndexedWrites.index_rows_of). Returns the jobs seen."""
+    total = 0
+    async for pk, jobs, _ in _partitions(store):
+        total += len(jobs)
+        await store.index_rows_of(pk, [row for row in jobs if not row.get(INDEXED)])
+    return total
+
+
+async def recount(store: TableStatusStore) -> int:
     """Each partition's index rows and counters made from its job rows: stale ones
-    deleted, missing ones written, every job row marked indexed. Returns the jobs."""
+    deleted, missing ones written, every job row marked indexed. Returns the jobs.
+    A repair after a fault: a job changed meanwhile may be counted as it was, so it
+    runs with no writer on the table."""
     total = 0
     async for pk, jobs, index in _partitions(store):
         total += len(jobs)

@@ -246,12 +246,13 @@ class TableStatusStore(IndexedWrites, IndexedReads, TableAdapter):
         self._indexed = True
         return True
 
-    async def rebuild_index(self) -> int:
-        """Make every job row's index rows and the counters again from the job rows, one
-        partition at a time, then mark the table indexed; returns the jobs seen. Run it
-        with no writer on the table (``dtq admin rebuild-index``)."""
+    async def rebuild_index(self, recount: bool = False) -> int:
+        """Index the job rows written before the index (safe while the app runs), or with
+        ``recount`` make every index row and counter again from the job rows (a repair:
+        with no writer on the table); then mark the table indexed. Returns the jobs."""
         await self._ensure_table()
-        jobs = await table_scans.rebuild(self)
+        scan = table_scans.recount if recount else table_scans.index_unindexed
+        jobs = await scan(self)
         await self._put_marker(INDEX_MARKER, "1")
         self._indexed, self._index_checked = True, time.monotonic()
         return jobs

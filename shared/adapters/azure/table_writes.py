@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, OrderedDict
+from dataclasses import replace
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.data.tables import TableTransactionError
+from azure.data.tables import TableTransactionError, UpdateMode
 
 from shared.adapters.azure.errors import translated
 from shared.adapters.azure.table_index import (
@@ -128,7 +129,7 @@ class IndexedWrites:
                     if not failed.startswith(("~c~", "~m~")):
                         raise BackendUnavailable(
                             f"index row {failed} disagrees with its job: run"
-                            " dtq admin rebuild-index"
+                            " dtq rebuild-index --recount"
                         ) from exc
                     for key in counters:  # another writer changed it: read it again
                         self._counters.pop((pk, key), None)
@@ -186,56 +187,99 @@ class IndexedWrites:
     async def create_batched(self, rows: list[tuple[dict[str, Any], Any]]) -> None:
         """New job rows (entity, job) in as few transactions as fit: per partition, each
         with its jobs' index rows and one change of each counter they share."""
-        by_pk: dict[str, list[tuple[dict[str, Any], Counted]]] = {}
+        by_pk: dict[str, list[Item]] = {}
         for entity, job in rows:
-            by_pk.setdefault(entity["PartitionKey"], []).append(
-                (entity, Counted.of_job(entity["RowKey"], job))
-            )
-        await asyncio.gather(*(self._create_in(pk, items) for pk, items in by_pk.items()))
+            counted = Counted.of_job(entity["RowKey"], job)
+            by_pk.setdefault(entity["PartitionKey"], []).append((("create", entity), counted))
+        await asyncio.gather(*(self._add_in(pk, items) for pk, items in by_pk.items()))
 
-    async def _create_in(self, pk: str, items: list[tuple[dict[str, Any], Counted]]) -> None:
+    async def index_rows_of(self, pk: str, rows: list[Any]) -> int:
+        """Give job rows written before the index (as read, with their ETags) their index
+        rows and counter shares, each conditionally on its ETag in the same transaction
+        as its counters: a row a writer changed meanwhile was indexed by that writer (or
+        deleted) and is left alone, so this runs safely beside the app. Returns the rows
+        this call indexed."""
+        items: list[Item] = []
+        for row in rows:
+            entity = {"PartitionKey": pk, "RowKey": row["RowKey"], "ix": 1}
+            condition = {
+                "etag": row.metadata["etag"],
+                "match_condition": MatchConditions.IfNotModified,
+            }
+            items.append(
+                (
+                    ("update", entity, {"mode": UpdateMode.MERGE, **condition}),
+                    Counted.of_entity(row),
+                )
+            )
+        return await self._add_in(
+            pk, [(op, replace(c, indexed=True)) for op, c in items], skip_changed=True
+        )
+
+    async def _add_in(self, pk: str, items: list[Item], skip_changed: bool = False) -> int:
+        """Each item's job row operation with its index rows and counters, in
+        transactions of as many items as fit. A counter another writer changed is read
+        again; with ``skip_changed`` an item whose job row changed or went is dropped,
+        otherwise that refusal is the caller's. Returns the items written."""
+        written = 0
         while items:
-            chunk: list[tuple[dict[str, Any], Counted]] = []
-            counters: set[str] = set()
-            size = 0
-            for entity, counted in items:
-                more = set(counted.counters()) - counters
-                size += _weight(entity)
-                if chunk and (
-                    4 * (len(chunk) + 1) + len(counters | more) > MAX_BATCH
-                    or size > MAX_BATCH_BYTES
-                ):
-                    break
-                chunk.append((entity, counted))
-                counters |= more
+            chunk = _chunk(items)
             items = items[len(chunk) :]
-            moves: Counter[str] = Counter()
-            for _, counted in chunk:
-                moves.update(counted.counters())
-            jobs_ops: list[tuple[Any, ...]] = []
-            for entity, counted in chunk:
-                jobs_ops.append(("create", entity))
-                jobs_ops += [
-                    ("upsert", {"PartitionKey": pk, "RowKey": k}) for k in counted.index_rows()
-                ]
             turn = self._turns.setdefault(pk, asyncio.Lock())
             for _ in range(MAX_TRIES):
+                if not chunk:
+                    break
+                moves: Counter[str] = Counter()
+                ops: list[tuple[Any, ...]] = []
+                for job_op, counted in chunk:
+                    moves.update(counted.counters())
+                    ops.append(job_op)
+                    ops += [
+                        ("upsert", {"PartitionKey": pk, "RowKey": k}) for k in counted.index_rows()
+                    ]
                 async with turn:
-                    ops = list(jobs_ops)
                     for key, n in sorted(moves.items()):
                         ops.append(counter_operation(pk, key, await self._counter(pk, key), n))
                     try:
                         results = await self.table.submit_transaction(ops)
                     except TableTransactionError as exc:
-                        failed = ops[exc.index][1]["RowKey"] if exc.index < len(ops) else ""
-                        if exc.status_code in (409, 412) and failed.startswith(("~c~", "~m~")):
+                        failed = ops[exc.index] if exc.index < len(ops) else ("", {"RowKey": ""})
+                        key = failed[1]["RowKey"]
+                        if exc.status_code in (409, 412) and key.startswith(("~c~", "~m~")):
                             for key in moves:  # another writer changed it: read it again
                                 self._counters.pop((pk, key), None)
+                            continue
+                        if skip_changed and exc.status_code in (404, 412):
+                            chunk = [item for item in chunk if item[0] is not failed]
                             continue
                         with translated(f"jobs of partition {pk}"):
                             raise
                 for key, seen in seen_after(ops, results).items():
                     self._counters[(pk, key)] = seen
+                written += len(chunk)
                 break
             else:
                 raise BackendUnavailable(f"the counters of partition {pk} kept changing")
+        return written
+
+
+#: One job row's operation in a transaction, and what that row counts for once written.
+Item = tuple[tuple[Any, ...], Counted]
+
+
+def _chunk(items: list[Item]) -> list[Item]:
+    """The first items that fit one transaction: 4 entities each (the job row and 3
+    index rows) and the counters they change, within 100 entities and 3.5 MB."""
+    chunk: list[Item] = []
+    counters: set[str] = set()
+    size = 0
+    for op, counted in items:
+        more = set(counted.counters()) - counters
+        size += _weight(op[1])
+        if chunk and (
+            4 * (len(chunk) + 1) + len(counters | more) > MAX_BATCH or size > MAX_BATCH_BYTES
+        ):
+            break
+        chunk.append((op, counted))
+        counters |= more
+    return chunk

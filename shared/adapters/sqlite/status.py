@@ -203,9 +203,10 @@ class SqliteStatusStore:
     def _counts(conn: sqlite3.Connection, tenant_id: str, since: datetime) -> JobCounts:
         return status_counts.read(conn, tenant_id, since)
 
-    async def rebuild_index(self) -> int:
-        """Count every job again from the rows (``dtq admin rebuild-index``); returns
-        the number of jobs counted. The list indexes are SQLite's own and need nothing."""
+    async def rebuild_index(self, recount: bool = False) -> int:
+        """Count every job again from the rows, in one write transaction (so safe while
+        the app runs, with or without ``recount``); returns the number of jobs counted.
+        The list indexes are SQLite's own and need nothing."""
         return await self.db.write(self._rebuild)
 
     @staticmethod
