@@ -333,28 +333,40 @@ async def test_counts_by_state_and_type_and_completions_per_minute(
 
 
 async def test_purge_finished_deletes_old_terminal_jobs_only(new_status: MakeStatus) -> None:
-    from datetime import UTC, datetime, timedelta
+    """Retention deletes terminal jobs finished before the cutoff, at most ``limit`` a
+    call; it keeps unfinished jobs however old, and jobs finished after the cutoff
+    (including one made just before it: made and finished are minutes apart)."""
+    from ulid import ULID
 
     store = new_status()
     cutoff = datetime(2026, 11, 1, tzinfo=UTC)
 
-    async def job_in(state: JobState, finished: datetime | None, tenant: str = "t1") -> str:
-        job = await store.create(new_job(tenant=tenant))
+    async def job_in(
+        state: JobState, finished: datetime | None, made: datetime, tenant: str = "t1"
+    ) -> str:
+        job = new_job(tenant=tenant).model_copy(
+            update={"job_id": str(ULID.from_datetime(made)).lower(), "created_at": made}
+        )
+        job = await store.create(job)
         if state is not JobState.QUEUED:
             await store.replace(job.model_copy(update={"state": state, "finished_at": finished}))
         return job.job_id
 
+    day = timedelta(days=1)
     old = [
-        await job_in(JobState.COMPLETED, cutoff - timedelta(days=2)),
-        await job_in(JobState.FAILED, cutoff - timedelta(seconds=1)),
-        await job_in(JobState.CANCELLED, cutoff - timedelta(days=9), tenant="t2"),
+        await job_in(JobState.COMPLETED, cutoff - 2 * day, made=cutoff - 3 * day),
+        await job_in(JobState.FAILED, cutoff - timedelta(seconds=1), made=cutoff - day),
+        await job_in(JobState.CANCELLED, cutoff - 9 * day, made=cutoff - 9 * day, tenant="t2"),
+        # made on a clock a little ahead of the one that finished it
+        await job_in(JobState.COMPLETED, cutoff - timedelta(seconds=2), made=cutoff),
     ]
     kept = [
-        await job_in(JobState.COMPLETED, cutoff + timedelta(seconds=1)),
-        await job_in(JobState.QUEUED, None),
-        await job_in(JobState.RUNNING, None),
+        await job_in(JobState.COMPLETED, cutoff + timedelta(seconds=1), made=cutoff - day),
+        await job_in(JobState.QUEUED, None, made=cutoff - 30 * day),
+        await job_in(JobState.RUNNING, None, made=cutoff - 30 * day),
+        await job_in(JobState.COMPLETED, datetime.now(UTC), made=datetime.now(UTC)),
     ]
-    assert await store.purge_finished(cutoff, limit=2) == 2, "at most limit per call"
+    assert await store.purge_finished(cutoff, limit=3) == 3, "at most limit per call"
     assert await store.purge_finished(cutoff, limit=10) == 1
     assert await store.purge_finished(cutoff, limit=10) == 0
     for job_id in old:
@@ -363,6 +375,21 @@ async def test_purge_finished_deletes_old_terminal_jobs_only(new_status: MakeSta
                 await store.get(tenant, job_id)
     for job_id in kept:
         assert (await store.get("t1", job_id)).job_id == job_id
+
+
+def test_sqlite_purge_reads_a_range_of_old_ids(backends: Backends) -> None:
+    """Retention on SQLite reads the primary key's range of ids made before the cutoff,
+    not the whole table (it holds the write lock while it runs)."""
+    from shared.adapters.sqlite import SqliteStatusStore
+    from shared.adapters.sqlite.status import PURGE_SQL
+
+    SqliteStatusStore(db := backends.database())
+    plan = [
+        r["detail"]
+        for r in db.connection().execute("EXPLAIN QUERY PLAN " + PURGE_SQL, ("01jd", "2026", 9))
+    ]
+    assert "SEARCH jobs USING PRIMARY KEY (job_id<?)" in plan, plan
+    assert not [step for step in plan if step.startswith("SCAN")], plan
 
 
 async def test_purge_older_results(new_results: MakeResults) -> None:

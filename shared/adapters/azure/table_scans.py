@@ -66,12 +66,17 @@ async def job_rows(
     return merged[:limit], merged[limit - 1]["RowKey"] if len(merged) > limit else None
 
 
-async def finished_rows(store: TableStatusStore, before: datetime) -> AsyncIterator[Any]:
-    """Every terminal job row finished before ``before`` (a whole-table scan)."""
+async def finished_rows(
+    store: TableStatusStore, before: datetime, made_before: str
+) -> AsyncIterator[Any]:
+    """Every terminal job row finished before ``before``: in each partition the RowKey
+    range of jobs made before the row key ``made_before`` (row keys of older jobs sort
+    after it), filtered by the service."""
     cutoff = before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    rows = f"RowKey gt {odata_quote(made_before)} and {_JOB_ROWS}"
     with translated(f"table {store.table_name}"):
         async for entity in store.table.query_entities(
-            f"finished_at lt datetime'{cutoff}'",
+            f"{rows} and finished_at lt datetime'{cutoff}'",
             select=["PartitionKey", "RowKey", "state", "job_type", "finished_at", INDEXED],
             results_per_page=1000,
         ):

@@ -41,7 +41,7 @@ from shared.adapters.azure.table_reads import IndexedReads
 from shared.adapters.azure.table_writes import IndexedWrites
 from shared.adapters.azure.tables import TableAdapter, tenant_key
 from shared.errors import NotFound, PreconditionFailed, TooLarge
-from shared.jobs import Job, JobState
+from shared.jobs import Job, JobState, purge_bound
 from shared.paging import decode_cursor, encode_cursor
 from shared.ports import (
     JobCounts,
@@ -204,12 +204,13 @@ class TableStatusStore(IndexedWrites, IndexedReads, TableAdapter):
         return Page(items=jobs, next_cursor=next_cursor)
 
     async def purge_finished(self, finished_before: datetime, limit: int) -> int:
-        """Scans the whole table for terminal rows finished before the cutoff (a timer
-        runs this, not a request) and deletes each with its index rows and counter
-        shares, conditionally on its ETag."""
+        """Reads each partition's rows of jobs made before the cutoff (their row keys
+        sort last; the service filters the terminal ones finished before it) and deletes
+        each with its index rows and counter shares, conditionally on its ETag."""
         await self._ensure_table()
         deleted = 0
-        async for entity in table_scans.finished_rows(self, finished_before):
+        made_before = row_key(purge_bound(finished_before))
+        async for entity in table_scans.finished_rows(self, finished_before, made_before):
             if await self.remove(entity["PartitionKey"], entity["RowKey"], known=entity):
                 deleted += 1
                 if deleted >= limit:

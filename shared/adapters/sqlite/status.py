@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from shared.adapters.sqlite import status_counts
 from shared.adapters.sqlite.database import Database
 from shared.errors import Conflict, NotFound, PreconditionFailed
-from shared.jobs import Job, JobState
+from shared.jobs import Job, JobState, purge_bound
 from shared.paging import decode_cursor, encode_cursor
 from shared.ports import (
     JobCounts,
@@ -41,6 +41,16 @@ CREATE TABLE IF NOT EXISTS markers (
     value TEXT NOT NULL
 ) WITHOUT ROWID
 """
+
+#: Retention: terminal jobs finished before a cutoff, read as a range of the primary key
+#: (ids made before the cutoff, shared.jobs.purge_bound), then deleted with their counts.
+PURGE_SQL = (
+    "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM jobs"
+    " WHERE job_id < ? AND state IN ('completed', 'failed', 'cancelled')"
+    " AND json_extract(data, '$.finished_at') < ? LIMIT ?)"
+    " RETURNING tenant_id, state, job_type,"
+    f" CASE WHEN state = 'completed' THEN {status_counts.MINUTE_SQL} END AS minute"
+)
 
 
 def list_query(
@@ -173,19 +183,15 @@ class SqliteStatusStore:
         return Page(items=jobs, next_cursor=next_cursor)
 
     async def purge_finished(self, finished_before: datetime, limit: int) -> int:
+        """A range of the primary key (ids made before the cutoff, which start with the
+        time they were made), so a run reads what it deletes and the few unfinished old
+        jobs, not the whole table (it holds the write lock meanwhile)."""
         cutoff = finished_before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return await self.db.write(self._purge, cutoff, limit)
+        return await self.db.write(self._purge, purge_bound(finished_before), cutoff, limit)
 
     @staticmethod
-    def _purge(conn: sqlite3.Connection, cutoff: str, limit: int) -> int:
-        rows = conn.execute(
-            "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM jobs"
-            " WHERE state IN ('completed', 'failed', 'cancelled')"
-            " AND json_extract(data, '$.finished_at') < ? LIMIT ?)"
-            " RETURNING tenant_id, state, job_type,"
-            f" CASE WHEN state = 'completed' THEN {status_counts.MINUTE_SQL} END AS minute",
-            (cutoff, limit),
-        ).fetchall()
+    def _purge(conn: sqlite3.Connection, bound: str, cutoff: str, limit: int) -> int:
+        rows = conn.execute(PURGE_SQL, (bound, cutoff, limit)).fetchall()
         for row in rows:
             status_counts.shift(
                 conn,
