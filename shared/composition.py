@@ -176,11 +176,13 @@ class Runtime:
             queries=queries,
             default_max_attempts=settings.default_max_attempts,
         )
+        schedule_store = stores.schedules(r)
         retention = Retention(
             status=status,
             results=results,
             keys=keys,
             rates=rates,
+            schedules=schedule_store,
             retention_seconds=settings.retention_seconds,
             result_ttl_seconds=settings.result_ttl_seconds,
         )
@@ -228,7 +230,7 @@ class Runtime:
             providers=providers,
             metrics=metrics,
             webhooks=Webhooks.from_settings(settings, status, outbox.store, outbox.queue),
-            schedules=Schedules.from_settings(settings, stores.schedules(r), submissions, status),
+            schedules=Schedules.from_settings(settings, schedule_store, submissions, status),
             pauses=pauses,
             _databases=databases,
             _sqlite=sqlite,

@@ -22,6 +22,7 @@ from shared.ports import (
     StatusStore,
 )
 from shared.priorities import PriorityQueues
+from shared.schedules.port import ScheduleStore
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Retention:
         results: ResultStore,
         keys: IdempotencyKeys | None = None,
         rates: RateCounters | None = None,
+        schedules: ScheduleStore | None = None,
         retention_seconds: float = 7 * 86400.0,
         result_ttl_seconds: float = 7 * 86400.0,
         clock: Callable[[], datetime] = utcnow,
@@ -45,16 +47,19 @@ class Retention:
         self.results = results
         self.keys = keys
         self.rates = rates
+        self.schedules = schedules
         self.retention = timedelta(seconds=retention_seconds)
         self.result_ttl = timedelta(seconds=result_ttl_seconds)
         self.clock = clock
 
     async def apply(self, batch: int = RETENTION_BATCH) -> dict[str, int]:
         """Delete finished jobs older than the retention period, results older than
-        their TTL (stores without TTL of their own) and expired idempotency keys, in
+        their TTL (stores without TTL of their own), expired idempotency keys, old rate
+        counters and the claims of schedule ticks older than the retention period, in
         batches until none is left. Run by the retention timer."""
         now = self.clock()
-        purged = {"jobs": 0, "results": 0, "idempotency_keys": 0, "rate_counters": 0}
+        names = ("jobs", "results", "idempotency_keys", "rate_counters", "schedule_ticks")
+        purged = dict.fromkeys(names, 0)
 
         async def drain(name: str, purge: Callable[[], Awaitable[int]]) -> None:
             while (n := await purge()) > 0:
@@ -72,6 +77,9 @@ class Retention:
             await drain(
                 "rate_counters", lambda: rates.purge_before(now - timedelta(hours=1), batch)
             )
+        if self.schedules is not None:
+            ticks = self.schedules  # a tick's claim lives as long as the job it made
+            await drain("schedule_ticks", lambda: ticks.purge_ticks(now - self.retention, batch))
         return purged
 
 

@@ -54,4 +54,9 @@ class ScheduleStore(Protocol):
         """The schedule's latest ticks, newest first."""
         ...
 
+    async def purge_ticks(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` tick claims of any schedule (a deleted one's too) whose
+        tick is before ``before``; returns how many (retention: reads what it deletes)."""
+        ...
+
     async def close(self) -> None: ...

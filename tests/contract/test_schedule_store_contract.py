@@ -108,8 +108,8 @@ async def test_due_gives_every_tenants_due_schedules_earliest_first(
     ]
 
 
-def claim(tick_minutes: float, holder: str, sid: str = "s1") -> TickClaim:
-    return TickClaim("acme", sid, T0 + timedelta(minutes=tick_minutes), T0, holder)
+def claim(tick_minutes: float, holder: str, sid: str = "s1", tenant: str = "acme") -> TickClaim:
+    return TickClaim(tenant, sid, T0 + timedelta(minutes=tick_minutes), T0, holder)
 
 
 async def test_a_tick_is_claimed_once_whoever_races(new_store: MakeStore) -> None:
@@ -146,3 +146,22 @@ async def test_an_id_no_schedule_can_have_is_not_found(new_store: MakeStore, odd
         await store.get("acme", odd)
     await store.delete("acme", odd)
     assert await store.ticks("acme", odd, 5) == []
+
+
+async def test_tick_claims_before_a_time_are_purged_in_batches_across_schedules(
+    new_store: MakeStore,
+) -> None:
+    """Retention deletes the claims of ticks before its cutoff, of every schedule and
+    tenant (a deleted schedule's too), at most ``limit`` a call; later ticks stay."""
+    store = new_store()
+    for minutes in range(1, 6):
+        for sid, tenant in (("s1", "acme"), ("s2", "acme"), ("s1", "umbrella")):
+            await store.claim_tick(claim(minutes, "h", sid=sid, tenant=tenant))
+    cutoff = T0 + timedelta(minutes=3)  # ticks at minutes 1 and 2 are before it
+    assert await store.purge_ticks(cutoff, limit=4) == 4
+    assert await store.purge_ticks(cutoff, limit=4) == 2
+    assert await store.purge_ticks(cutoff, limit=4) == 0
+    for sid, tenant in (("s1", "acme"), ("s2", "acme"), ("s1", "umbrella")):
+        ticks = await store.ticks(tenant, sid, 10)
+        assert [t.tick_at for t in ticks] == [T0 + timedelta(minutes=m) for m in (5, 4, 3)]
+    assert (await store.claim_tick(claim(4, "late"))).holder == "h", "kept claims still win"

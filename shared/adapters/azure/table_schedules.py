@@ -11,6 +11,8 @@
 - a tick claim: ``PartitionKey`` = ``t.<tenant>.<id>``, ``RowKey`` = the tick time
   counted down from 10**16 microseconds, so a schedule's ticks read newest first.
   Claimed by an insert: the second insert of a tick fails (409), whoever races.
+  Retention reads, in each claims partition (``t.`` to ``t/``), the RowKey range of
+  ticks before its cutoff (they sort last) and deletes them a transaction at a time.
 """
 
 from __future__ import annotations
@@ -220,6 +222,39 @@ class TableScheduleStore(TableAdapter):
         await self._ensure_table()
         with translated("schedule tick"):
             await self.table.upsert_entity(_tick_entity(claim), mode=UpdateMode.REPLACE)
+
+    async def purge_ticks(self, before: datetime, limit: int) -> int:
+        await self._ensure_table()
+        query = (
+            "PartitionKey gt 't.' and PartitionKey lt 't/'"
+            f" and RowKey gt '{TOP - _us(before):016d}'"
+        )
+        by_partition: dict[str, list[str]] = {}
+        found = 0
+        with translated("schedule ticks"):
+            async for entity in self.table.query_entities(
+                query, select=["PartitionKey", "RowKey"], results_per_page=min(limit, 1000)
+            ):
+                by_partition.setdefault(entity["PartitionKey"], []).append(entity["RowKey"])
+                found += 1
+                if found >= limit:
+                    break
+        for pk, keys in by_partition.items():
+            for start in range(0, len(keys), 100):
+                await self._delete_all(pk, keys[start : start + 100])
+        return found
+
+    async def _delete_all(self, pk: str, keys: list[str]) -> None:
+        """One transaction; if another instance deleted one of them first, each alone."""
+        try:
+            with translated("schedule ticks"):
+                await self.table.submit_transaction(
+                    [("delete", {"PartitionKey": pk, "RowKey": k}) for k in keys]
+                )
+        except NotFound:
+            for key in keys:
+                with translated("schedule tick"):
+                    await self.table.delete_entity(pk, key)
 
     async def ticks(self, tenant_id: str, schedule_id: str, limit: int) -> list[TickClaim]:
         if not _known(schedule_id):

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS schedule_ticks (
     outcome TEXT NOT NULL,
     job_id TEXT,
     PRIMARY KEY (tenant_id, schedule_id, tick_us)
-) WITHOUT ROWID
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS schedule_ticks_by_tick ON schedule_ticks (tick_us)
 """
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -209,6 +210,17 @@ class SqliteScheduleStore:
             ).fetchall()
         )
         return [_tick(r) for r in rows]
+
+    async def purge_ticks(self, before: datetime, limit: int) -> int:
+        done = await self.db.write(
+            lambda conn: conn.execute(
+                "DELETE FROM schedule_ticks WHERE (tenant_id, schedule_id, tick_us) IN"
+                " (SELECT tenant_id, schedule_id, tick_us FROM schedule_ticks"
+                " WHERE tick_us < ? LIMIT ?)",
+                (micros(before), limit),
+            )
+        )
+        return int(done.rowcount)
 
     async def close(self) -> None:
         return None
