@@ -6,7 +6,12 @@ each job is submitted through Submissions and run by the Service Bus trigger of
 the Functions host). Status lives in Azurite (Table storage), results in the Cosmos DB
 server, the queue on the in-memory Service Bus namespace of the tests. The Azure
 adapters count what they send (``shared/usage.py``): Table and Cosmos requests at the
-SDK's HTTP pipeline (retries included), Service Bus per operation.
+SDK's HTTP pipeline (retries included), Service Bus per operation. Table requests are
+also told apart by what they do (``Usage.details``): entity-group transactions and the
+entities they carry (job rows, index rows, counters), counter reads, transactions the
+service refused (each is tried again) and the rest, so the script prints what the list
+indexes and counters of issue 21 add. Table storage bills a transaction per request, so
+a ``$batch`` of up to 100 entities is priced as one.
 
 Cosmos DB request units: the emulator reports a flat 1 RU per request, so by default
 the script prices Cosmos requests with the RU estimates in ``ESTIMATED_RU`` below;
@@ -15,6 +20,7 @@ service reports. Prices are the list prices in ``PRICES`` (edit them to your reg
 and offer); the figures for a deployment also depend on how often clients poll.
 
     .venv/bin/python bench/cost.py --jobs 50
+    .venv/bin/python bench/cost.py --jobs 50 --separate-submitter
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from shared.retries import RetryPolicy  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.submissions import Submission  # noqa: E402
 from shared.usage import Meter  # noqa: E402
+
+Details = dict[tuple[str, str], int]
 from tests.support.emulators import Azurite, CosmosServer  # noqa: E402
 from tests.support.servicebus_fake import FakeNamespace  # noqa: E402
 
@@ -89,42 +97,67 @@ def queue_function(settings: Settings) -> QueueFunction:
     return next(q for q in catalog.queues if q.queue_name == settings.jobs_queue)
 
 
-async def run_scenario(
-    scenario: Scenario, jobs: int, settings: Settings, function: QueueFunction
-) -> tuple[dict[tuple[str, str], Meter], Counter[str], int]:
-    namespace = FakeNamespace()
-    namespace.create_queue(
-        settings.jobs_queue, max_delivery_count=settings.queue_max_delivery_count
-    )
-    runtime = Runtime.from_settings(settings)
-    fake = namespace.client()
+def service_bus_queue(namespace: FakeNamespace, settings: Settings, runtime: Runtime) -> Any:
     queue = ServiceBusJobQueue(
-        fake,
+        namespace.client(),
         settings.jobs_queue,
         lock_duration=60,
         max_delivery_count=settings.queue_max_delivery_count,
         usage=runtime.usage,
     )
     runtime.use_queue(queue)
+    return queue
+
+
+async def run_scenario(
+    scenario: Scenario,
+    jobs: int,
+    settings: Settings,
+    function: QueueFunction,
+    separate_submitter: bool = False,
+) -> tuple[dict[tuple[str, str], Meter], Details, Counter[str], int]:
+    """Run ``jobs`` jobs and count what they used. By default one process submits them
+    all, then runs them; with ``separate_submitter`` another process submits them while
+    the first runs them, as the HTTP and the queue functions do on separate instances
+    (both write the queued counters, so their transactions can refuse each other)."""
+    namespace = FakeNamespace()
+    namespace.create_queue(
+        settings.jobs_queue, max_delivery_count=settings.queue_max_delivery_count
+    )
+    runtime = Runtime.from_settings(settings)
+    queue = service_bus_queue(namespace, settings, runtime)
+    submitter = runtime
+    if separate_submitter:
+        submitter = Runtime.from_settings(settings)
+        service_bus_queue(namespace, settings, submitter)
     worker = runtime.worker
     worker.backoffs = replace(worker.backoffs, retry=RetryPolicy(0.01, 0.05))  # due at once
     install(runtime)
     watcher = Runtime.from_settings(settings)  # reads job states; its reads are not a job's cost
+    counted = [runtime] if submitter is runtime else [runtime, submitter]
     try:
-        await runtime.status.ping()  # set-up: the table, the database, the container
-        await runtime.results.ping()
-        runtime.usage.reset()
-        ids = [
-            (
-                await runtime.submissions.submit(
-                    "local", Submission(scenario.job_type, scenario.payload)
-                )
-            ).job_id
-            for _ in range(jobs)
-        ]
+        for rt in counted:
+            await rt.status.ping()  # set-up: the table, the database, the container
+            await rt.results.ping()
+            rt.usage.reset()
+
+        async def submit_all() -> list[str]:
+            return [
+                (
+                    await submitter.submissions.submit(
+                        "local", Submission(scenario.job_type, scenario.payload)
+                    )
+                ).job_id
+                for _ in range(jobs)
+            ]
+
+        if not separate_submitter:
+            ids = await submit_all()
         listener = QueueListener(function, queue, HostConfig(max_concurrent_calls=16))
         stop = asyncio.Event()
         listening = asyncio.create_task(listener.run(stop, grace=5))
+        if separate_submitter:
+            ids = await submit_all()
         states: Counter[str] = Counter()
         while True:
             states = Counter([(await watcher.status.get("local", i)).state.value for i in ids])
@@ -136,10 +169,17 @@ async def run_scenario(
             await asyncio.sleep(0.2)
         stop.set()
         await listening
-        return runtime.usage.snapshot(), states, listener.invocations
+        meters: dict[tuple[str, str], Meter] = {}
+        details: Counter[tuple[str, str]] = Counter()
+        for rt in counted:
+            for key, m in rt.usage.snapshot().items():
+                was = meters.get(key, Meter())
+                meters[key] = Meter(was.calls + m.calls, was.units + m.units)
+            details.update(rt.usage.details())
+        return meters, dict(details), states, listener.invocations
     finally:
         install(None)
-        for rt in (runtime, watcher):
+        for rt in {id(r): r for r in (runtime, submitter, watcher)}.values():
             with contextlib.suppress(Exception):
                 await rt.close()
 
@@ -152,10 +192,56 @@ def cosmos_ru(meters: dict[tuple[str, str], Meter], real: bool) -> float:
     )
 
 
+def table_breakdown(meters: dict[tuple[str, str], Meter], details: Details, jobs: int) -> None:
+    """What the Table requests did, per job: the index and counters' share (issue 21)."""
+
+    def detail(name: str) -> float:
+        return details.get(("table", name), 0) / jobs
+
+    by_method = {op: m.calls / jobs for (s, op), m in meters.items() if s == "table"}
+    transactions, failed = detail("transactions"), detail("transactions failed")
+    reads = detail("counter reads")
+    other = dict(by_method)
+    other["POST"] = other.get("POST", 0.0) - transactions
+    other["GET"] = other.get("GET", 0.0) - reads
+    rest = ", ".join(f"{op} {n:.2f}" for op, n in sorted(other.items()) if round(n, 2))
+    price = PRICES["table_per_million_transactions"]
+    on_counter = detail("transactions failed on counter")
+    on_row = detail("transactions failed on row")
+    elsewhere = failed - on_counter - on_row
+    print(
+        f"Table requests per job: {transactions - failed:.2f} committed transactions"
+        f" ($batch: job row, index rows, counters), {reads:.2f} counter reads,"
+        f" {failed:.2f} refused transactions ({on_counter:.2f} on a counter, tried again;"
+        f" {on_row:.2f} on the job row, the caller's answer"
+        f"{f'; {elsewhere:.2f} elsewhere' if round(elsewhere, 2) else ''}), other"
+        f" {sum(other.values()):.2f} ({rest or 'none'})"
+    )
+    written = {
+        kind: detail(f"transaction operations on {kind}")
+        - detail(f"failed transaction operations on {kind}")
+        + detail(f"single writes on {kind}")
+        for kind in ("row", "index", "counter")
+    }
+    single = sum(detail(f"single writes on {kind}") for kind in written)
+    carried = (sum(written.values()) - single) / max(transactions - failed, 1e-9)
+    print(
+        f"entities written per job: {written['row']:.2f} job rows, {written['index']:.2f}"
+        f" index rows, {written['counter']:.2f} counters"
+        f" ({carried:.1f} per committed transaction)"
+    )
+    print(
+        f"what the counters add per million jobs: counter reads ${reads * price:.3f},"
+        f" transactions refused on a counter ${on_counter * price:.3f},"
+        f" together ${(reads + on_counter) * price:.3f}"
+    )
+
+
 def report(
     scenario: Scenario,
     jobs: int,
     meters: dict[tuple[str, str], Meter],
+    details: Details,
     states: Counter[str],
     invocations: int,
     real_cosmos: bool,
@@ -178,6 +264,7 @@ def report(
         f"per job: {sb_ops:.2f} Service Bus ops, {table_tx:.2f} Table transactions, "
         f"{ru:.1f} RU{'' if real_cosmos else ' (estimated)'}, {executions:.2f} executions"
     )
+    table_breakdown(meters, details, jobs)
     print(f"{'cost per million jobs (USD)':<28} {'':>8}")
     for name, usd in cost.items():
         print(f"{name:<28} {usd:>8.2f}")
@@ -186,7 +273,7 @@ def report(
     return total
 
 
-async def run(jobs: int, cosmos_connection: str | None) -> None:
+async def run(jobs: int, cosmos_connection: str | None, separate_submitter: bool = False) -> None:
     azurite = Azurite().start()
     cosmos = None if cosmos_connection else CosmosServer().start()
     try:
@@ -201,12 +288,12 @@ async def run(jobs: int, cosmos_connection: str | None) -> None:
         function = queue_function(settings)
         totals = []
         for scenario in SCENARIOS:
-            meters, states, invocations = await run_scenario(scenario, jobs, settings, function)
+            meters, details, states, invocations = await run_scenario(
+                scenario, jobs, settings, function, separate_submitter
+            )
+            real = bool(cosmos_connection)
             totals.append(
-                (
-                    scenario.name,
-                    report(scenario, jobs, meters, states, invocations, bool(cosmos_connection)),
-                )
+                (scenario.name, report(scenario, jobs, meters, details, states, invocations, real))
             )
         print("\n| scenario | USD per million jobs |\n|---|---|")
         for name, total in totals:
@@ -226,9 +313,14 @@ def main() -> None:
         "--cosmos-connection",
         help="a real Cosmos DB account's connection string, to use its reported RU charges",
     )
+    parser.add_argument(
+        "--separate-submitter",
+        action="store_true",
+        help="submit the jobs from another process while they run (counter races happen)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # failed jobs are expected here; keep the tables
-    asyncio.run(run(args.jobs, args.cosmos_connection))
+    asyncio.run(run(args.jobs, args.cosmos_connection, args.separate_submitter))
 
 
 if __name__ == "__main__":
