@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from ulid import ULID
 
 from shared.constants import MAX_ERROR_CHARS, MAX_STAGE_CHARS
 from shared.errors import IllegalTransition
+from shared.job_ids import new_job_id
 from shared.job_logs import MAX_LOG_LINES, LogLine, fitted, log_line
 from shared.webhooks.records import WebhookDelivery, pending
 
@@ -104,28 +104,6 @@ def iso_utc(at: datetime) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def new_job_id() -> str:
-    """A time-sortable id (ULID, lower case): newer jobs sort after older ones."""
-    return str(ULID()).lower()
-
-
-#: How far the clocks of the machines that make and finish jobs may disagree.
-CLOCK_SKEW = timedelta(minutes=10)
-
-
-def ids_made_before(at: datetime) -> str:
-    """An id every job made before ``at`` sorts below (the first id of ``at``'s
-    millisecond): job ids start with the time they were made."""
-    return str(ULID.from_datetime(at.astimezone(UTC)))[:10].lower() + "0" * 16
-
-
-def purge_bound(finished_before: datetime) -> str:
-    """An id every job that finished before ``finished_before`` sorts below (a job is
-    made before it finishes, give or take CLOCK_SKEW): retention reads only the range
-    of ids below it, whatever else the store holds."""
-    return ids_made_before(finished_before + CLOCK_SKEW)
 
 
 def new_trace_id() -> str:

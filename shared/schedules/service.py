@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.constants import MAX_PAGE_SIZE
 from shared.errors import FieldError, PreconditionFailed, ValidationFailed
-from shared.jobs import new_job_id
+from shared.job_ids import new_job_id
 from shared.ports import Page, StatusStore
 from shared.schedules.model import Schedule, TickClaim
 from shared.schedules.port import ScheduleStore

@@ -41,7 +41,8 @@ from shared.adapters.azure.table_reads import IndexedReads
 from shared.adapters.azure.table_writes import IndexedWrites
 from shared.adapters.azure.tables import TableAdapter, tenant_key
 from shared.errors import NotFound, PreconditionFailed, TooLarge
-from shared.jobs import Job, JobState, purge_bound
+from shared.job_ids import purge_bound
+from shared.jobs import Job, JobState
 from shared.paging import decode_cursor, encode_cursor
 from shared.ports import (
     JobCounts,

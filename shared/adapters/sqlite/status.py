@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from shared.adapters.sqlite import status_counts
 from shared.adapters.sqlite.database import Database
 from shared.errors import Conflict, NotFound, PreconditionFailed
-from shared.jobs import Job, JobState, purge_bound
+from shared.job_ids import purge_bound
+from shared.jobs import Job, JobState
 from shared.paging import decode_cursor, encode_cursor
 from shared.ports import (
     JobCounts,
@@ -43,7 +44,7 @@ CREATE TABLE IF NOT EXISTS markers (
 """
 
 #: Retention: terminal jobs finished before a cutoff, read as a range of the primary key
-#: (ids made before the cutoff, shared.jobs.purge_bound), then deleted with their counts.
+#: (ids made before the cutoff, shared.job_ids.purge_bound), then deleted with their counts.
 PURGE_SQL = (
     "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM jobs"
     " WHERE job_id < ? AND state IN ('completed', 'failed', 'cancelled')"
