@@ -130,6 +130,8 @@ async def run_scenario(
     if separate_submitter:
         submitter = Runtime.from_settings(settings)
         service_bus_queue(namespace, settings, submitter)
+    for rt in {id(runtime): runtime, id(submitter): submitter}.values():
+        rt.usage.table_details = True  # read each transaction's body (bench only)
     worker = runtime.worker
     worker.backoffs = replace(worker.backoffs, retry=RetryPolicy(0.01, 0.05))  # due at once
     install(runtime)

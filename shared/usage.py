@@ -6,7 +6,8 @@ a response hook, so SDK retries count too; Service Bus per call, since its AMQP
 client has no hook), and ``bench/cost.py`` turns the counts into a price per million
 jobs. Counting is a few dictionary updates per request.
 
-Table storage requests are also told apart by what they do (``details``), so the bench
+With ``table_details`` (off unless bench/cost.py turns it on: it reads each transaction's
+body), Table storage requests are also told apart by what they do (``details``), so the bench
 can say what the job status table's index rows and counters cost (issue 21): each
 entity-group transaction (``$batch``) and the operations it carries, by the kind of
 entity (``row_kind``); the transactions the service refused (it answers 202 and puts
@@ -52,7 +53,8 @@ class Meter:
 
 
 class Usage:
-    def __init__(self) -> None:
+    def __init__(self, table_details: bool = False) -> None:
+        self.table_details = table_details
         self._lock = threading.Lock()
         self._meters: dict[tuple[str, str], Meter] = {}
         self._details: Counter[tuple[str, str]] = Counter()
@@ -93,7 +95,7 @@ class Usage:
             except ValueError:
                 units = 0.0
             self.record(service, response.http_request.method, 1, units)
-            if service == "table":
+            if service == "table" and self.table_details:
                 # Telling requests apart must never fail one: what cannot be parsed is
                 # left out of ``details`` (the counts by method above stay).
                 with contextlib.suppress(Exception):

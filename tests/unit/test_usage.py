@@ -71,7 +71,7 @@ SUCCEEDED = (
 
 
 async def test_table_requests_are_told_apart_by_what_they_do() -> None:
-    usage = Usage()
+    usage = Usage(table_details=True)
     hook = usage.http_hook("table")
     # Point reads: two counters (`~` as the SDK sends it, and percent-encoded), a job row.
     hook(response("GET", f"{BASE}/jobs(PartitionKey='t',RowKey='~c~running~echo')"))
@@ -116,7 +116,7 @@ async def test_table_requests_are_told_apart_by_what_they_do() -> None:
 
 
 async def test_other_services_and_a_reset() -> None:
-    usage = Usage()
+    usage = Usage(table_details=True)
     usage.http_hook("cosmos")(response("POST", "https://c/dbs/d/colls/c/docs", "{}"))
     usage.http_hook("table")(response("GET", f"{BASE}/jobs(PartitionKey='t',RowKey='~c~a~b')"))
     assert usage.details() == {("table", "counter reads"): 1}
@@ -125,7 +125,15 @@ async def test_other_services_and_a_reset() -> None:
 
 
 def test_a_request_that_cannot_be_told_apart_is_still_counted() -> None:
-    usage = Usage()
+    usage = Usage(table_details=True)
     usage.http_hook("table")(response("POST", f"{BASE}/jobs", b'{"RowKey": "bad \\x"}'))
     assert usage.snapshot()[("table", "POST")].calls == 1
+    assert usage.details() == {}
+
+
+def test_table_requests_are_told_apart_only_when_asked() -> None:
+    """The app's own Usage does not read transaction bodies (only bench/cost.py asks)."""
+    usage = Usage()
+    usage.http_hook("table")(response("GET", f"{BASE}/jobs(PartitionKey='t',RowKey='~c~a~b')"))
+    assert usage.snapshot()[("table", "GET")].calls == 1
     assert usage.details() == {}
