@@ -5,6 +5,7 @@ writers, purges, deletes and refused writes; a refused write changes none of the
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ulid import ULID
 
 from shared.errors import Conflict, NotFound, PreconditionFailed
 from shared.jobs import Job, JobState
@@ -27,8 +29,16 @@ ROOT = Path(__file__).resolve().parents[2]
 TYPES = ("echo", "simulate")
 
 
+_made = itertools.count()
+
+
 def new_job(tenant: str = "t1", job_type: str = "echo") -> Job:
-    return Job.new(tenant_id=tenant, job_type=job_type, payload={"message": "x"}, max_attempts=3)
+    """A job made an hour before BASE (a millisecond after the one before), as its id
+    says: the jobs here finish from BASE on, and retention reads ids by when they were
+    made."""
+    made = BASE - timedelta(hours=1) + timedelta(milliseconds=next(_made))
+    job = Job.new(tenant_id=tenant, job_type=job_type, payload={"message": "x"}, max_attempts=3)
+    return job.model_copy(update={"job_id": str(ULID.from_datetime(made)).lower()})
 
 
 def moved(job: Job, state: JobState, minute: int = 1) -> Job:
