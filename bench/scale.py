@@ -24,9 +24,11 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from shared.jobs import Job, JobState
 from shared.stats import Stats
@@ -201,7 +203,10 @@ async def run_sqlite(n: int, folder: Path) -> tuple[float, list[dict[str, Any]]]
         db.close()
 
 
-async def run_table(n: int, connection: str) -> tuple[float, list[dict[str, Any]]]:
+async def run_table(
+    n: int, connection: str, loaded: bool = False
+) -> tuple[float, list[dict[str, Any]]]:
+    """``n`` jobs loaded through Azurite's API (unless ``loaded`` already), then read."""
     from azure.data.tables.aio import TableServiceClient
 
     from shared.adapters.azure.table_status import TableStatusStore
@@ -209,12 +214,36 @@ async def run_table(n: int, connection: str) -> tuple[float, list[dict[str, Any]
     service = TableServiceClient.from_connection_string(connection)
     store = TableStatusStore(service, f"scale{n}")
     try:
-        took = await load(store, jobs(n, datetime.now(UTC)))
+        took = 0.0 if loaded else await load(store, jobs(n, datetime.now(UTC)))
         counter = Counting(store.table)
         store.table = counter
         return took, await measure(store, counter, n)
     finally:
         await store.close()
+
+
+async def run_table_file(n: int, folder: Path) -> tuple[float, list[dict[str, Any]]]:
+    """``n`` jobs through the store's batched writes into a table in memory, written as
+    Azurite's database file (bench/azurite_file.py); then an Azurite on that file."""
+    from azurite_file import MemoryTable, write_database
+
+    from shared.adapters.azure.table_status import INDEX_MARKER, MARKERS_PARTITION, TableStatusStore
+    from tests.support.emulators import Azurite
+
+    started = time.perf_counter()
+    table = MemoryTable()
+    store = TableStatusStore(SimpleNamespace(get_table_client=lambda _: table), f"scale{n}")
+    await table.submit_transaction(
+        [("create", {"PartitionKey": MARKERS_PARTITION, "RowKey": INDEX_MARKER, "value": "1"})]
+    )
+    await store.create_batched([(store._entity(job), job) for job in jobs(n, datetime.now(UTC))])
+    write_database(folder, {f"scale{n}": table})
+    took = time.perf_counter() - started
+    azurite = Azurite(location=folder).start(timeout=600)
+    try:
+        return took, (await run_table(n, azurite.connection_string, loaded=True))[1]
+    finally:
+        azurite.stop()
 
 
 def print_table(backend: str, loads: dict[int, float], rows: list[dict[str, Any]]) -> None:
@@ -240,6 +269,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", nargs="+", default=["sqlite", "table"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[1_000, 10_000, 100_000])
+    parser.add_argument(
+        "--table-load",
+        choices=["api", "file"],
+        default="api",
+        help="load Azurite through its API, or write its database file from the store's"
+        " own batched writes (for 100,000 jobs; see bench/azurite_file.py)",
+    )
     args = parser.parse_args()
     if "sqlite" in args.backends:
         loads, rows = {}, []
@@ -248,7 +284,15 @@ async def main() -> None:
                 loads[n], measured = await run_sqlite(n, Path(tmp))
                 rows += measured
         print_table("SQLite", loads, rows)
-    if "table" in args.backends:
+    if "table" in args.backends and args.table_load == "file":
+        loads, rows = {}, []
+        for n in args.sizes:
+            with tempfile.TemporaryDirectory() as tmp:
+                loads[n], measured = await run_table_file(n, Path(tmp))
+            rows += measured
+            print(f"  {n:,} jobs written as Azurite's file in {loads[n]:.0f} s", flush=True)
+        print_table("Table storage (Azurite, loaded from its database file)", loads, rows)
+    elif "table" in args.backends:
         from tests.support.emulators import Azurite
 
         azurite = Azurite().start()

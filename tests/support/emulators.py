@@ -52,12 +52,12 @@ class Emulator:
     proc: subprocess.Popen[bytes] | None = None
     location: Path | None = None
 
-    def _launch(self, command: list[str]) -> None:
+    def _launch(self, command: list[str], timeout: float = 30) -> None:
         """Start the emulator's process and wait until it listens on its port."""
         self.proc = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        wait_for_port(self.port, self.proc, 30, self.name)
+        wait_for_port(self.port, self.proc, timeout, self.name)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -72,7 +72,8 @@ class Azurite(Emulator):
     def __init__(self, location: Path | None = None, port: int | None = None) -> None:
         super().__init__("azurite-table", port or free_port(), location=location)
 
-    def start(self) -> Azurite:
+    def start(self, timeout: float = 30) -> Azurite:
+        """``timeout``: longer for a large database file in ``location`` (bench/scale.py)."""
         storage = ["--location", str(self.location)] if self.location else ["--inMemoryPersistence"]
         self._launch(
             [
@@ -86,7 +87,8 @@ class Azurite(Emulator):
                 "--skipApiVersionCheck",
                 "--loose",
                 "--silent",
-            ]
+            ],
+            timeout,
         )
         return self
 

@@ -23,3 +23,30 @@ def test_scale_bench_reads_every_list_and_exact_stats_on_sqlite() -> None:
         assert read in rows, done.stdout
     assert "retention, none due" in rows, done.stdout
     assert done.stdout.count("exact") == 2 and "NOT exact" not in done.stdout, done.stdout
+
+
+async def test_a_table_written_as_azurites_file_reads_as_one_loaded_through_its_api(
+    tmp_path: Path,
+) -> None:
+    """bench/scale.py --table-load file (how it reaches 100,000 jobs on Azurite) must
+    read what a table loaded through Azurite's API reads: the same requests and
+    entities for every list, the same requests for the stats, exact either way."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import scale
+
+    from tests.support.emulators import Azurite
+
+    azurite = Azurite().start()
+    try:
+        _, by_api = await scale.run_table(300, azurite.connection_string)
+    finally:
+        azurite.stop()
+    _, by_file = await scale.run_table_file(300, tmp_path)
+    for api, file in zip(by_api, by_file, strict=True):
+        assert api["read"] == file["read"]
+        assert api["requests"] == file["requests"], (api, file)
+        if api["read"] == "stats":
+            assert api["exact"] and file["exact"]
+        else:
+            assert api["entities"] == file["entities"], (api, file)
+            assert api["items"] == file["items"], (api, file)
