@@ -21,12 +21,18 @@ class PauseBody(BaseModel):
     kind: Literal["job_type", "priority"]
     value: str = Field(description="The job type's name, or the priority.")
     since: str = Field(description="When it was paused (RFC 3339, UTC).")
-    by: str = Field(description="The operator key id (or tenant) that paused it.")
+    by: str = Field(description="The key id (or tenant) that paused it.")
     reason: str
+    tenant: str | None = Field(
+        description="The tenant whose jobs it holds; null: every tenant's (an operator's)."
+    )
 
 
 class PauseList(BaseModel):
-    items: list[PauseBody] = Field(description="Priorities first, then job types.")
+    items: list[PauseBody] = Field(
+        description="Those holding every tenant's jobs, then the tenant's own; in each,"
+        " priorities first, then job types."
+    )
 
 
 def add_schemas(add: Callable[..., Any], out: dict[str, Any], job_types: list[str]) -> None:
@@ -55,16 +61,28 @@ def paths(body: Helper, json: Helper, problems: Helper, job_types: list[str]) ->
             "schema": {"type": "string", "enum": [*[p.value for p in Priority], *job_types]},
         },
     ]
+    tenant = {
+        "name": "tenant",
+        "in": "query",
+        "required": False,
+        "description": "The tenant whose pause this is (an operator key; a tenant's key"
+        " always acts on its own). Left out: every tenant's for an operator key.",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.@-]{1,64}$"},
+    }
     return {
         "/api/v1/pauses": {
             "get": {
                 "operationId": "list_pauses",
-                "responses": {"200": json("PauseList"), **problems(401, 503)},
+                "description": "The pauses that hold the caller's jobs: every tenant's,"
+                " then its own (an operator key may name another tenant).",
+                "parameters": [tenant],
+                "responses": {"200": json("PauseList"), **problems(401, 403, 422, 503)},
             },
             "post": {
                 "operationId": "pause",
-                "description": "Operator only: hold every tenant's jobs of a job type or"
-                " priority (no attempt spent) until resumed.",
+                "description": "Hold the jobs of a job type or priority (no attempt spent)"
+                " until resumed: a tenant's key holds its own; an operator key every"
+                " tenant's, or the one `tenant` names.",
                 "requestBody": body("PauseRequest"),
                 "responses": {
                     "201": json("Pause", "paused"),
@@ -76,8 +94,9 @@ def paths(body: Helper, json: Helper, problems: Helper, job_types: list[str]) ->
         "/api/v1/pauses/{kind}/{value}": {
             "delete": {
                 "operationId": "resume",
-                "description": "Operator only: let the held jobs run again.",
-                "parameters": target,
+                "description": "Let the held jobs run again (a tenant's key: its own"
+                " pause; an operator key: every tenant's, or the one `tenant` names).",
+                "parameters": [*target, tenant],
                 "responses": {
                     "200": json("Pause", "resumed: the pause it ended"),
                     **problems(401, 403, 404, 422, 503),

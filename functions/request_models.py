@@ -146,8 +146,8 @@ class RotateSecretRequest(BaseModel):
 
 
 class PauseRequest(BaseModel):
-    """Body of ``POST /api/v1/pauses``: hold the jobs of one job type or one priority
-    (docs/pauses.md); operator only."""
+    """Body of ``POST /api/v1/pauses``: hold the jobs of one job type or one priority,
+    of every tenant (the operator only) or of one (docs/pauses.md)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -159,6 +159,13 @@ class PauseRequest(BaseModel):
     job_type: str | None = Field(default=None, min_length=1, max_length=100)
     priority: Priority | None = None
     reason: str = Field(default="", max_length=500, description="Shown with the pause.")
+    tenant: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.@-]{1,64}$",
+        description="Hold only this tenant's jobs. A tenant's key pauses its own jobs"
+        " whether it names itself or not; only the operator pauses every tenant's (by"
+        " leaving this out) or another tenant's.",
+    )
 
     @field_validator("job_type", "priority", mode="before")
     @classmethod

@@ -1,10 +1,11 @@
-"""Pauses of processing, per job type and per priority (docs/pauses.md).
+"""Pauses of processing, per job type and per priority, for every tenant or for one
+(docs/pauses.md).
 
 A pause is a marker in the status store (:meth:`StatusStore.put_marker`), one per job
-type or priority, so every worker process, every instance and both hosts on one store
-share it, and two operators pausing different things at once cannot overwrite each
-other. Only the operator sets or clears one (functions/pauses.py): a job type's pause
-holds every tenant's jobs of that type.
+type or priority and scope, so every worker process, every instance and both hosts on
+one store share it, and two callers pausing different things at once cannot overwrite
+each other. A pause for every tenant is the operator's to set or clear; a tenant may
+pause its own jobs of a job type or priority (functions/pauses.py).
 
 A worker that is handed a job of a paused type or priority does not start it: the job
 keeps its state (``queued``, ``scheduled`` or ``retrying``) and its attempt count, its
@@ -23,7 +24,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from shared.jobs import Job, JobState, Priority, iso_utc, utcnow
 from shared.quotas import Markers
@@ -38,21 +39,27 @@ _MARKER_SAFE = re.compile(r"^[A-Za-z0-9_.@-]{1,150}$")
 
 @dataclass(frozen=True)
 class Pause:
-    """A job type or a priority whose jobs are held: since when, by whom, and why."""
+    """A job type or a priority whose jobs are held (a tenant's only, or every tenant's
+    when ``tenant`` is empty): since when, by whom, and why."""
 
     kind: Kind
     value: str
     since: str
     by: str = ""
     reason: str = ""
+    tenant: str = ""
 
-    def to_public(self) -> dict[str, str]:
-        return asdict(self)
+    def to_public(self) -> dict[str, str | None]:
+        return {**asdict(self), "tenant": self.tenant or None}
 
 
-def marker_of(kind: Kind, value: str) -> str:
-    """The marker that holds the pause of this job type or priority (a name that no
-    marker may carry is replaced by its hash)."""
+def marker_of(kind: Kind, value: str, tenant: str = "") -> str:
+    """The marker that holds the pause of this job type or priority, for every tenant or
+    for ``tenant`` (a name that no marker may carry is replaced by its hash; a tenant's
+    always is, so no tenant's marker can be another's or a pause for every tenant's)."""
+    if tenant:
+        scoped = "\0".join((tenant, kind, value)).encode()
+        return "paused-tenant." + hashlib.sha256(scoped).hexdigest()[:40]
     if not _MARKER_SAFE.match(value):
         value = "h" + hashlib.sha256(value.encode()).hexdigest()[:40]
     return f"paused.{kind}.{value}"
@@ -86,43 +93,52 @@ class Pauses:
             raise ValueError(f"{kind} {value!r} is not one of {', '.join(sorted(known))}")
 
     async def pause(
-        self, kind: Kind, value: str, *, by: str = "", reason: str = ""
+        self, kind: Kind, value: str, *, tenant: str = "", by: str = "", reason: str = ""
     ) -> tuple[Pause, bool]:
-        """Hold the jobs of this job type or priority: the pause, and whether it is new
-        (pausing again keeps the first pause)."""
+        """Hold the jobs of this job type or priority (``tenant``'s only, or every
+        tenant's): the pause, and whether it is new (pausing again keeps the first)."""
         self.check(kind, value)
-        current = await self._read(kind, value)
+        current = await self._read(kind, value, tenant)
         if current is not None:
             return current, False
-        pause = Pause(kind, value, iso_utc(utcnow()), by, reason[:500])
-        await self.markers.put_marker(marker_of(kind, value), json.dumps(pause.to_public()))
-        self._cache.pop(marker_of(kind, value), None)
+        pause = Pause(kind, value, iso_utc(utcnow()), by, reason[:500], tenant)
+        name = marker_of(kind, value, tenant)
+        await self.markers.put_marker(name, json.dumps(pause.to_public()))
+        self._cache.pop(name, None)
         return pause, True
 
-    async def resume(self, kind: Kind, value: str) -> Pause | None:
-        """Let the jobs of this job type or priority run again; the pause it ended, or
-        None when there was none."""
+    async def resume(self, kind: Kind, value: str, tenant: str = "") -> Pause | None:
+        """Let the jobs of this job type or priority run again (the pause of ``tenant``,
+        or the one of every tenant); the pause it ended, or None when there was none."""
         self.check(kind, value)
-        current = await self._read(kind, value)
+        current = await self._read(kind, value, tenant)
+        name = marker_of(kind, value, tenant)
         if current is not None:
-            await self.markers.put_marker(marker_of(kind, value), json.dumps({"paused": False}))
-        self._cache.pop(marker_of(kind, value), None)
+            await self.markers.put_marker(name, json.dumps({"paused": False}))
+        self._cache.pop(name, None)
         return current
 
-    async def listed(self) -> list[Pause]:
-        """Every pause in force: the priorities', then the job types' (one marker read
-        each, at once, through the cache: the stats, which a page polls, ask for them)."""
+    async def listed(self, tenant: str = "") -> list[Pause]:
+        """The pauses in force for every tenant, then ``tenant``'s own: the priorities',
+        then the job types' (one marker read each, at once, through the cache: the
+        stats, which a page polls, ask for them)."""
         wanted: list[tuple[Kind, str]] = [("priority", p.value) for p in Priority]
         wanted += [("job_type", name) for name in sorted(self.job_types())]
-        found = await asyncio.gather(*(self._cached(kind, value) for kind, value in wanted))
+        scopes = [""] + ([tenant] if tenant else [])
+        found = await asyncio.gather(
+            *(self._cached(kind, value, scope) for scope in scopes for kind, value in wanted)
+        )
         return [p for p in found if p is not None]
 
     async def holding(self, job: Job) -> Pause | None:
-        """The pause that holds ``job`` (its priority's, else its type's), or None; read
-        through the cache."""
-        return await self._cached("priority", job.priority.value) or await self._cached(
-            "job_type", job.job_type
-        )
+        """The pause that holds ``job`` (its priority's, else its type's; for every
+        tenant, else for its own), or None; read through the cache."""
+        for scope in ("", job.tenant_id):
+            for kind, value in (("priority", job.priority.value), ("job_type", job.job_type)):
+                pause = await self._cached(cast(Kind, kind), value, scope)
+                if pause is not None:
+                    return pause
+        return None
 
     @staticmethod
     def held(job: Job) -> Job | None:
@@ -132,17 +148,17 @@ class Pauses:
             return None
         return job.model_copy(update={"stage": PAUSED_STAGE})
 
-    async def _cached(self, kind: Kind, value: str) -> Pause | None:
-        name, now = marker_of(kind, value), self.clock()
+    async def _cached(self, kind: Kind, value: str, tenant: str = "") -> Pause | None:
+        name, now = marker_of(kind, value, tenant), self.clock()
         hit = self._cache.get(name)
         if hit is not None and now - hit[0] < self.cache_seconds:
             return hit[1]
-        pause = await self._read(kind, value)
+        pause = await self._read(kind, value, tenant)
         self._cache[name] = (now, pause)
         return pause
 
-    async def _read(self, kind: Kind, value: str) -> Pause | None:
-        text = await self.markers.get_marker(marker_of(kind, value))
+    async def _read(self, kind: Kind, value: str, tenant: str = "") -> Pause | None:
+        text = await self.markers.get_marker(marker_of(kind, value, tenant))
         try:
             data = json.loads(text) if text else {}
             if not isinstance(data, dict) or not data.get("since"):
@@ -153,6 +169,7 @@ class Pauses:
                 str(data["since"]),
                 str(data.get("by", "")),
                 str(data.get("reason", "")),
+                tenant,
             )
         except ValueError:
             return None

@@ -31,12 +31,17 @@ class Stats:
         self.queues = PriorityQueues.of(queue)
         self.clock = clock
 
+    async def _pauses(self, tenant_id: str) -> list[dict[str, Any]]:
+        if self.pauses is None:
+            return []
+        return [p.to_public() for p in await self.pauses.listed(tenant_id)]
+
     async def collect(
         self, tenant_id: str, workers: WorkerRegistry | None = None, *, operator: bool = False
     ) -> dict[str, Any]:
         """The tenant's jobs by state and type, completions per minute over the last
-        hour, its dead-letter queue, and the pauses (they hold every tenant's jobs, so
-        every tenant sees them). The queues and the workers are shared by every
+        hour, its dead-letter queue, and the pauses that hold its jobs (those for every
+        tenant, then its own). The queues and the workers are shared by every
         tenant, so only the ``operator`` also gets each queue's messages (and those the
         queues dead-lettered) and (local host) the worker processes; a tenant's
         ``queues`` is empty (docs/tenants.md)."""
@@ -66,7 +71,7 @@ class Stats:
             "dead_letter": {"jobs": by_state.get(JobState.FAILED.value, 0)},
             "queues": {},
             "truncated": counts.truncated,
-            "pauses": [p.to_public() for p in await self.pauses.listed()] if self.pauses else [],
+            "pauses": await self._pauses(tenant_id),
         }
         if not operator:
             return out

@@ -42,7 +42,8 @@ function renderPauses(pauses) {
   $("#pauses").replaceChildren(
     el("strong", { text: "Paused: their jobs stay queued, no attempt spent, until resumed." }),
     el("ul", {}, ...pauses.map((p) => el("li", { "data-testid": "pause" },
-      `${p.kind === "job_type" ? "job type" : "priority"} `, el("code", { text: p.value }), " since ", time(p.since),
+      `${p.kind === "job_type" ? "job type" : "priority"} `, el("code", { text: p.value }),
+      p.tenant ? ` (this tenant's jobs)` : " (every tenant's jobs)", " since ", time(p.since),
       p.by ? ` by ${p.by}` : "", p.reason ? ` (${p.reason})` : ""))));
 }
 

@@ -156,7 +156,9 @@ def test_the_overview_says_which_job_types_are_paused(page: Any, api: httpx.Clie
         page.goto("/#/overview")
         pause = page.get_by_test_id("pause")
         expect(pause).to_have_count(1)
-        expect(pause).to_contain_text(re.compile(r"job type weather since .*provider outage"))
+        expect(pause).to_contain_text(
+            re.compile(r"job type weather \(every tenant's jobs\) since .*provider outage")
+        )
     finally:
         assert api.delete("/pauses/job_type/weather").status_code == 200
     page.reload()

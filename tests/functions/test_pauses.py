@@ -1,6 +1,7 @@
 """The pause triggers called as the Functions host calls them: the operator pauses and
-resumes a job type or a priority; a tenant's key reads them (and sees them in its
-stats) but may not set or clear one (403); bad targets are 422s naming the field."""
+resumes a job type or a priority for every tenant or for one; a tenant's key pauses and
+resumes its own jobs only, and sees what holds them (also in its stats), never another
+tenant's pauses (403 to act on one); bad targets are 422s naming the field."""
 
 from __future__ import annotations
 
@@ -67,18 +68,59 @@ async def test_the_operator_pauses_and_resumes_a_job_type(
     assert [p["value"] for p in listed["items"]] == ["low"]
 
 
-async def test_a_tenant_may_not_pause_or_resume(
+async def test_a_tenant_pauses_and_resumes_its_own_jobs_only(
     runtime: Runtime, keys: dict[str, dict[str, str]]
 ) -> None:
-    tenant = keys["tenant"]
-    refused = await pause(request("POST", "v1/pauses", {"job_type": "echo"}, headers=tenant))
-    assert refused.status_code == 403, refused.get_body()
-    assert "operator" in as_json(refused)["detail"]
-    assert runtime.pauses is not None and await runtime.pauses.listed() == []
-    await pause(request("POST", "v1/pauses", {"priority": "high"}, headers=keys["operator"]))
-    refused = await resume(delete("priority", "high", headers=tenant))
-    assert refused.status_code == 403
-    assert [p.value for p in await runtime.pauses.listed()] == ["high"]
+    tenant, op = keys["tenant"], keys["operator"]
+    mine = await pause(request("POST", "v1/pauses", {"job_type": "echo"}, headers=tenant))
+    assert mine.status_code == 201, mine.get_body()
+    assert as_json(mine)["tenant"] == "acme"
+    assert mine.headers["Location"] == "/api/v1/pauses/job_type/echo?tenant=acme"
+    named = {"job_type": "echo", "tenant": "acme"}
+    again = await pause(request("POST", "v1/pauses", named, headers=tenant))
+    assert again.status_code == 200, "naming itself is the same pause"
+    for body in ({"job_type": "echo", "tenant": "umbrella"},):
+        refused = await pause(request("POST", "v1/pauses", body, headers=tenant))
+        assert refused.status_code == 403, refused.get_body()
+        assert "operator" in as_json(refused)["detail"]
+    assert runtime.pauses is not None
+    assert [p.tenant for p in await runtime.pauses.listed("acme")] == ["acme"]
+    assert await runtime.pauses.listed() == [], "nothing holds every tenant's jobs"
+
+    # The operator holds another tenant's high-priority jobs and every tenant's low ones.
+    theirs = {"priority": "high", "tenant": "umbrella"}
+    assert (await pause(request("POST", "v1/pauses", theirs, headers=op))).status_code == 201
+    assert (
+        await pause(request("POST", "v1/pauses", {"priority": "low"}, headers=op))
+    ).status_code == 201
+    seen = as_json(await list_all(request("GET", "v1/pauses", headers=tenant)))
+    assert [(p["value"], p["tenant"]) for p in seen["items"]] == [("low", None), ("echo", "acme")]
+    spying = await list_all(
+        request("GET", "v1/pauses", params={"tenant": "umbrella"}, headers=tenant)
+    )
+    assert spying.status_code == 403
+    checked = as_json(
+        await list_all(request("GET", "v1/pauses", params={"tenant": "umbrella"}, headers=op))
+    )
+    assert ("high", "umbrella") in [(p["value"], p["tenant"]) for p in checked["items"]]
+    stats_seen = as_json(await stats(request("GET", "v1/stats", headers=tenant)))
+    assert [(p["value"], p["tenant"]) for p in stats_seen["pauses"]] == [
+        ("low", None),
+        ("echo", "acme"),
+    ]
+
+    for kind, value, params in (
+        ("priority", "low", {}),
+        ("priority", "high", {"tenant": "umbrella"}),
+    ):
+        refused = await resume(delete(kind, value, params=params, headers=tenant))
+        assert refused.status_code in (403, 404), refused.get_body()
+    assert len(await runtime.pauses.listed("umbrella")) == 2, "both still in force"
+    ended = await resume(delete("job_type", "echo", headers=tenant))
+    assert ended.status_code == 200 and as_json(ended)["tenant"] == "acme"
+    assert await runtime.pauses.listed("acme") == await runtime.pauses.listed()
+    bad = await list_all(request("GET", "v1/pauses", params={"tenant": "a/b"}, headers=op))
+    assert bad.status_code == 422
     anonymous = await list_all(request("GET", "v1/pauses"))
     assert anonymous.status_code == 401
 

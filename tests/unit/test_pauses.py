@@ -132,3 +132,30 @@ async def test_the_stats_show_the_pauses(parts: Parts, pauses: Pauses) -> None:
     ]
     await pauses.resume("priority", "low")
     assert (await parts.runtime.stats.collect("t1"))["pauses"] == []
+
+
+async def test_a_tenants_pause_holds_its_jobs_only(
+    parts: Parts, pauses: Pauses, calls: list[int]
+) -> None:
+    """A pause scoped to t1 holds t1's jobs of the type, while t2's run; its marker is
+    neither the pause for every tenant nor any other tenant's."""
+    await pauses.pause("job_type", "test", tenant="t1", by="t1-key")
+    names = {marker_of("job_type", "test"), marker_of("job_type", "test", "t2")}
+    assert marker_of("job_type", "test", "t1") not in names
+    held = await parts.submissions.submit("t1", Submission("test", {}))
+    await parts.worker.handle(await deliver(parts, max_wait=2))
+    stored = await parts.status.get("t1", held.job_id)
+    assert stored.state is JobState.QUEUED and stored.stage == PAUSED_STAGE and calls == []
+    ran = await parts.submissions.submit("t2", Submission("test", {}))
+    for _ in range(2):  # t1's copy comes back held again; t2's job runs
+        await parts.worker.handle(await deliver(parts, max_wait=2))
+    assert (await parts.status.get("t2", ran.job_id)).state is JobState.COMPLETED
+    assert (await parts.status.get("t1", held.job_id)).attempt == 0
+    assert [p.tenant for p in await pauses.listed("t1")] == ["t1"]
+    assert await pauses.listed("t2") == []
+    stats = await parts.runtime.stats.collect("t2")
+    assert stats["pauses"] == [], "another tenant's pause is not t2's business"
+    assert await pauses.resume("job_type", "test") is None, "no pause for every tenant"
+    assert await pauses.resume("job_type", "test", "t1") is not None
+    await parts.worker.handle(await deliver(parts, max_wait=2))
+    assert (await parts.status.get("t1", held.job_id)).state is JobState.COMPLETED
