@@ -16,6 +16,7 @@ from tests.support.emulators import (
     emulators_required,
 )
 from tests.support.fake_providers import FakeProviders
+from tests.support.processes import wait_for_stopped_hosts
 
 E = TypeVar("E", Azurite, CosmosServer)
 
@@ -38,6 +39,7 @@ def running_emulator(emulator: E) -> Iterator[E]:
     try:
         yield emulator
     finally:
+        wait_for_stopped_hosts()  # a host stopping in the background may still use it
         emulator.stop()
 
 
@@ -61,4 +63,10 @@ def fake_providers() -> Iterator[FakeProviders]:
     try:
         yield server
     finally:
+        wait_for_stopped_hosts()
         server.stop()
+
+
+def pytest_sessionfinish() -> None:
+    """No host outlives the run (see tests/support/processes.py, stop_in_background)."""
+    wait_for_stopped_hosts()

@@ -48,7 +48,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def ui_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
     env = {"DTQ_CANCEL_CHECK_SECONDS": "0.5"}
-    with running_host(Path(tmp_path_factory.mktemp("dtq-ui")), env=env) as host:
+    with running_host(
+        Path(tmp_path_factory.mktemp("dtq-ui")), env=env, background_stop=True
+    ) as host:
         yield host
 
 

@@ -26,7 +26,9 @@ def ui_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
     """The host's schedules timer every 2 s (not every minute), so a due tick makes its
     job while the test watches."""
     env = {"DTQ_SCHEDULES_TIMER_SCHEDULE": "*/2 * * * * *"}
-    with running_host(Path(tmp_path_factory.mktemp("dtq-ui-schedules")), env=env) as host:
+    with running_host(
+        Path(tmp_path_factory.mktemp("dtq-ui-schedules")), env=env, background_stop=True
+    ) as host:
         yield host
 
 

@@ -53,7 +53,9 @@ def ui_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
         "DTQ_WEBHOOK_ALLOW_PRIVATE": "true",
         "DTQ_WEBHOOK_BACKOFF_BASE_SECONDS": "0.5",
     }
-    with running_host(Path(tmp_path_factory.mktemp("dtq-webhook-ui")), env=env) as host:
+    with running_host(
+        Path(tmp_path_factory.mktemp("dtq-webhook-ui")), env=env, background_stop=True
+    ) as host:
         yield host
 
 

@@ -19,7 +19,9 @@ def host(
     """One ``dtq serve`` (2 worker processes) shared by a test module, on the embedded
     backend and again on the Azure adapters."""
     env = {**backend_env(request.param, request), "DTQ_RETRY_BACKOFF_BASE_SECONDS": "0.1"}
-    with running_host(Path(tmp_path_factory.mktemp("dtq-e2e")), workers=2, env=env) as local:
+    with running_host(
+        Path(tmp_path_factory.mktemp("dtq-e2e")), workers=2, env=env, background_stop=True
+    ) as local:
         yield local
 
 
@@ -30,7 +32,9 @@ def module_host(name: str, env: dict[str, str] | None = None) -> Any:
 
     @pytest.fixture(scope="module")
     def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
-        with running_host(Path(tmp_path_factory.mktemp(name)), env=env) as local:
+        with running_host(
+            Path(tmp_path_factory.mktemp(name)), env=env, background_stop=True
+        ) as local:
             yield local
 
     return fixture

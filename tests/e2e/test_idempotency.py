@@ -25,7 +25,9 @@ def host(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalHost]:
     env = {**backend_env(request.param, request), "DTQ_IDEMPOTENCY_WINDOW_SECONDS": str(WINDOW)}
-    with running_host(Path(tmp_path_factory.mktemp("dtq-idem")), env=env) as local:
+    with running_host(
+        Path(tmp_path_factory.mktemp("dtq-idem")), env=env, background_stop=True
+    ) as local:
         yield local
 
 

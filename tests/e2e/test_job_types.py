@@ -29,7 +29,9 @@ def host(
         "DTQ_RETRY_AFTER_MAX_SECONDS": "0.3",  # QuoteSlate's fake asks for 2 s
         "DTQ_EXCHANGE_RATE_QUOTA": "2/hour",
     }
-    with running_host(Path(tmp_path_factory.mktemp("dtq-job-types")), env=env) as local:
+    with running_host(
+        Path(tmp_path_factory.mktemp("dtq-job-types")), env=env, background_stop=True
+    ) as local:
         yield local
 
 

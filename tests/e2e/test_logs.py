@@ -25,7 +25,7 @@ LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} (.*)$")
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
-    with running_host(Path(tmp_path_factory.mktemp("dtq-logs"))) as local:
+    with running_host(Path(tmp_path_factory.mktemp("dtq-logs")), background_stop=True) as local:
         yield local
 
 

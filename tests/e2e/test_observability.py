@@ -67,7 +67,7 @@ def observed(
         "DTQ_RETRY_BACKOFF_BASE_SECONDS": "0.05",
     }
     with (
-        running_host(data_dir, workers=2, env=env) as host,
+        running_host(data_dir, workers=2, env=env, background_stop=True) as host,
         Api(host.base_url) as api,
     ):
         yield Observed(host, traces, api)

@@ -45,7 +45,7 @@ def deployment(
     }
     acme, globex, ops = (create_key(data_dir, t, env) for t in ("acme", "globex", "ops"))
     env["DTQ_OPERATOR_KEY_IDS"] = ops.split("_")[1]  # dtq_<key id>_<secret>
-    with running_host(data_dir, workers=2, env=env) as host:
+    with running_host(data_dir, workers=2, env=env, background_stop=True) as host:
         clients = [
             Api(host.base_url, headers={"X-API-Key": token}) for token in (acme, globex, ops)
         ]

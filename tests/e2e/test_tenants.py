@@ -46,7 +46,7 @@ def tenants(
     token_a, token_b, token_c = (
         create_key(data_dir, t, env) for t in ("acme", "globex", "initech")
     )
-    with running_host(data_dir, env=env) as host:
+    with running_host(data_dir, env=env, background_stop=True) as host:
         clients = [
             Api(host.base_url, token_a),  # as Authorization: Bearer
             Api(host.base_url, headers={"X-API-Key": token_b}),

@@ -21,7 +21,7 @@ import websockets
 from pysignalr.client import SignalRClient
 
 from tests.support.api import Api
-from tests.support.processes import LocalHost, create_key, free_port
+from tests.support.processes import LocalHost, create_key, free_port, stop_in_background
 
 KEY = base64.b64encode(b"k" * 32).decode()
 
@@ -44,7 +44,7 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalHost, 
     try:
         yield running, key_a, key_b
     finally:
-        running.stop()
+        stop_in_background(running)
 
 
 def negotiate(base: str, api_key: str, push_id: str) -> dict[str, Any]:

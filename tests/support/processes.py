@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -111,16 +112,45 @@ class LocalHost:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
 
 
+#: Hosts being stopped on threads of their own (``stop_in_background``).
+_STOPPING: list[threading.Thread] = []
+
+
+def stop_in_background(host: LocalHost) -> None:
+    """``host.stop()`` on a thread, so the suite goes on while the host shuts down (a
+    second or two, mostly spent waiting for its workers to exit). Only for a host nothing
+    looks at once it is stopped (its log, its data); ``wait_for_stopped_hosts`` waits for
+    every such stop (tests/conftest.py calls it before an emulator stops and at the end)."""
+    thread = threading.Thread(target=host.stop, name=f"stop dtq serve :{host.port}")
+    thread.start()
+    _STOPPING.append(thread)
+
+
+def wait_for_stopped_hosts() -> None:
+    """Until every host handed to ``stop_in_background`` is gone."""
+    while _STOPPING:
+        _STOPPING.pop().join()
+
+
 @contextmanager
 def running_host(
-    data_dir: Path, *, workers: int = 1, env: dict[str, str] | None = None
+    data_dir: Path,
+    *,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    background_stop: bool = False,
 ) -> Iterator[LocalHost]:
-    """A local host on a free port for the block, stopped (by pid) after it."""
+    """A local host on a free port for the block, stopped (by pid) after it; with
+    ``background_stop``, stopped by ``stop_in_background`` (for a fixture's host, which
+    nothing reads after the block)."""
     host = LocalHost(data_dir=data_dir, workers=workers, env=dict(env or {})).start()
     try:
         yield host
     finally:
-        host.stop()
+        if background_stop:
+            stop_in_background(host)
+        else:
+            host.stop()
 
 
 def wait_healthy(
