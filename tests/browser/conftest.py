@@ -23,10 +23,12 @@ def _need(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Per module: Playwright's sync API runs an event loop in this thread while it is
-    open, which async tests of other modules must not meet."""
+    """One Chromium for tests/browser (each test opens a context of its own), closed when
+    the package's last test is done: Playwright's sync API runs an event loop in this
+    thread while it is open, which the async tests of other packages must not meet (this
+    package has none)."""
     chosen = os.environ.get("DTQ_CHROMIUM")
     if chosen and not os.access(chosen, os.X_OK):
         _need(f"DTQ_CHROMIUM={chosen} is not an executable")
