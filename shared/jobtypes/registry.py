@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
 
 Handler = Callable[[Any, JobContext], Awaitable[Any]]
 
+
+#: What a job type's name may be: it is a path segment (``/api/v1/pauses/job_type/x``),
+#: a metric label and part of storage keys, so nothing there needs escaping.
+JOB_TYPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 @dataclass(frozen=True)
 class JobType:
@@ -80,6 +85,11 @@ class JobTypeRegistry:
     def register(
         self, name: str, payload_model: type[BaseModel], handler: Handler, description: str = ""
     ) -> JobType:
+        if not JOB_TYPE_NAME.fullmatch(name):
+            raise ValueError(
+                f"job type name {name!r}: 1 to 100 of A-Za-z0-9_.- starting with a letter or"
+                " a digit (it goes into URL paths, metric labels and storage keys)"
+            )
         if name in self._types:
             raise ValueError(f"job type {name!r} is already registered")
         job_type = JobType(
