@@ -20,7 +20,7 @@ import signal
 import sys
 
 from dtq.cli import admin, dead_letters, jobs, logs, pauses, schedules, service, webhooks
-from dtq.host.indexing import FunctionRefused
+from dtq.host.refused import FunctionRefused
 
 EPILOG = """examples:
   dtq serve                                   the local host: API, web UI, workers

@@ -21,15 +21,7 @@ from typing import Any
 import azure.functions as func
 from azure.functions.decorators.core import BindingDirection
 
-
-class FunctionRefused(Exception):
-    """A function the Python worker would refuse to index (and with it, the app)."""
-
-    def __init__(self, function_name: str, reason: str) -> None:
-        super().__init__(f"cannot load the {function_name} function: {reason}")
-        self.function_name = function_name
-        self.reason = reason
-
+from dtq.host.refused import FunctionRefused
 
 _NOT_GENERIC = (typing.Union, tuple, typing.ClassVar, collections.abc.Callable)
 
