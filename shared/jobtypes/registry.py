@@ -23,6 +23,7 @@ Handler = Callable[[Any, JobContext], Awaitable[Any]]
 #: a metric label and part of storage keys, so nothing there needs escaping.
 JOB_TYPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
+
 @dataclass(frozen=True)
 class JobType:
     name: str
