@@ -41,6 +41,8 @@ LOAD_CHUNK = 2_000
 #: Jobs per Table transaction: 4 entities each (the row and 3 index rows) and up to 31
 #: counters (15 state/type, 16 minutes) stay within the 100 operations of one.
 TABLE_BATCH = 16
+#: Times each read is timed (the table shows the median).
+REPEATS = 3
 LOADERS = 4  # Azurite (one node process) drops connections under more
 
 
@@ -172,7 +174,7 @@ async def measure(store: Any, counter: Counting | None, n: int) -> list[dict[str
     rows = []
     for name, read in reads(store).items():
         times = []
-        for _ in range(3):
+        for _ in range(REPEATS):
             if counter:
                 counter.requests = counter.entities = 0
             started = time.perf_counter()

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -26,7 +28,7 @@ def test_scale_bench_reads_every_list_and_exact_stats_on_sqlite() -> None:
 
 
 async def test_a_table_written_as_azurites_file_reads_as_one_loaded_through_its_api(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """bench/scale.py --table-load file (how it reaches 100,000 jobs on Azurite) must
     read what a table loaded through Azurite's API reads: the same requests and
@@ -35,6 +37,10 @@ async def test_a_table_written_as_azurites_file_reads_as_one_loaded_through_its_
     import scale
 
     from tests.support.emulators import Azurite
+
+    # Counts, not times, are compared: the last of two reads (a fresh store's first read
+    # also reads the table's index marker).
+    monkeypatch.setattr(scale, "REPEATS", 2)
 
     azurite = Azurite().start()
     try:
