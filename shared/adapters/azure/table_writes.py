@@ -245,9 +245,10 @@ class IndexedWrites:
                     except TableTransactionError as exc:
                         failed = ops[exc.index] if exc.index < len(ops) else ("", {"RowKey": ""})
                         key = failed[1]["RowKey"]
-                        if exc.status_code in (409, 412) and key.startswith(("~c~", "~m~")):
-                            for key in moves:  # another writer changed it: read it again
-                                self._counters.pop((pk, key), None)
+                        if exc.status_code in (404, 409, 412) and key.startswith(("~c~", "~m~")):
+                            # another writer changed (or at 0 deleted) it: read them again
+                            for counter in moves:
+                                self._counters.pop((pk, counter), None)
                             continue
                         if skip_changed and exc.status_code in (404, 412):
                             chunk = [item for item in chunk if item[0] is not failed]
