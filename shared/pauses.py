@@ -34,6 +34,8 @@ Kind = Literal["job_type", "priority"]
 PAUSED_STAGE = "paused"
 #: The states a job a pause holds may be in: the ones a delivery starts an attempt from.
 HELD_STATES = frozenset({JobState.QUEUED, JobState.SCHEDULED, JobState.RETRYING})
+#: Markers a process keeps read (the oldest go once it has this many: tenants are many).
+MAX_CACHED = 10_000
 _MARKER_SAFE = re.compile(r"^[A-Za-z0-9_.@-]{1,150}$")
 
 
@@ -154,6 +156,10 @@ class Pauses:
         if hit is not None and now - hit[0] < self.cache_seconds:
             return hit[1]
         pause = await self._read(kind, value, tenant)
+        if len(self._cache) >= MAX_CACHED:  # one entry per tenant, kind and value seen
+            self._cache = {k: v for k, v in self._cache.items() if now - v[0] < self.cache_seconds}
+            if len(self._cache) >= MAX_CACHED:
+                self._cache.clear()
         self._cache[name] = (now, pause)
         return pause
 

@@ -389,3 +389,42 @@ async def test_table_rebuild_reads_again_a_counter_another_writer_deleted(
     assert await store.rebuild_index() == 2
     jobs = await assert_consistent(store)
     assert {j.state for j in jobs} == {JobState.QUEUED, JobState.RUNNING}
+
+
+async def test_table_rebuild_leaves_alone_every_row_deleted_since_it_read_them(
+    backends: Backends,
+) -> None:
+    """Retention may delete whole runs of old rows while ``rebuild-index`` works through
+    a partition it read: each deleted row is dropped from its transaction, however many
+    there are, and the rest are indexed."""
+    from shared.adapters.azure.table_index import INDEX_START
+    from shared.adapters.azure.table_status import TableStatusStore
+
+    store, other = backends.status("table"), backends.status("table")
+    assert isinstance(store, TableStatusStore)
+    pk = store.partition_key("t1", (await store.create(new_job())).job_id)
+    while (
+        len(
+            mine := [
+                r
+                async for r in store.table.query_entities(
+                    f"PartitionKey eq '{pk}' and RowKey lt '{INDEX_START}'"
+                )
+            ]
+        )
+        < 30
+    ):
+        await store.create_many([new_job() for _ in range(40)])
+    await store.drop_index()
+    rows = [
+        r
+        async for r in store.table.query_entities(
+            f"PartitionKey eq '{pk}' and RowKey lt '{INDEX_START}'"
+        )
+    ]
+    for row in rows[:25]:  # deleted after the rebuild read them
+        await other.delete("t1", row["job_id"])
+    assert await store.index_rows_of(pk, rows) == len(rows) - 25
+    assert len(mine) >= 30
+    await store.rebuild_index()  # the other partitions
+    await assert_consistent(store)

@@ -159,3 +159,19 @@ async def test_a_tenants_pause_holds_its_jobs_only(
     assert await pauses.resume("job_type", "test", "t1") is not None
     await parts.worker.handle(await deliver(parts, max_wait=2))
     assert (await parts.status.get("t1", held.job_id)).state is JobState.COMPLETED
+
+
+async def test_the_cache_of_pauses_stays_bounded_however_many_tenants(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shared.pauses
+
+    monkeypatch.setattr(shared.pauses, "MAX_CACHED", 50)
+    now = [0.0]
+    pauses = Pauses(parts.status, parts.registry.names, 5.0, 2.0, clock=lambda: now[0])
+    await pauses.pause("job_type", "echo", tenant="t7")
+    for i in range(200):
+        now[0] += 0.1
+        await pauses.listed(f"t{i}")
+        assert len(pauses._cache) <= 50 + 20  # the bound, and one listing past it
+    assert [p.tenant for p in await pauses.listed("t7")] == ["t7"]

@@ -205,8 +205,9 @@ class TableStatusStore(IndexedWrites, IndexedReads, TableAdapter):
         return Page(items=jobs, next_cursor=next_cursor)
 
     async def purge_finished(self, finished_before: datetime, limit: int) -> int:
-        """Reads each partition's rows of jobs made before the cutoff (their row keys
-        sort last; the service filters the terminal ones finished before it) and deletes
+        """Queries the rows of jobs made before the cutoff in every partition (their row
+        keys sort last; no PartitionKey, so the service scans, but returns only those;
+        it filters the terminal ones finished before the cutoff) and deletes
         each with its index rows and counter shares, conditionally on its ETag."""
         await self._ensure_table()
         deleted = 0

@@ -226,9 +226,10 @@ class IndexedWrites:
             chunk = _chunk(items)
             items = items[len(chunk) :]
             turn = self._turns.setdefault(pk, asyncio.Lock())
-            for _ in range(MAX_TRIES):
-                if not chunk:
-                    break
+            races = 0  # lost on a counter; a dropped item is progress, not a race
+            while chunk:
+                if races >= MAX_TRIES:
+                    raise BackendUnavailable(f"the counters of partition {pk} kept changing")
                 moves: Counter[str] = Counter()
                 ops: list[tuple[Any, ...]] = []
                 for job_op, counted in chunk:
@@ -249,9 +250,15 @@ class IndexedWrites:
                             # another writer changed (or at 0 deleted) it: read them again
                             for counter in moves:
                                 self._counters.pop((pk, counter), None)
+                            races += 1
                             continue
-                        if skip_changed and exc.status_code in (404, 412):
-                            chunk = [item for item in chunk if item[0] is not failed]
+                        kept = [item for item in chunk if item[0] is not failed]
+                        if (
+                            skip_changed
+                            and exc.status_code in (404, 412)
+                            and len(kept) < len(chunk)
+                        ):
+                            chunk = kept  # its job row changed or went: leave it be
                             continue
                         with translated(f"jobs of partition {pk}"):
                             raise
@@ -259,8 +266,6 @@ class IndexedWrites:
                     self._counters[(pk, key)] = seen
                 written += len(chunk)
                 break
-            else:
-                raise BackendUnavailable(f"the counters of partition {pk} kept changing")
         return written
 
 
