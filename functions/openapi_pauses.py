@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from functions.request_models import PauseRequest
+from shared.access import TENANT_ID
 from shared.jobs import Priority
 
 Helper = Callable[..., dict[str, Any]]
@@ -67,7 +68,7 @@ def paths(body: Helper, json: Helper, problems: Helper, job_types: list[str]) ->
         "required": False,
         "description": "The tenant whose pause this is (an operator key; a tenant's key"
         " always acts on its own). Left out: every tenant's for an operator key.",
-        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.@-]{1,64}$"},
+        "schema": {"type": "string", "pattern": f"^{TENANT_ID.pattern}$"},
     }
     return {
         "/api/v1/pauses": {

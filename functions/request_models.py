@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.access import TENANT_ID
 from shared.constants import MAX_ATTEMPTS, MAX_BATCH, MAX_BULK, MAX_SCHEDULE_AHEAD
 from shared.errors import ValidationFailed
 from shared.jobs import Priority
@@ -161,7 +162,7 @@ class PauseRequest(BaseModel):
     reason: str = Field(default="", max_length=500, description="Shown with the pause.")
     tenant: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9_.@-]{1,64}$",
+        pattern=f"^{TENANT_ID.pattern}$",
         description="Hold only this tenant's jobs. A tenant's key pauses its own jobs"
         " whether it names itself or not; only the operator pauses every tenant's (by"
         " leaving this out) or another tenant's.",

@@ -127,6 +127,14 @@ class Counted:
         return keys
 
 
+def mark(row: Any, indexed: int) -> tuple[Any, ...]:
+    """The transaction operation that sets a job row's ``ix`` (as read: its keys and
+    ETag), conditional on that ETag, leaving the rest of the row as it is."""
+    entity = {"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"], INDEXED: indexed}
+    condition = {"etag": row.metadata["etag"], "match_condition": MatchConditions.IfNotModified}
+    return ("update", entity, {"mode": UpdateMode.MERGE, **condition})
+
+
 def deltas(before: Counted | None, after: Counted | None) -> dict[str, int]:
     """How each counter moves when a job's row goes from ``before`` to ``after``."""
     moves: dict[str, int] = {}

@@ -12,11 +12,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from azure.core import MatchConditions
 from azure.data.tables import UpdateMode
 
 from shared.adapters.azure.errors import translated
-from shared.adapters.azure.table_index import INDEX_START, INDEXED, Counted
+from shared.adapters.azure.table_index import INDEX_START, INDEXED, Counted, mark
 from shared.adapters.azure.tables import odata_quote
 from shared.jobs import JobState
 from shared.ports import JobCounts
@@ -144,12 +143,6 @@ async def _submit(store: TableStatusStore, ops: list[tuple[Any, ...]]) -> None:
             await store.table.submit_transaction(ops[start : start + MAX_BATCH])
 
 
-def _mark(row: Any, value: int) -> tuple[Any, ...]:
-    entity = {"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"], INDEXED: value}
-    condition = {"etag": row.metadata["etag"], "match_condition": MatchConditions.IfNotModified}
-    return ("update", entity, {"mode": UpdateMode.MERGE, **condition})
-
-
 async def index_unindexed(store: TableStatusStore) -> int:
     """Each job row written before the index gets its index rows and counter shares,
     one transaction per batch of a partition's rows, each row conditional on its ETag
@@ -177,7 +170,7 @@ async def recount(store: TableStatusStore) -> int:
             wanted_rows |= counted.index_rows()
             wanted_counts.update(counted.counters())
             if not row.get(INDEXED):
-                ops.append(_mark(row, 1))
+                ops.append(mark(row, 1))
         have = {row["RowKey"]: row for row in index}
         ops += [
             ("delete", {"PartitionKey": pk, "RowKey": key})
@@ -198,7 +191,7 @@ async def recount(store: TableStatusStore) -> int:
 async def drop(store: TableStatusStore) -> None:
     """Every index row and counter deleted and every job row marked unindexed."""
     async for pk, jobs, index in _partitions(store):
-        ops = [_mark(row, 0) for row in jobs if row.get(INDEXED)]
+        ops = [mark(row, 0) for row in jobs if row.get(INDEXED)]
         ops += [("delete", {"PartitionKey": pk, "RowKey": row["RowKey"]}) for row in index]
         await _submit(store, ops)
     store.forget_counters()

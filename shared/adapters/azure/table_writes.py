@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables import TableTransactionError
 
 from shared.adapters.azure.errors import translated
 from shared.adapters.azure.table_index import (
@@ -29,6 +29,7 @@ from shared.adapters.azure.table_index import (
     counter_operation,
     deltas,
     index_operations,
+    mark,
     seen_after,
 )
 from shared.errors import BackendUnavailable, NotFound, PreconditionFailed
@@ -199,22 +200,8 @@ class IndexedWrites:
         as its counters: a row a writer changed meanwhile was indexed by that writer (or
         deleted) and is left alone, so this runs safely beside the app. Returns the rows
         this call indexed."""
-        items: list[Item] = []
-        for row in rows:
-            entity = {"PartitionKey": pk, "RowKey": row["RowKey"], "ix": 1}
-            condition = {
-                "etag": row.metadata["etag"],
-                "match_condition": MatchConditions.IfNotModified,
-            }
-            items.append(
-                (
-                    ("update", entity, {"mode": UpdateMode.MERGE, **condition}),
-                    Counted.of_entity(row),
-                )
-            )
-        return await self._add_in(
-            pk, [(op, replace(c, indexed=True)) for op, c in items], skip_changed=True
-        )
+        items = [(mark(row, 1), replace(Counted.of_entity(row), indexed=True)) for row in rows]
+        return await self._add_in(pk, items, skip_changed=True)
 
     async def _add_in(self, pk: str, items: list[Item], skip_changed: bool = False) -> int:
         """Each item's job row operation with its index rows and counters, in
