@@ -54,6 +54,15 @@ def page_table(
         print(f"more: {more} --cursor {page['next_cursor']}")
 
 
+def pause_line(p: dict[str, Any]) -> str:
+    """One pause (as /api/v1/pauses answers it): what, whose jobs, since when, by whom, why."""
+    kind = "type" if p["kind"] == "job_type" else "priority"
+    why = f"  ({p['reason']})" if p.get("reason") else ""
+    whose = f"tenant {p['tenant']}" if p.get("tenant") else "every tenant"
+    since = when(p["since"])
+    return f"{kind} {p['value']} ({whose})  paused {since} by {p['by'] or '-'}{why}"
+
+
 def status_line(job: dict[str, Any]) -> str:
     """One line for a job's current state: the bar, stage, state and attempt."""
     stage = f"  {job['stage']}" if job.get("stage") else ""
@@ -125,8 +134,7 @@ def show_stats(stats: dict[str, Any], out: TextIO = sys.stdout) -> None:
     else:
         p(f"dead-letter queue: {dead['jobs']} jobs")
     for pause in stats.get("pauses", []):
-        kind = "type" if pause["kind"] == "job_type" else "priority"
-        p(f"paused: {kind} {pause['value']} since {when(pause['since'])}")
+        p(f"paused: {pause_line(pause)}")
     if not stats.get("queues"):  # a keyed tenant: the queues and workers are the operator's
         p("queues and worker processes: shown to the operator only")
         return

@@ -37,15 +37,6 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
     return ("job_type", args.type) if args.type is not None else ("priority", args.priority)
 
 
-def line(p: dict[str, Any]) -> str:
-    """One pause as the CLI prints it."""
-    kind = "type" if p["kind"] == "job_type" else "priority"
-    why = f"  ({p['reason']})" if p.get("reason") else ""
-    whose = f"tenant {p['tenant']}" if p.get("tenant") else "every tenant"
-    since = output.when(p["since"])
-    return f"{kind} {p['value']} ({whose})  paused {since} by {p['by'] or '-'}{why}"
-
-
 def _tenant(args: argparse.Namespace) -> dict[str, str]:
     return {"tenant": args.tenant} if args.tenant else {}
 
@@ -54,14 +45,14 @@ def pause(api: ApiClient, args: argparse.Namespace) -> int:
     kind, value = _target(args)
     body = {kind: value, "reason": args.reason or "", **_tenant(args)}
     answer = api.request("POST", PATH, json=body).json()
-    output.emit_json(answer) if args.json else print(f"paused: {line(answer)}")
+    output.emit_json(answer) if args.json else print(f"paused: {output.pause_line(answer)}")
     return EXIT_OK
 
 
 def resume(api: ApiClient, args: argparse.Namespace) -> int:
     kind, value = _target(args)
     answer = api.request("DELETE", f"{PATH}/{kind}/{value}", params=_tenant(args)).json()
-    output.emit_json(answer) if args.json else print(f"resumed: {line(answer)}")
+    output.emit_json(answer) if args.json else print(f"resumed: {output.pause_line(answer)}")
     return EXIT_OK
 
 
@@ -70,7 +61,7 @@ def pauses(api: ApiClient, args: argparse.Namespace) -> int:
     if args.json:
         output.emit_json(items)
     else:
-        print("\n".join(line(p) for p in items) if items else "(nothing is paused)")
+        print("\n".join(output.pause_line(p) for p in items) if items else "(nothing is paused)")
     return EXIT_OK
 
 

@@ -65,3 +65,38 @@ def test_a_full_disk_tells_when_to_try_again(
 
     assert code == 1
     assert "Try again in 30 s." in capsys.readouterr().err
+
+
+def test_the_stats_say_whose_jobs_each_pause_holds() -> None:
+    """dtq stats prints each pause as dtq pauses does: for every tenant, or one's."""
+    since = "2026-11-29T10:00:00Z"
+    pauses = [
+        {
+            "kind": "priority",
+            "value": "low",
+            "since": since,
+            "by": "ops",
+            "reason": "",
+            "tenant": None,
+        },
+        {
+            "kind": "job_type",
+            "value": "echo",
+            "since": since,
+            "by": "k1",
+            "reason": "x",
+            "tenant": "acme",
+        },
+    ]
+    text = printed(
+        {
+            "scope": "tenant",
+            "jobs": JOBS,
+            "completed_last_hour": 1,
+            "dead_letter": {"jobs": 0},
+            "queues": {},
+            "pauses": pauses,
+        }
+    )
+    assert "paused: priority low (every tenant)" in text
+    assert "paused: type echo (tenant acme)" in text and "by k1  (x)" in text
