@@ -19,16 +19,18 @@ def printed(stats: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+#: A keyed tenant's stats: no queues or workers (they are the operator's).
+TENANT_STATS = {
+    "scope": "tenant",
+    "jobs": JOBS,
+    "completed_last_hour": 1,
+    "dead_letter": {"jobs": 0},
+    "queues": {},
+}
+
+
 def test_a_keyed_tenants_stats_print_without_the_shared_figures() -> None:
-    text = printed(
-        {
-            "scope": "tenant",
-            "jobs": JOBS,
-            "completed_last_hour": 1,
-            "dead_letter": {"jobs": 0},
-            "queues": {},
-        }
-    )
+    text = printed(TENANT_STATS)
 
     assert "dead-letter queue: 0 jobs" in text
     assert "shown to the operator only" in text
@@ -88,15 +90,6 @@ def test_the_stats_say_whose_jobs_each_pause_holds() -> None:
             "tenant": "acme",
         },
     ]
-    text = printed(
-        {
-            "scope": "tenant",
-            "jobs": JOBS,
-            "completed_last_hour": 1,
-            "dead_letter": {"jobs": 0},
-            "queues": {},
-            "pauses": pauses,
-        }
-    )
+    text = printed({**TENANT_STATS, "pauses": pauses})
     assert "paused: priority low (every tenant)" in text
     assert "paused: type echo (tenant acme)" in text and "by k1  (x)" in text
